@@ -1,0 +1,1 @@
+"""segcheck agent: the pure core, the adapters, the lab and the runtime."""

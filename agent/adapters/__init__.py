@@ -1,0 +1,1 @@
+"""Adapters: translate Kubernetes, OVSDB, namespaces, probers, metrics and HTTP into core types."""

@@ -1,0 +1,1 @@
+"""Pure core: data model, selectors, MultiNetworkPolicy semantics, reachability, drift. No I/O."""

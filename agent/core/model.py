@@ -1,0 +1,237 @@
+"""The data model shared by every plane: networks, attachments, endpoints, ports, verdicts.
+
+Everything here is immutable and hashable, so planes can be compared and cached freely.
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Mapping
+
+MIN_PORT = 1
+MAX_PORT = 65535
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class Protocol(enum.Enum):
+    TCP = "TCP"
+    UDP = "UDP"
+    SCTP = "SCTP"
+
+    @classmethod
+    def parse(cls, text: str) -> "Protocol":
+        try:
+            return cls(text.upper())
+        except ValueError:
+            raise ValueError(f"unknown protocol {text!r} (expected TCP, UDP or SCTP)") from None
+
+
+class Verdict(enum.Enum):
+    """Whether traffic passes. `unknown` means no evidence either way: a failed probe is not a block."""
+
+    ALLOWED = "allowed"
+    DENIED = "denied"
+    UNKNOWN = "unknown"
+
+    @property
+    def glyph(self) -> str:
+        return {"allowed": ".", "denied": "X", "unknown": "?"}[self.value]
+
+
+class AttachmentKind(enum.Enum):
+    POD = "pod"
+    VM = "vm"
+
+
+@dataclass(frozen=True, order=True)
+class Ref:
+    """A namespaced object name, printed `ns/name`."""
+
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @classmethod
+    def parse(cls, text: str, default_namespace: str) -> "Ref":
+        if "/" in text:
+            ns, _, name = text.partition("/")
+            if not ns or not name or "/" in name:
+                raise ValueError(f"bad reference {text!r} (expected NAME or NAMESPACE/NAME)")
+            return cls(ns, name)
+        if not text:
+            raise ValueError("empty reference")
+        return cls(default_namespace, text)
+
+
+@dataclass(frozen=True)
+class Network:
+    """A NetworkAttachmentDefinition of OVN-Kubernetes (the localnet topology is the one segcheck checks)."""
+
+    ref: Ref
+    cni_name: str
+    topology: str
+    cni_type: str = "ovn-k8s-cni-overlay"
+    subnets: tuple[str, ...] = ()
+    exclude_subnets: tuple[str, ...] = ()
+    vlan_id: int | None = None
+    mtu: int | None = None
+    physical_network_name: str | None = None
+
+    @property
+    def has_ipam(self) -> bool:
+        return bool(self.subnets)
+
+    @property
+    def localnet_name(self) -> str:
+        """The name matched against the node's bridge mappings."""
+        return self.physical_network_name or self.cni_name
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """One workload's interface on one secondary network."""
+
+    kind: AttachmentKind
+    ref: Ref
+    network: Ref
+    labels: tuple[tuple[str, str], ...] = ()
+    interface: str | None = None
+    mac: str | None = None
+    ips: tuple[IPAddress, ...] = ()
+    node: str | None = None
+
+    @property
+    def label_map(self) -> Mapping[str, str]:
+        return dict(self.labels)
+
+    @property
+    def ip(self) -> IPAddress | None:
+        """The address probes use and ipBlocks are matched against."""
+        return self.ips[0] if self.ips else None
+
+    @property
+    def key(self) -> str:
+        return str(self.ref)
+
+
+@dataclass(frozen=True)
+class ServicePort:
+    port: int
+    protocol: Protocol = Protocol.TCP
+
+    def __str__(self) -> str:
+        return f"{self.port}/{self.protocol.value}"
+
+
+@dataclass(frozen=True)
+class ExternalEndpoint:
+    """A host on the physical side of a localnet network (for the seed: the PostgreSQL DB)."""
+
+    name: str
+    ips: tuple[IPAddress, ...]
+    network: Ref | None = None
+    ports: tuple[ServicePort, ...] = ()
+    description: str = ""
+
+    @property
+    def ip(self) -> IPAddress | None:
+        return self.ips[0] if self.ips else None
+
+    @property
+    def key(self) -> str:
+        return f"ext:{self.name}"
+
+
+@dataclass(frozen=True)
+class AddressEndpoint:
+    """A bare IP given on the command line."""
+
+    address: IPAddress
+
+    @property
+    def ip(self) -> IPAddress:
+        return self.address
+
+    @property
+    def key(self) -> str:
+        return str(self.address)
+
+    @property
+    def ips(self) -> tuple[IPAddress, ...]:
+        return (self.address,)
+
+
+Endpoint = Attachment | ExternalEndpoint | AddressEndpoint
+
+
+def endpoint_key(endpoint: Endpoint) -> str:
+    return endpoint.key
+
+
+@dataclass(frozen=True)
+class NamespaceInfo:
+    name: str
+    labels: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def label_map(self) -> dict[str, str]:
+        merged = dict(self.labels)
+        # The API server sets this label on every namespace; selectors rely on it.
+        merged.setdefault("kubernetes.io/metadata.name", self.name)
+        return merged
+
+
+@dataclass(frozen=True)
+class PortRange:
+    """An inclusive range of ports of one protocol."""
+
+    protocol: Protocol
+    first: int = MIN_PORT
+    last: int = MAX_PORT
+
+    @property
+    def is_all(self) -> bool:
+        return self.first == MIN_PORT and self.last == MAX_PORT
+
+    def __contains__(self, port: int) -> bool:
+        return self.first <= port <= self.last
+
+    def __str__(self) -> str:
+        if self.is_all:
+            return f"*/{self.protocol.value}"
+        if self.first == self.last:
+            return f"{self.first}/{self.protocol.value}"
+        return f"{self.first}-{self.last}/{self.protocol.value}"
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Provenance of a verdict: which policy rule or ACL decided, in words and as a stable reference."""
+
+    ref: str
+    detail: str = ""
+
+    def __str__(self) -> str:
+        return self.ref
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """A verdict with the reasons that produced it."""
+
+    verdict: Verdict
+    reasons: tuple[Reason, ...] = field(default=())
+
+    @property
+    def because(self) -> list[str]:
+        return [r.ref for r in self.reasons]
+
+
+def parse_ip(text: str) -> IPAddress:
+    """An address, with or without a prefix length (`192.168.200.10/24`)."""
+    return ipaddress.ip_interface(text.strip()).ip

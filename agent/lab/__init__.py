@@ -1,0 +1,1 @@
+"""The lab: a real OVS + OVN localnet topology in network namespaces."""

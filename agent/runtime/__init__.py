@@ -1,0 +1,1 @@
+"""Runtime: wires adapters and core (agent loop)."""

@@ -1,0 +1,1 @@
+"""segcheck command line: parses, calls, renders."""
