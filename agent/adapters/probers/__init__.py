@@ -1,0 +1,1 @@
+"""Probers: raw socket (default), scapy, simulated."""
