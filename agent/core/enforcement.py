@@ -1,0 +1,225 @@
+"""What OVN-Kubernetes will actually enforce for a MultiNetworkPolicy on one network, and the findings that
+say where that differs from what the author likely meant.
+
+The expected plane follows *enforcement*, not intent: a leak that OVN-K will open is expected to be open,
+and a finding names it. See shared/design.md, "MultiNetworkPolicy (MNP)".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .findings import Finding, FindingKind, Severity
+from .inventory import Inventory
+from .model import MAX_PORT, MIN_PORT, PortRange, Protocol, Ref
+from .policy import Direction, Peer, Policy, Rule
+from .selectors import LabelSelector
+
+ALL_PORTS: tuple[PortRange, ...] = tuple(PortRange(p) for p in Protocol)
+
+
+@dataclass(frozen=True)
+class OvnkProfile:
+    """Version-dependent behaviour of OVN-Kubernetes' MultiNetworkPolicy support."""
+
+    name: str
+    end_port_supported: bool
+    named_ports_widen: bool  # True: a named port opens every port of its protocol; False: it matches nothing
+    served_api_versions: tuple[str, ...] = ("k8s.cni.cncf.io/v1beta1",)
+
+
+PROFILES = {
+    # OpenShift 4.14: converter copies only protocol and port; named ports widen to the whole protocol.
+    "4.14": OvnkProfile("4.14", end_port_supported=False, named_ports_widen=True),
+    # OVN-Kubernetes from 2025 on: endPort honoured, named ports left unresolved on secondary networks.
+    "2025": OvnkProfile(
+        "2025",
+        end_port_supported=True,
+        named_ports_widen=False,
+        served_api_versions=("k8s.cni.cncf.io/v1beta1", "k8s.cni.cncf.io/v1beta2"),
+    ),
+}
+DEFAULT_PROFILE = PROFILES["4.14"]
+
+
+@dataclass(frozen=True)
+class EnforcedRule:
+    """A rule as enforced: peers unchanged, ports resolved to ranges (empty = matches nothing)."""
+
+    policy: Ref
+    direction: Direction
+    index: int
+    peers: tuple[Peer, ...]
+    port_ranges: tuple[PortRange, ...]
+
+    @property
+    def ref(self) -> str:
+        return f"{self.policy}:{self.direction.value}[{self.index}]"
+
+
+@dataclass(frozen=True)
+class EnforcedPolicy:
+    ref: Ref
+    pod_selector: LabelSelector
+    isolates: frozenset[Direction]
+    rules: tuple[EnforcedRule, ...]
+
+    def rules_for(self, direction: Direction) -> tuple[EnforcedRule, ...]:
+        return tuple(r for r in self.rules if r.direction is direction)
+
+
+@dataclass(frozen=True)
+class NetworkPolicies:
+    """The enforced policies of one network, plus every finding about the policies that name it."""
+
+    network: Ref
+    policies: tuple[EnforcedPolicy, ...]
+    findings: tuple[Finding, ...]
+
+
+def _port_ranges(rule: Rule, policy: Policy, network: Ref, profile: OvnkProfile, findings: list[Finding]) -> tuple[PortRange, ...]:
+    if not rule.ports:
+        return ALL_PORTS
+    ranges: list[PortRange] = []
+    where = rule.ref(policy.ref)
+    for spec in rule.ports:
+        if spec.protocol_defaulted:
+            findings.append(Finding(
+                FindingKind.PROTOCOL_DEFAULTED,
+                f"{where}: port {spec.port} has no protocol; the API defaults it to TCP, but older ovnkube-controller "
+                "versions crash on a missing protocol. Write `protocol: TCP` explicitly.",
+                policy.ref, network))
+        if spec.port is None:
+            ranges.append(PortRange(spec.protocol))
+        elif isinstance(spec.port, str):
+            if profile.named_ports_widen:
+                ranges.append(PortRange(spec.protocol))
+                effect = f"OVN-K {profile.name} opens every {spec.protocol.value} port instead"
+            else:
+                effect = f"OVN-K {profile.name} matches no port for it, so this entry allows nothing"
+            findings.append(Finding(
+                FindingKind.NAMED_PORT,
+                f"{where}: named port {spec.port!r} is not resolved on secondary networks; {effect}. Use the number.",
+                policy.ref, network, Severity.ERROR if profile.named_ports_widen else Severity.WARNING))
+        elif spec.end_port is not None and spec.end_port != spec.port:
+            if profile.end_port_supported:
+                ranges.append(PortRange(spec.protocol, spec.port, spec.end_port))
+            else:
+                ranges.append(PortRange(spec.protocol, spec.port, spec.port))
+                findings.append(Finding(
+                    FindingKind.END_PORT_IGNORED,
+                    f"{where}: endPort {spec.end_port} is dropped by OVN-K {profile.name}; only port {spec.port} is "
+                    f"allowed, not {spec.port}-{spec.end_port}. List the ports you need one by one.",
+                    policy.ref, network))
+        else:
+            ranges.append(PortRange(spec.protocol, spec.port, spec.port))
+    return tuple(ranges)
+
+
+def _selects_anything(policy: Policy, network: Ref, inventory: Inventory) -> bool:
+    return any(
+        a.ref.namespace == policy.ref.namespace and policy.pod_selector.matches(a.label_map)
+        for a in inventory.attachments_on(network)
+    )
+
+
+def _policy_findings(policy: Policy, inventory: Inventory, profile: OvnkProfile) -> list[Finding]:
+    """Findings that do not depend on a particular network."""
+    found: list[Finding] = []
+    if policy.api_version not in profile.served_api_versions:
+        found.append(Finding(
+            FindingKind.API_VERSION_NOT_SERVED,
+            f"{policy.api_version} is not served by OVN-K {profile.name} (it serves "
+            f"{', '.join(profile.served_api_versions)}); the API server will reject this object.",
+            policy.ref, severity=Severity.ERROR))
+    if not policy.policy_for:
+        found.append(Finding(
+            FindingKind.NO_POLICY_FOR,
+            f"no {'k8s.v1.cni.cncf.io/policy-for'} annotation: the policy applies to no secondary network.",
+            policy.ref))
+    for net in policy.networks():
+        if net not in inventory.networks:
+            found.append(Finding(
+                FindingKind.UNKNOWN_NETWORK,
+                f"policy-for names {net}, but no such NetworkAttachmentDefinition exists: the policy protects nothing there.",
+                policy.ref, net, Severity.ERROR))
+    if not policy.policy_types:
+        found.append(Finding(
+            FindingKind.NO_POLICY_TYPES,
+            "no policyTypes: OVN-K does not default them, so this policy isolates nothing (its rules still open "
+            "traffic for workloads another policy isolates). Set policyTypes explicitly.",
+            policy.ref))
+    for direction in Direction:
+        rules = policy.egress if direction is Direction.EGRESS else policy.ingress
+        if rules and direction not in policy.policy_types and policy.policy_types:
+            found.append(Finding(
+                FindingKind.RULES_OUTSIDE_POLICY_TYPES,
+                f"{direction.value} rules present but {direction.policy_type} is not in policyTypes: they do not "
+                f"isolate, yet OVN-K still programs them as allows for workloads another policy isolates.",
+                policy.ref))
+    return found
+
+
+def enforced_policies(inventory: Inventory, network: Ref, profile: OvnkProfile = DEFAULT_PROFILE) -> NetworkPolicies:
+    net = inventory.networks.get(network)
+    findings: list[Finding] = []
+    enforced: list[EnforcedPolicy] = []
+    for policy in sorted(inventory.policies, key=lambda p: p.ref):
+        if network not in policy.networks():
+            continue
+        if policy.api_version not in profile.served_api_versions:
+            continue  # never admitted, so never programmed
+        if net is not None and not net.has_ipam:
+            selector_rules = [r.ref(policy.ref) for r in policy.rules if any(p.uses_selectors for p in r.peers)]
+            if selector_rules:
+                findings.append(Finding(
+                    FindingKind.SELECTOR_PEER_WITHOUT_IPAM,
+                    f"{', '.join(selector_rules)} use podSelector/namespaceSelector peers, but {network} has no IPAM "
+                    "(no subnets), so peers cannot be resolved to IPs: OVN-K refuses the whole policy, including its "
+                    "default deny. Use ipBlock peers on this network.",
+                    policy.ref, network, Severity.ERROR))
+                continue
+        if not _selects_anything(policy, network, inventory):
+            findings.append(Finding(
+                FindingKind.SELECTS_NOTHING,
+                f"podSelector {policy.pod_selector} selects no workload of namespace {policy.ref.namespace} on {network}.",
+                policy.ref, network))
+        rules = tuple(
+            EnforcedRule(policy.ref, r.direction, r.index, r.peers, _port_ranges(r, policy, network, profile, findings))
+            for r in policy.rules
+        )
+        enforced.append(EnforcedPolicy(policy.ref, policy.pod_selector, policy.policy_types, rules))
+    return NetworkPolicies(network, tuple(enforced), tuple(findings))
+
+
+def network_findings(inventory: Inventory, network: Ref, profile: OvnkProfile = DEFAULT_PROFILE) -> list[Finding]:
+    """Findings to show with one network: those of the policies naming it, plus those of same-namespace
+    policies that name no existing network (the author most likely meant this one)."""
+    found: list[Finding] = []
+    for policy in sorted(inventory.policies, key=lambda p: p.ref):
+        names = policy.networks()
+        dangling = not names or any(n not in inventory.networks for n in names)
+        if network in names or (dangling and policy.ref.namespace == network.namespace):
+            found.extend(_policy_findings(policy, inventory, profile))
+    found.extend(enforced_policies(inventory, network, profile).findings)
+    return found
+
+
+def all_findings(inventory: Inventory, profile: OvnkProfile = DEFAULT_PROFILE) -> list[Finding]:
+    """Every policy finding: per-policy ones once, plus the per-network ones of each known network."""
+    found: list[Finding] = []
+    for policy in sorted(inventory.policies, key=lambda p: p.ref):
+        found.extend(_policy_findings(policy, inventory, profile))
+    for network in sorted(inventory.networks):
+        found.extend(enforced_policies(inventory, network, profile).findings)
+    return found
+
+
+def port_in(ranges: tuple[PortRange, ...], port: int, protocol: Protocol) -> bool:
+    return any(r.protocol is protocol and r.first <= port <= r.last for r in ranges)
+
+
+__all__ = [
+    "ALL_PORTS", "DEFAULT_PROFILE", "EnforcedPolicy", "EnforcedRule", "MAX_PORT", "MIN_PORT", "NetworkPolicies",
+    "OvnkProfile", "PROFILES", "all_findings", "enforced_policies", "network_findings", "port_in",
+]

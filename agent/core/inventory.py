@@ -1,0 +1,45 @@
+"""The declared world: everything parsed from manifests or the Kubernetes API, indexed for lookups."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .model import Attachment, ExternalEndpoint, IPAddress, NamespaceInfo, Network, Ref
+from .policy import Policy
+
+
+@dataclass
+class Inventory:
+    networks: dict[Ref, Network] = field(default_factory=dict)
+    attachments: list[Attachment] = field(default_factory=list)
+    namespaces: dict[str, NamespaceInfo] = field(default_factory=dict)
+    policies: list[Policy] = field(default_factory=list)
+    externals: list[ExternalEndpoint] = field(default_factory=list)
+
+    def namespace_labels(self, name: str) -> dict[str, str]:
+        return self.namespaces.get(name, NamespaceInfo(name)).label_map
+
+    def attachments_on(self, network: Ref) -> list[Attachment]:
+        return [a for a in self.attachments if a.network == network]
+
+    def externals_on(self, network: Ref) -> list[ExternalEndpoint]:
+        """External endpoints of a network; an endpoint with no network is on all of them."""
+        return [e for e in self.externals if e.network is None or e.network == network]
+
+    def find_workload(self, text: str, default_namespace: str | None = None) -> list[Attachment]:
+        """Attachments of the pod or VM named `[ns/]name` (one per network it is attached to)."""
+        if "/" in text:
+            ref = Ref.parse(text, "")
+            return [a for a in self.attachments if a.ref == ref]
+        found = [a for a in self.attachments if a.ref.name == text]
+        if default_namespace is not None:
+            found = [a for a in found if a.ref.namespace == default_namespace] or found
+        return found
+
+    def find_external(self, name: str) -> ExternalEndpoint | None:
+        return next((e for e in self.externals if e.name == name), None)
+
+    def find_by_ip(self, ip: IPAddress) -> list[Attachment | ExternalEndpoint]:
+        hits: list[Attachment | ExternalEndpoint] = [a for a in self.attachments if ip in a.ips]
+        hits += [e for e in self.externals if ip in e.ips]
+        return hits

@@ -1,0 +1,128 @@
+"""Kubernetes label selectors, exactly as metav1.LabelSelector defines them.
+
+`matchLabels` and `matchExpressions` are ANDed; an empty selector (`{}`) matches everything. A *missing*
+selector is not a selector: callers decide what absence means (it differs between fields).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+_NAME = r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)"
+_KEY_RE = re.compile(rf"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?{_NAME}$")
+_VALUE_RE = re.compile(rf"^({_NAME})?$")
+
+
+class SelectorError(ValueError):
+    pass
+
+
+class Operator(enum.Enum):
+    IN = "In"
+    NOT_IN = "NotIn"
+    EXISTS = "Exists"
+    DOES_NOT_EXIST = "DoesNotExist"
+
+
+@dataclass(frozen=True)
+class Requirement:
+    key: str
+    operator: Operator
+    values: frozenset[str] = frozenset()
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        if self.operator is Operator.IN:
+            return self.key in labels and labels[self.key] in self.values
+        if self.operator is Operator.NOT_IN:
+            return self.key not in labels or labels[self.key] not in self.values
+        if self.operator is Operator.EXISTS:
+            return self.key in labels
+        return self.key not in labels
+
+    def __str__(self) -> str:
+        if self.operator is Operator.EXISTS:
+            return self.key
+        if self.operator is Operator.DOES_NOT_EXIST:
+            return f"!{self.key}"
+        op = "in" if self.operator is Operator.IN else "notin"
+        return f"{self.key} {op} ({','.join(sorted(self.values))})"
+
+
+@dataclass(frozen=True)
+class LabelSelector:
+    match_labels: tuple[tuple[str, str], ...] = ()
+    match_expressions: tuple[Requirement, ...] = ()
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.match_labels and not self.match_expressions
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        for key, value in self.match_labels:
+            if labels.get(key) != value:
+                return False
+        return all(req.matches(labels) for req in self.match_expressions)
+
+    def __str__(self) -> str:
+        parts = [f"{k}={v}" for k, v in self.match_labels] + [str(r) for r in self.match_expressions]
+        return ",".join(parts) if parts else "{}"
+
+
+EVERYTHING = LabelSelector()
+
+
+def _check_key(key: Any, where: str) -> str:
+    if not isinstance(key, str) or not _KEY_RE.match(key) or len(key.partition("/")[0]) > 253:
+        raise SelectorError(f"{where}: invalid label key {key!r}")
+    return key
+
+
+def _check_value(value: Any, where: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise SelectorError(f"{where}: invalid label value {value!r}")
+    text = str(value)
+    if not _VALUE_RE.match(text):
+        raise SelectorError(f"{where}: invalid label value {text!r}")
+    return text
+
+
+def parse_selector(data: Any, where: str = "selector") -> LabelSelector:
+    """Parse a metav1.LabelSelector; `None` is treated like `{}` (callers handle absence before)."""
+    if data is None:
+        return EVERYTHING
+    if not isinstance(data, dict):
+        raise SelectorError(f"{where}: expected a mapping, got {type(data).__name__}")
+    unknown = set(data) - {"matchLabels", "matchExpressions"}
+    if unknown:
+        raise SelectorError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+    labels_raw = data.get("matchLabels") or {}
+    if not isinstance(labels_raw, dict):
+        raise SelectorError(f"{where}.matchLabels: expected a mapping")
+    labels = tuple(
+        sorted((_check_key(k, f"{where}.matchLabels"), _check_value(v, f"{where}.matchLabels")) for k, v in labels_raw.items())
+    )
+    exprs_raw = data.get("matchExpressions") or []
+    if not isinstance(exprs_raw, list):
+        raise SelectorError(f"{where}.matchExpressions: expected a list")
+    exprs = []
+    for i, raw in enumerate(exprs_raw):
+        here = f"{where}.matchExpressions[{i}]"
+        if not isinstance(raw, dict):
+            raise SelectorError(f"{here}: expected a mapping")
+        try:
+            op = Operator(raw.get("operator"))
+        except ValueError:
+            raise SelectorError(f"{here}: invalid operator {raw.get('operator')!r} (In, NotIn, Exists, DoesNotExist)") from None
+        key = _check_key(raw.get("key"), here)
+        values = raw.get("values") or []
+        if not isinstance(values, list):
+            raise SelectorError(f"{here}.values: expected a list")
+        if op in (Operator.IN, Operator.NOT_IN) and not values:
+            raise SelectorError(f"{here}: operator {op.value} needs at least one value")
+        if op in (Operator.EXISTS, Operator.DOES_NOT_EXIST) and values:
+            raise SelectorError(f"{here}: operator {op.value} takes no values")
+        exprs.append(Requirement(key, op, frozenset(_check_value(v, here) for v in values)))
+    return LabelSelector(labels, tuple(exprs))
