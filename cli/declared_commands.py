@@ -1,0 +1,120 @@
+"""`segcheck matrix` and `segcheck explain`: the declared plane, from manifest files."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import click
+
+from segcheck.agent.adapters.manifest_files import load_inventory
+from segcheck.agent.core.enforcement import PROFILES, OvnkProfile, network_findings
+from segcheck.agent.core.inventory import Inventory
+from segcheck.agent.core.model import Ref
+from segcheck.agent.core.reachability import NetworkReachability
+from segcheck.agent.core.render import cell_row, grid, judgement_json, matrix_json, port_text
+from segcheck.agent.core.resolve import ResolveError, resolve_pair, split_target
+
+from .output import EXIT_DRIFT, EXIT_OK, EXIT_USAGE, FORMATS, console, emit_data, fail, table
+
+
+def manifest_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    func = click.option("-f", "--filename", "paths", multiple=True, required=True, type=click.Path(),
+                        help="Manifest file or folder (YAML/JSON, multi-document, List kinds). Repeatable.")(func)
+    func = click.option("-n", "--namespace", default=None, help="Only workloads of this namespace.")(func)
+    func = click.option("--network", default=None, metavar="NS/NAD", help="Only this network.")(func)
+    func = click.option("-o", "--output", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)(func)
+    func = click.option("--ovnk-version", "ovnk", type=click.Choice(sorted(PROFILES)), default="4.14", show_default=True,
+                        help="OVN-Kubernetes behaviour to expect (4.14: endPort and named ports not honoured).")(func)
+    return func
+
+
+def load(paths: tuple[str, ...], strict: bool = True) -> Inventory:
+    """Load manifests; report every bad object (file and object named) and stop with exit 2 if any."""
+    inventory, errors = load_inventory(paths)
+    for err in errors:
+        click.echo(f"error: {err}", err=True)
+    if errors and strict:
+        raise click.exceptions.Exit(EXIT_USAGE)
+    return inventory
+
+
+def parse_network(text: str | None) -> Ref | None:
+    if text is None:
+        return None
+    try:
+        return Ref.parse(text, "default")
+    except ValueError as exc:
+        raise fail(f"--network: {exc}") from None
+
+
+@click.command()
+@manifest_options
+def matrix(paths: tuple[str, ...], namespace: str | None, network: str | None, fmt: str, ovnk: str) -> None:
+    """The expected reachability matrix of each network, with policy findings below."""
+    inventory = load(paths)
+    profile: OvnkProfile = PROFILES[ovnk]
+    wanted = parse_network(network)
+    nets = sorted(inventory.networks) if wanted is None else [wanted]
+    if wanted is not None and wanted not in inventory.networks:
+        raise fail(f"no NetworkAttachmentDefinition {wanted} in the manifests")
+    results, found_any = [], False
+    for net in nets:
+        m = NetworkReachability(inventory, net, profile=profile, namespace=namespace)
+        findings = network_findings(inventory, net, profile)
+        found_any = found_any or bool(findings)
+        results.append((m, findings))
+    if fmt != "table":
+        emit_data([matrix_json(m, f) for m, f in results], fmt)
+    else:
+        out = console()
+        for m, findings in results:
+            cells = list(m.cells())
+            out.print(f"[bold]{m.network}[/] (OVN-K {profile.name}): {len(m.endpoints)} endpoints, "
+                      f"{len(m.sides)} classes, {len(cells)} cells")
+            g = grid(m, cells)
+            out.print(table(None, g[0], g[1:]))
+            out.print(table(None, ["FROM", "TO", "PORT", "EXPECTED", "BECAUSE"], [cell_row(c) for c in cells], [3]))
+            for f in findings:
+                who = f"{f.policy}: " if f.policy else ""
+                out.print(f"[yellow]{f.severity.value}[/] {f.kind.value}: {who}{f.message}")
+    raise click.exceptions.Exit(EXIT_DRIFT if found_any else EXIT_OK)
+
+
+@click.command()
+@click.argument("source", metavar="FROM")
+@click.argument("destination", metavar="TO[:PORT[/PROTO]]")
+@manifest_options
+def explain(source: str, destination: str, paths: tuple[str, ...], namespace: str | None, network: str | None,
+            fmt: str, ovnk: str) -> None:
+    """One expected verdict and why. FROM/TO: a pod or VM (`[ns/]name`), an external endpoint (`db`) or an IP."""
+    inventory = load(paths)
+    profile = PROFILES[ovnk]
+    try:
+        target = split_target(destination)
+        net, src, dst = resolve_pair(inventory, source, target.text, parse_network(network), namespace)
+    except ResolveError as exc:
+        raise fail(str(exc)) from None
+    m = NetworkReachability(inventory, net, extra=[src, dst], profile=profile)
+    findings = network_findings(inventory, net, profile)
+    if target.port is not None:
+        judgement = m.judge(src, dst, target.port, target.protocol)
+        answers = [(f"{target.port}/{target.protocol.value}", target.port, judgement)]
+    else:
+        answers = [(f"{port_text(c.ports)}/{c.protocol.value}", c.ports.first if c.ports else None, c.judgement)
+                   for c in m.pair_cells(src, dst)]
+    if fmt != "table":
+        emit_data({
+            "network": str(net), "profile": profile.name, "from": src.key, "to": dst.key,
+            "answers": [{"port": port, "protocol": label.split("/")[1], "expected": j.verdict.value, **judgement_json(j)}
+                        for label, port, j in answers],
+            "findings": [f.to_json() for f in findings],
+        }, fmt)
+    else:
+        out = console()
+        for label, _, j in answers:
+            out.print(f"{src.key} -> {dst.key} {label} on {net}: expected [bold]{j.verdict.value}[/]")
+            for r in j.reasons:
+                out.print(f"  because {r.ref}: {r.detail}")
+        for f in findings:
+            out.print(f"[yellow]{f.severity.value}[/] {f.kind.value}: {f.policy or ''} {f.message}")
+    raise click.exceptions.Exit(EXIT_DRIFT if findings else EXIT_OK)

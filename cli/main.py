@@ -1,0 +1,22 @@
+"""The `segcheck` command: a thin layer that parses, calls the core and adapters, and renders."""
+
+from __future__ import annotations
+
+import click
+
+from .declared_commands import explain, matrix
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="segcheck")
+def cli() -> None:
+    """Prove that MultiNetworkPolicy segmentation on OVN-Kubernetes localnet networks holds:
+    what policies declare, what OVN programs, and what packets observe."""
+
+
+cli.add_command(matrix)
+cli.add_command(explain)
+
+
+def main() -> None:
+    cli(prog_name="segcheck")

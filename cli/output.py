@@ -1,0 +1,51 @@
+"""Rendering for the terminal: JSON, YAML, or tables (colour only on a TTY)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, Sequence
+
+import click
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+FORMATS = ("table", "json", "yaml")
+VERDICT_STYLE = {"allowed": "green", "denied": "red", "unknown": "yellow", "drift": "bold red"}
+
+# Exit codes shared by every command (kubectl habits, shared/design.md "Conventions").
+EXIT_OK = 0
+EXIT_DRIFT = 1
+EXIT_USAGE = 2
+EXIT_CANNOT_CHECK = 3
+
+
+def console() -> Console:
+    tty = sys.stdout.isatty()
+    return Console(force_terminal=tty, no_color=not tty, highlight=False, soft_wrap=not tty, width=None if tty else 200)
+
+
+def emit_data(data: Any, fmt: str) -> None:
+    if fmt == "json":
+        click.echo(json.dumps(data, indent=2))
+    else:
+        click.echo(yaml.safe_dump(data, sort_keys=False).rstrip())
+
+
+def table(title: str | None, headers: Sequence[str], rows: Sequence[Sequence[str]], verdict_columns: Sequence[int] = ()) -> Table:
+    t = Table(title=title, show_lines=False, title_justify="left")
+    for h in headers:
+        t.add_column(h, overflow="fold")
+    for row in rows:
+        cells = []
+        for i, value in enumerate(row):
+            style = VERDICT_STYLE.get(value) if i in verdict_columns else None
+            cells.append(f"[{style}]{value}[/]" if style else value)
+        t.add_row(*cells)
+    return t
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> "click.exceptions.Exit":
+    click.echo(f"error: {message}", err=True)
+    return click.exceptions.Exit(code)
