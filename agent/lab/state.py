@@ -1,0 +1,26 @@
+"""The lab's JSON state file: what was made, written *before* making it, so `down` can undo a partial `up`."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+STATE_FILE = "lab.json"
+
+
+def load(state_dir: Path) -> dict[str, Any]:
+    """The recorded state; an absent, truncated or corrupt file reads as empty (down then scans instead)."""
+    try:
+        data = json.loads((state_dir / STATE_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def save(state_dir: Path, data: dict[str, Any]) -> None:
+    path = state_dir / STATE_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
+    os.replace(tmp, path)
