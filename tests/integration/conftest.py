@@ -1,0 +1,98 @@
+"""Fixtures for tests against the real lab (OVS + OVN + PostgreSQL in network namespaces; needs root).
+
+Each session gets its own lab (unique namespace prefix, own state directory), so it can run beside a
+developer's lab; it is torn down whatever happens to the tests.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+from segcheck.agent.lab.errors import LabUnavailable
+from segcheck.agent.lab.lab import Lab
+
+CONNECT_TIMEOUT = 3.0
+
+
+def _new_lab() -> Lab:
+    # Under /tmp with mode 755: PostgreSQL runs as user postgres and pytest's tmp dirs are private to root.
+    state_dir = Path(tempfile.mkdtemp(prefix="segcheck-lab-", dir="/tmp"))
+    os.chmod(state_dir, 0o755)
+    return Lab(state_dir=state_dir, prefix=f"sct{secrets.token_hex(3)}-")
+
+
+def _bring_up(lab: Lab) -> Lab:
+    if os.geteuid() != 0:
+        pytest.skip("the lab needs root")
+    try:
+        lab.up()
+    except LabUnavailable as exc:
+        lab.down()
+        pytest.skip(f"lab unavailable here: {exc}")
+    except BaseException:
+        lab.down()
+        raise
+    return lab
+
+
+def _tear_down(lab: Lab) -> None:
+    lab.down()
+    shutil.rmtree(lab.state_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def lab() -> Iterator[Lab]:
+    """The seed lab, shared by the session's tests (do not break it: use `make_lab` for destructive tests)."""
+    instance = _new_lab()
+    try:
+        yield _bring_up(instance)
+    finally:
+        _tear_down(instance)
+
+
+@pytest.fixture
+def make_lab() -> Iterator[Callable[[], Lab]]:
+    """Extra labs for destructive tests; whatever the test leaves is torn down afterwards."""
+    made: list[Lab] = []
+
+    def factory() -> Lab:
+        instance = _new_lab()
+        made.append(instance)
+        return _bring_up(instance)
+
+    yield factory
+    for instance in made:
+        _tear_down(instance)
+
+
+def tcp_exchange(lab: Lab, from_host: str, ip: str, port: int, *, read: bool = True, attempts: int = 3,
+                 deadline: float = 10.0) -> str:
+    """Connect from inside `from_host`'s namespace and return what the server sends first (with `read`;
+    otherwise a completed handshake is enough, e.g. for PostgreSQL, which waits for the client).
+
+    Bounded: at most `attempts` connections, and none started after `deadline` seconds.
+    """
+    code = (
+        "import socket,sys\n"
+        f"s=socket.create_connection(({ip!r},{port}),timeout={CONNECT_TIMEOUT})\n"
+        "s.settimeout(2)\n"
+        + ("sys.stdout.write(s.recv(200).decode(errors='replace'))\n" if read else "s.close()\n")
+    )
+    end = time.monotonic() + deadline
+    last = ""
+    for _ in range(attempts):
+        proc = lab.run_in(from_host, "python3", "-c", code, timeout=CONNECT_TIMEOUT + 5, check=False)
+        if proc.returncode == 0:
+            return proc.stdout
+        last = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"
+        if time.monotonic() >= end:
+            break
+    raise AssertionError(f"{from_host} -> {ip}:{port} failed after {attempts} attempts: {last}")
