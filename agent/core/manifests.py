@@ -62,7 +62,7 @@ def _describe(obj: Any) -> str:
     meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
     name = meta.get("name", "?")
     ns = meta.get("namespace")
-    return f"{obj.get('kind', '?')} {ns + '/' if ns else ''}{name}"
+    return f"{obj.get('kind', '?')} {f'{ns}/' if ns else ''}{name}"
 
 
 def _mapping(value: Any, where: str) -> dict[str, Any]:
@@ -580,6 +580,9 @@ def build_inventory(objects: Iterable[RawObject], parse_yaml: Any) -> tuple[Inve
                 raise InvalidObject(f"unsupported kind {kind!r}")
         except InvalidObject as exc:
             errors.append(ManifestError(raw.source, _describe(obj), str(exc)))
+        except (TypeError, AttributeError, KeyError, ValueError) as exc:
+            # A shape no check above anticipated: still a bad object, never a crash.
+            errors.append(ManifestError(raw.source, _describe(obj), f"malformed object ({type(exc).__name__}: {exc})"))
     inv.attachments.extend(_merge_vms(vms, vmis))
     vm_refs = {a.ref for a in inv.attachments}
     for obj, attachments in pods:
@@ -607,8 +610,8 @@ def _merge_vms(vms: dict[Ref, list[Attachment]], vmis: dict[Ref, list[Attachment
 
 
 def _launcher_of(pod: dict[str, Any]) -> Ref | None:
-    meta = pod.get("metadata") or {}
-    labels = meta.get("labels") or {}
+    meta = pod.get("metadata") if isinstance(pod.get("metadata"), dict) else {}
+    labels = meta.get("labels") if isinstance(meta.get("labels"), dict) else {}
     if labels.get("kubevirt.io") != "virt-launcher":
         return None
     name = labels.get("vm.kubevirt.io/name") or next(
