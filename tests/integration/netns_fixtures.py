@@ -176,7 +176,7 @@ class Topology:
 
 def topology() -> Iterator[Topology]:
     """Generator for a pytest fixture: build, yield, always remove (also when building fails half-way)."""
-    topo = Topology(prefix=f"sct{os.getpid() % 10000}{secrets.token_hex(2)}")
+    topo = Topology(prefix=f"scp{os.getpid() % 10000}{secrets.token_hex(2)}")
     try:
         yield topo.build()
     finally:

@@ -59,6 +59,22 @@ def with_range(text: str, first: int, last: int) -> str | None:
     return ",".join(f"{lo}-{hi}" if lo != hi else str(lo) for lo, hi in sorted(ranges + [(first, last)]))
 
 
+def reserve_here(first: int, last: int) -> str:
+    """Add first..last to the reserved ports of the *calling thread's* namespace (run it via netns).
+
+    Returns "" or a warning: a read-only /proc/sys does not stop probing, it only allows collisions."""
+    path = "/proc/sys/" + RESERVED_PORTS_SYSCTL.replace(".", "/")
+    try:
+        with open(path, encoding="ascii") as handle:
+            wanted = with_range(handle.read(), first, last)
+        if wanted is not None:
+            with open(path, "w", encoding="ascii") as handle:
+                handle.write(wanted)
+    except (OSError, ValueError) as exc:
+        return f"could not reserve ports {first}-{last}: {exc}"
+    return ""
+
+
 class _KeyState:
     __slots__ = ("next", "used")
 

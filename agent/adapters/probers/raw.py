@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ctypes
 import fcntl
-import ipaddress
 import random
 import select
 import socket
@@ -25,7 +24,8 @@ from segcheck.agent.core.probe import Evidence, ProbeJob, ProbeProtocol, ProbeRe
 
 from .. import netns
 from . import packets as pk
-from .ports import RESERVED_PORTS_SYSCTL, PortExhausted, SourcePortAllocator, with_range
+from .common import answered, unknown, validate_job, validate_source
+from .ports import PortExhausted, SourcePortAllocator, reserve_here
 
 ETH_P_ALL = 0x0003
 SOL_PACKET = 263
@@ -72,24 +72,19 @@ class _Sender:
     warning: str = ""
 
 
+def interface_mac(sock: socket.socket, interface: str) -> bytes:
+    """The interface's MAC, asked through `sock` (so in the socket's namespace)."""
+    ifreq = fcntl.ioctl(sock.fileno(), SIOCGIFHWADDR, struct.pack("256s", interface.encode()[:15]))
+    return ifreq[18:24]
+
+
 def _open_in_netns(point: SendPoint, port_range: tuple[int, int], reserve: bool) -> tuple[socket.socket, bytes, str]:
     """Runs inside the send point's namespace: reserve ports, open and bind the packet socket."""
-    warning = ""
-    if reserve:
-        path = "/proc/sys/" + RESERVED_PORTS_SYSCTL.replace(".", "/")
-        try:
-            with open(path, encoding="ascii") as handle:
-                wanted = with_range(handle.read(), *port_range)
-            if wanted is not None:
-                with open(path, "w", encoding="ascii") as handle:
-                    handle.write(wanted)
-        except OSError as exc:  # e.g. read-only /proc/sys: probing still works, collisions become possible
-            warning = f"could not reserve ports {port_range[0]}-{port_range[1]}: {exc}"
+    warning = reserve_here(*port_range) if reserve else ""
     ip = pk.ipv4_bytes(point.ip)
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)  # protocol 0: nothing queued before the filter
     try:
-        ifreq = fcntl.ioctl(sock.fileno(), SIOCGIFHWADDR, struct.pack("256s", point.interface.encode()[:15]))
-        if_mac = ifreq[18:24]
+        if_mac = interface_mac(sock, point.interface)
         prog = _bpf_incoming_to(ip)
         buf = ctypes.create_string_buffer(prog)
         sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, struct.pack("HL", len(prog) // 8, ctypes.addressof(buf)))
@@ -130,6 +125,7 @@ class RawSocketProber:
         self.warmup_wait = warmup_wait
         self.reserve_ports = reserve_ports
         self.warnings: list[str] = []  # of the last run
+        self.stats: dict[str, float] = {}  # phase durations and send rate of the last run
 
     # -- public -----------------------------------------------------------------------------------------------
 
@@ -148,43 +144,57 @@ class RawSocketProber:
             for sender in senders.values():
                 if sender.sock is not None:
                     sender.sock.close()
-        return [r if r is not None else _unknown(job, Evidence.ERROR, "not decided") for r, job in zip(results, jobs)]
+        return [r if r is not None else unknown(job, Evidence.ERROR, "not decided") for r, job in zip(results, jobs)]
 
     # -- phases -----------------------------------------------------------------------------------------------
 
     def _run(self, jobs: list[ProbeJob], results: list[ProbeResult | None], senders: dict[SendPoint, _Sender],
              timeout: float, rate: float) -> None:
         self.warnings = []
+        self.stats = {}
+        started = time.monotonic()
         targets: dict[SendPoint, set[bytes]] = {}
         dst_bytes: list[bytes] = [b""] * len(jobs)
+        canonical: dict[int, SendPoint] = {}  # id(source) -> one SendPoint per distinct value (hash it once)
+        source_problem: dict[int, str] = {}
+        wanted: dict[int, set[bytes]] = {}  # id(source) -> its targets
         for i, job in enumerate(jobs):
-            problem = _validate(job)
+            sid = id(job.source)
+            if sid not in canonical:
+                point = canonical[sid] = next((p for p in targets if p == job.source), job.source)
+                source_problem[sid] = validate_source(point)
+                wanted[sid] = targets.setdefault(point, set())
+            problem = source_problem[sid] or validate_job(job)
             if problem:
-                results[i] = _unknown(job, Evidence.ERROR, problem)
+                results[i] = unknown(job, Evidence.ERROR, problem)
                 continue
             dst_bytes[i] = job.dst_ip.packed
-            targets.setdefault(job.source, set()).add(dst_bytes[i])
+            wanted[sid].add(dst_bytes[i])
+        targets = {p: t for p, t in targets.items() if t}
         for point in targets:
             senders[point] = self._open(point)
         live = {p: s for p, s in senders.items() if s.sock is not None}
+        by_id = {sid: senders.get(point) for sid, point in canonical.items()}
         if live:
             self._resolve(live, targets, rate)
+            self.stats["arp_s"] = time.monotonic() - started
             self._warm_up(live, rate)
-
-        prepared = self._prepare(jobs, results, senders, dst_bytes)
+        mark = time.monotonic()
+        prepared = self._prepare(jobs, results, by_id, dst_bytes)
+        self.stats["prepare_s"] = time.monotonic() - mark
         if prepared:
             self._send_and_collect(jobs, results, live, prepared, timeout, rate)
 
         for i, job in enumerate(jobs):
             if results[i] is not None:
                 continue
-            sender = senders.get(job.source)
+            sender = by_id.get(id(job.source))
             if sender is None:
-                results[i] = _unknown(job, Evidence.ERROR, "job was not prepared")
+                results[i] = unknown(job, Evidence.ERROR, "job was not prepared")
             elif sender.sock is None:
-                results[i] = _unknown(job, Evidence.ERROR, sender.error)
+                results[i] = unknown(job, Evidence.ERROR, sender.error)
             elif dst_bytes[i] not in sender.neighbours:
-                results[i] = _unknown(job, Evidence.NO_ARP, f"no ARP reply from {job.dst_ip} on {job.source.interface}")
+                results[i] = unknown(job, Evidence.NO_ARP, f"no ARP reply from {job.dst_ip} on {job.source.interface}")
             else:
                 results[i] = ProbeResult(job, Verdict.DENIED, Evidence.NO_ANSWER_TARGET_ALIVE,
                                          f"no answer within {timeout:g}s; ARP answered")
@@ -247,7 +257,7 @@ class RawSocketProber:
         for sender in live.values():
             sender.inflight.clear()
 
-    def _prepare(self, jobs: list[ProbeJob], results: list[ProbeResult | None], senders: dict[SendPoint, _Sender],
+    def _prepare(self, jobs: list[ProbeJob], results: list[ProbeResult | None], by_id: dict[int, _Sender | None],
                  dst_bytes: list[bytes]) -> list[tuple[int, _Sender, bytes, int]]:
         """Allocate tuples and build frames: [(job index, sender, frame, expected TCP ack or -1)]."""
         prepared: list[tuple[int, _Sender, bytes, int]] = []
@@ -256,17 +266,17 @@ class RawSocketProber:
         for i, job in enumerate(jobs):
             if results[i] is not None:
                 continue
-            sender = senders[job.source]
+            sender = by_id[id(job.source)]
             dst = dst_bytes[i]
-            dst_mac = sender.neighbours.get(dst)
-            if sender.sock is None or dst_mac is None:
+            dst_mac = sender.neighbours.get(dst)  # type: ignore[union-attr]
+            if sender.sock is None or dst_mac is None:  # type: ignore[union-attr]
                 continue  # decided after the run (ERROR / NO_ARP)
             proto = job.protocol
             port = job.dst_port or 0
             try:
                 if proto is ProbeProtocol.TCP:
                     sport = self.allocator.allocate((sender.ip, dst, port, pk.IPPROTO_TCP))
-                    tkey = (sender.point, dst, port, pk.IPPROTO_TCP)
+                    tkey = (id(sender), dst, port, pk.IPPROTO_TCP)
                     tmpl = templates.get(tkey) or templates.setdefault(
                         tkey, pk.TcpSynTemplate(sender.mac, dst_mac, sender.ip, dst, port))
                     seq = getrandbits(32)
@@ -275,20 +285,20 @@ class RawSocketProber:
                     ack = (seq + 1) & 0xFFFFFFFF
                 elif proto is ProbeProtocol.UDP:
                     sport = self.allocator.allocate((sender.ip, dst, port, pk.IPPROTO_UDP))
-                    tkey = (sender.point, dst, port, pk.IPPROTO_UDP)
+                    tkey = (id(sender), dst, port, pk.IPPROTO_UDP)
                     tmpl = templates.get(tkey) or templates.setdefault(
                         tkey, pk.UdpTemplate(sender.mac, dst_mac, sender.ip, dst, port))
                     frame = tmpl.frame(sport)  # type: ignore[attr-defined]
                     key, ack = (pk.IPPROTO_UDP, dst, port, sport), -1
                 else:
                     sport = self.allocator.allocate((sender.ip, dst, None, pk.IPPROTO_ICMP))
-                    tkey = (sender.point, dst, 0, pk.IPPROTO_ICMP)
+                    tkey = (id(sender), dst, 0, pk.IPPROTO_ICMP)
                     tmpl = templates.get(tkey) or templates.setdefault(
                         tkey, pk.IcmpEchoTemplate(sender.mac, dst_mac, sender.ip, dst))
                     frame = tmpl.frame(sport, 1)  # type: ignore[attr-defined]
                     key, ack = (pk.IPPROTO_ICMP, dst, sport, 1), -1
             except PortExhausted as exc:
-                results[i] = _unknown(job, Evidence.ERROR, str(exc))
+                results[i] = unknown(job, Evidence.ERROR, str(exc))
                 continue
             sender.inflight[key] = i
             prepared.append((i, sender, frame, ack))
@@ -311,7 +321,7 @@ class RawSocketProber:
                 if acks[i] != extra:
                     return  # not an answer to this SYN (stale or foreign)
             del sender.inflight[key]
-            results[i] = _answered(jobs[i], kind, extra, now - sent_at[i], key)
+            results[i] = answered(jobs[i], kind, extra, now - sent_at[i], key)
             outstanding[0] -= 1
 
         poller = _Poller(live.values(), self, on_answer)
@@ -330,12 +340,15 @@ class RawSocketProber:
                         sent_at[i] = time.monotonic()
                     except OSError as exc:
                         sender.inflight = {k: v for k, v in sender.inflight.items() if v != i}
-                        results[i] = _unknown(jobs[i], Evidence.ERROR, f"send failed: {exc}")
+                        results[i] = unknown(jobs[i], Evidence.ERROR, f"send failed: {exc}")
                         outstanding[0] -= 1
                     n += 1
                 poller.poll(max(0.0, t0 + n * interval - time.monotonic()))
-            deadline = time.monotonic() + timeout
-            poller.pump_until(deadline, lambda: outstanding[0] <= 0)
+            sent_done = time.monotonic()
+            self.stats["send_s"] = sent_done - t0
+            self.stats["send_rate"] = total / max(sent_done - t0, 1e-9)
+            poller.pump_until(sent_done + timeout, lambda: outstanding[0] <= 0)
+            self.stats["wait_s"] = time.monotonic() - sent_done
         finally:
             poller.close()
 
@@ -401,51 +414,3 @@ def _pace(t0: float, n: int, interval: float, poller: _Poller) -> None:
         if wait <= 0:
             return
         poller.poll(wait)
-
-
-def _validate(job: ProbeJob) -> str:
-    if not isinstance(job.dst_ip, ipaddress.IPv4Address):
-        return f"destination {job.dst_ip} is not IPv4 (only IPv4 is probed)"
-    if not isinstance(job.source.ip, ipaddress.IPv4Address):
-        return f"source {job.source.ip} is not IPv4 (only IPv4 is probed)"
-    if job.protocol in (ProbeProtocol.TCP, ProbeProtocol.UDP):
-        if job.dst_port is None or not 1 <= job.dst_port <= 65535:
-            return f"{job.protocol.value} probe needs a destination port in 1-65535, got {job.dst_port}"
-    elif job.protocol is not ProbeProtocol.ICMP:
-        return f"unsupported protocol {job.protocol}"
-    if job.source.mac is not None:
-        try:
-            pk.parse_mac(job.source.mac)
-        except ValueError as exc:
-            return str(exc)
-    return ""
-
-
-def _unknown(job: ProbeJob, evidence: Evidence, detail: str) -> ProbeResult:
-    return ProbeResult(job, Verdict.UNKNOWN, evidence, detail)
-
-
-def _answered(job: ProbeJob, kind: pk.Kind, extra: int, rtt: float, key: pk.Key) -> ProbeResult:
-    label = "id" if key[0] == pk.IPPROTO_ICMP else "sport"
-    where = f"{label} {key[3] if key[0] != pk.IPPROTO_ICMP else key[2]}"
-    if kind is pk.Kind.SYN_ACK:
-        return ProbeResult(job, Verdict.ALLOWED, Evidence.SYN_ACK, where, rtt)
-    if kind is pk.Kind.RST:
-        return ProbeResult(job, Verdict.ALLOWED, Evidence.RST, f"{where}; port closed but reachable", rtt)
-    if kind is pk.Kind.UDP:
-        return ProbeResult(job, Verdict.ALLOWED, Evidence.UDP_REPLY, where, rtt)
-    if kind is pk.Kind.ECHO_REPLY:
-        return ProbeResult(job, Verdict.ALLOWED, Evidence.ICMP_REPLY, where, rtt)
-    return _unreachable(job, extra, where, rtt)
-
-
-def _unreachable(job: ProbeJob, code: int, where: str, rtt: float) -> ProbeResult:
-    """ICMP destination unreachable quoting our probe: the code says who stopped it."""
-    if code in (pk.ICMP_PORT_UNREACH, pk.ICMP_PROTO_UNREACH):
-        return ProbeResult(job, Verdict.ALLOWED, Evidence.ICMP_UNREACHABLE,
-                           f"{where}; ICMP unreachable code {code}: the probe reached the host", rtt)
-    if code in pk.ICMP_ADMIN_PROHIBITED:
-        return ProbeResult(job, Verdict.DENIED, Evidence.ICMP_UNREACHABLE,
-                           f"{where}; ICMP unreachable code {code}: administratively prohibited (a reject)", rtt)
-    return ProbeResult(job, Verdict.UNKNOWN, Evidence.ICMP_UNREACHABLE,
-                       f"{where}; ICMP unreachable code {code}: no route/host on the way", rtt)
