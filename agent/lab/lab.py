@@ -13,7 +13,9 @@ import os
 import re
 import shutil
 import signal
+import sys
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -228,6 +230,10 @@ class Lab:
                 state.save(self.state_dir, record)
                 netns.add(name)
             t = phase("namespaces", t)
+            # initdb takes seconds and needs no network: run it while OVS/OVN come up and hosts are wired.
+            pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lab-initdb")
+            pg_inits = {h.name: pool.submit(self.postgres(h.name).init) for h in self.topology.hosts if h.postgres}
+            pool.shutdown(wait=False)
             self._start_ovs(record)
             t = phase("ovs", t)
             self._start_ovn(record)
@@ -235,7 +241,7 @@ class Lab:
             self._program_nb()
             self._wire_hosts()
             t = phase("wiring", t)
-            self._start_services(record)
+            self._start_services(record, pg_inits)
             t = phase("services", t)
             self._wait_ready()
             t = phase("ready", t)
@@ -386,9 +392,15 @@ class Lab:
     def _listener_pidfile(self, name: str) -> Path:
         return self.paths.run_dir / f"listener-{name}.pid"
 
-    def _start_services(self, record: dict[str, Any]) -> None:
-        import sys
-
+    def _start_services(self, record: dict[str, Any], pg_inits: dict[str, Future[None]]) -> None:
+        for host in self.topology.hosts:
+            if host.postgres:
+                pg = self.postgres(host.name)
+                record["pidfiles"][f"postgres-{host.name}"] = str(pg.pidfile)
+                state.save(self.state_dir, record)
+                pg_inits[host.name].result(timeout=120)
+                pg.launch()
+        listeners: list[tuple[list[str], Path, str]] = []
         for item in (*self.topology.attachments, *self.topology.hosts):
             if not item.listeners:
                 continue
@@ -399,15 +411,12 @@ class Lab:
                     "--pidfile", str(pidfile)]
             for lst in item.listeners:
                 argv += [f"--{lst.protocol.lower()}", str(lst.port)]
-            # Binds, daemonizes, and returns once the pidfile is written.
-            procs.spawn_detaching(argv, log=self.paths.log_dir / f"listener-{item.name}.log",
-                                  netns=self.netns(item.name))
-        for host in self.topology.hosts:
-            if host.postgres:
-                pg = self.postgres(host.name)
-                record["pidfiles"][f"postgres-{host.name}"] = str(pg.pidfile)
-                state.save(self.state_dir, record)
-                pg.start()
+            listeners.append((argv, self.paths.log_dir / f"listener-{item.name}.log", self.netns(item.name)))
+        # Each listener binds, daemonizes, and returns once its pidfile is written; start them side by side.
+        with ThreadPoolExecutor(max_workers=max(1, len(listeners)), thread_name_prefix="lab-listener") as pool:
+            for future in [pool.submit(procs.spawn_detaching, argv, log=logf, netns=ns)
+                           for argv, logf, ns in listeners]:
+                future.result()
 
     def _wait_ready(self) -> None:
         lnp = self.localnet_port_name

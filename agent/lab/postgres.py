@@ -65,6 +65,11 @@ class PostgresServer:
         return f"postgresql://{user}@{self.listen_ip}:{PG_PORT}/{database}"
 
     def start(self) -> None:
+        self.init()
+        self.launch()
+
+    def init(self) -> None:
+        """initdb and configuration; needs no network, so the lab runs it while it wires OVS."""
         bindir = find_bindir()
         user = postgres_user()
         self.root.mkdir(parents=True, exist_ok=True)
@@ -89,6 +94,10 @@ class PostgresServer:
             )
         with open(self.data_dir / "pg_hba.conf", "a") as hba:
             hba.write(f"host all all {self.allow_cidr} trust\n")
+
+    def launch(self) -> None:
+        """Start the server in its namespace (its address must exist by now) and create the seed's role/db."""
+        bindir = find_bindir()
         # pg_ctl -w returns once the server accepts connections: no sleep needed.
         procs.spawn_detaching(["runuser", "-u", "postgres", "--", str(bindir / "pg_ctl"), "-D", str(self.data_dir),
                                "-l", str(self.log_file), "-w", "-t", "30", "start"],
