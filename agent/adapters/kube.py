@@ -161,6 +161,7 @@ class _Reflector:
         try:
             if self._stopping.is_set():  # stop() ran between open and registration
                 return
+            self._store.mark_contact(self.resource.name)  # accepted: we are current as of now, even if all is quiet
             for event in stream.events():
                 self._apply(event)
             self._store.mark_contact(self.resource.name, self._rv)
@@ -193,7 +194,7 @@ class _Reflector:
         with self._stream_lock:
             stream = self._stream
         if stream is not None:
-            stream.close()
+            stream.interrupt()
 
 
 class KubeSource:

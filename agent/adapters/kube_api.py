@@ -56,8 +56,12 @@ NAMESPACES: Final = ResourceType("", "v1", "namespaces", "Namespace")
 NETWORK_ATTACHMENT_DEFINITIONS: Final = ResourceType(
     "k8s.cni.cncf.io", "v1", "network-attachment-definitions", "NetworkAttachmentDefinition"
 )
-MULTI_NETWORK_POLICIES: Final = ResourceType("k8s.cni.cncf.io", "v1beta1", "multi-networkpolicies", "MultiNetworkPolicy")
-VIRTUAL_MACHINE_INSTANCES: Final = ResourceType("kubevirt.io", "v1", "virtualmachineinstances", "VirtualMachineInstance")
+MULTI_NETWORK_POLICIES: Final = ResourceType(
+    "k8s.cni.cncf.io", "v1beta1", "multi-networkpolicies", "MultiNetworkPolicy"
+)
+VIRTUAL_MACHINE_INSTANCES: Final = ResourceType(
+    "kubevirt.io", "v1", "virtualmachineinstances", "VirtualMachineInstance"
+)
 
 DEFAULT_RESOURCES: Final[tuple[ResourceType, ...]] = (
     PODS,
@@ -225,13 +229,17 @@ class WatchStream:
         return event
 
     def close(self) -> None:
-        # shutdown() unblocks a read in progress in another thread (urllib3 >= 2.3); close() alone would not.
+        """Release the response; called by the thread that reads it."""
+        self._response.close()
+
+    def interrupt(self) -> None:
+        """Unblock a read in progress in another thread (shutdown(), urllib3 >= 2.3; close() alone would not)."""
         shutdown = getattr(self._response, "shutdown", None)
-        if shutdown is not None:
-            try:
+        try:
+            if shutdown is not None:
                 shutdown()
-            except RuntimeError:  # the stream ended and its connection went back to the pool: nothing to interrupt
-                pass
+        except (RuntimeError, ValueError, OSError):  # the stream already ended: nothing left to interrupt
+            pass
         self._response.close()
 
 

@@ -29,7 +29,7 @@ def key_of(obj: Mapping[str, Any]) -> ObjectKey:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """A consistent copy of every object at one generation. Generations only grow; equal generation ⇒ equal content."""
+    """A consistent copy of every object at one generation. Generations only grow; same generation, same content."""
 
     generation: int
     objects: Mapping[ObjectKey, Mapping[str, Any]]
