@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -61,7 +62,7 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         query = dict(parse_qsl(url.query))
         with cluster.cond:
-            cluster.requests.append(Request(url.path, query, self.headers.get("Authorization")))
+            cluster.requests.append(Request(url.path, query, self.headers.get("Authorization"), time.monotonic()))
         discovery = self.server.owner.discovery(url.path)
         if discovery is not None:
             self._send_json(200, discovery)
@@ -91,10 +92,11 @@ class _Handler(BaseHTTPRequestHandler):
             rv, items = saved
         else:
             requested = query.get("resourceVersion")
-            if query.get("resourceVersionMatch") == "Exact" and requested and int(requested) != cluster.rv:
-                self._send_status(410, "Expired", f"too old resource version: {requested} ({cluster.rv})")
+            rv, items = cluster.list_objects(resource, namespace)
+            # Only the current state is kept, so an exact older one is as gone as in a compacted etcd.
+            if query.get("resourceVersionMatch") == "Exact" and requested and int(requested) != rv:
+                self._send_status(410, "Expired", f"too old resource version: {requested} ({rv})")
                 return
-            rv, items = cluster.list(resource, namespace)
         limit = int(query.get("limit") or 0)
         metadata: dict[str, str] = {"resourceVersion": str(rv)}
         if 0 < limit < len(items):
@@ -113,10 +115,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         events = self.server.cluster.watch(resource, namespace, int(since) if since not in (None, "", "0") else None,
                                            timeout, bookmarks, self.server.alive)
-        for event in events:
-            line = json.dumps(event).encode() + b"\n"
-            self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
-            self.wfile.flush()
+        try:
+            for event in events:
+                line = json.dumps(event).encode() + b"\n"
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
+                self.wfile.flush()
+        finally:
+            events.close()  # at once, even when the client went away: open_watches must be exact
         self.wfile.write(b"0\r\n\r\n")
         self.close_connection = True
 
@@ -251,6 +256,14 @@ class FakeKubeServer:
 
     # -- inspection ---------------------------------------------------------------------------------------------
 
+    def wait_for_watches(self, resource: str | None = None, count: int = 1, timeout: float = 5.0) -> bool:
+        """Block until `count` watches are open on `resource` (on every resource if None)."""
+        plurals = [resource] if resource else list(RESOURCES)
+        with self.cluster.cond:
+            return self.cluster.cond.wait_for(
+                lambda: all(self.cluster.open_watches[p] >= count for p in plurals
+                            if p not in self.cluster.unavailable), timeout)
+
     @property
     def resource_version(self) -> int:
         with self.cluster.cond:
@@ -277,8 +290,8 @@ class FakeKubeServer:
         if path == "/version":
             return {"major": "1", "minor": "27", "gitVersion": "v1.27.0-fake", "platform": "linux/amd64"}
         if path == "/api":
-            return {"kind": "APIVersions", "versions": ["v1"],
-                    "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": f"{_HOST}:{self.port}"}]}
+            address = {"clientCIDR": "0.0.0.0/0", "serverAddress": f"{_HOST}:{self.port}"}
+            return {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [address]}
         if path == "/apis":
             groups: dict[str, list[str]] = {}
             for r in served:

@@ -9,7 +9,7 @@ import copy
 import itertools
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +67,7 @@ class Request:
     path: str
     query: dict[str, str]
     authorization: str | None
+    at: float  # time.monotonic() on arrival
 
     @property
     def is_watch(self) -> bool:
@@ -88,6 +89,7 @@ class Cluster:
         self.watch_epoch = 0  # bumped to end every open watch
         self.bookmark_epoch = 0  # bumped to make every open watch send a bookmark
         self.continues: dict[str, tuple[int, list[Obj]]] = {}
+        self.open_watches: dict[str, int] = {plural: 0 for plural in RESOURCES}
         self._uids = itertools.count(1)
         self._tokens = itertools.count(1)
 
@@ -144,7 +146,7 @@ class Cluster:
 
     # -- reads for the HTTP layer -------------------------------------------------------------------------------
 
-    def list(self, resource: FakeResource, namespace: str | None) -> tuple[int, list[Obj]]:
+    def list_objects(self, resource: FakeResource, namespace: str | None) -> tuple[int, list[Obj]]:
         with self.cond:
             items = [copy.deepcopy(o) for (plural, ns, _), o in sorted(self.objects.items())
                      if plural == resource.plural and namespace in (None, ns)]
@@ -165,19 +167,31 @@ class Cluster:
             return None
 
     def watch(self, resource: FakeResource, namespace: str | None, since: int | None, timeout: float,
-              bookmarks: bool, alive: threading.Event) -> Iterator[dict[str, Any]]:
+              bookmarks: bool, alive: threading.Event) -> Generator[dict[str, Any], None, None]:
         """Events of one resource after `since` until `timeout`, `close_watches()` or the server stops."""
         deadline = time.monotonic() + timeout
-
-        def mine(event: Event) -> bool:
-            return event.resource == resource.plural and namespace in (None, event.obj["metadata"].get("namespace"))
-
         with self.cond:
             epoch, bookmark_epoch = self.watch_epoch, self.bookmark_epoch
             if since is None:  # no resourceVersion: synthetic ADDED for the current state, as a real server does
-                position, initial = self.rv, self.list(resource, namespace)[1]
+                position, initial = self.rv, self.list_objects(resource, namespace)[1]
             else:
                 position, initial = since, []
+            self.open_watches[resource.plural] += 1
+            self.cond.notify_all()
+        try:
+            yield from self._stream(resource, namespace, initial, position, epoch, bookmark_epoch, deadline,
+                                    bookmarks, alive)
+        finally:
+            with self.cond:
+                self.open_watches[resource.plural] -= 1
+                self.cond.notify_all()
+
+    def _stream(self, resource: FakeResource, namespace: str | None, initial: list[Obj], position: int, epoch: int,
+                bookmark_epoch: int, deadline: float, bookmarks: bool,
+                alive: threading.Event) -> Iterator[dict[str, Any]]:
+        def mine(event: Event) -> bool:
+            return event.resource == resource.plural and namespace in (None, event.obj["metadata"].get("namespace"))
+
         for obj in initial:
             yield {"type": "ADDED", "object": obj}
         while True:
