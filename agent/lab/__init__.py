@@ -1,1 +1,17 @@
-"""The lab: a real OVS + OVN localnet topology in network namespaces."""
+"""The lab: a real OVS + OVN localnet topology in network namespaces.
+
+Entry points: `Lab` (lab.py), `seed_topology` and the topology dataclasses (topology.py),
+`locate_or_provision`/`OvsInstall` (ovs_install.py), `LabError`/`LabUnavailable` (errors.py).
+"""
+
+from .errors import LabCommandError, LabError, LabUnavailable
+from .lab import DEFAULT_PREFIX, DEFAULT_STATE_DIR, Lab
+from .ovs_install import OvsInstall, locate_or_provision
+from .topology import (LabNetwork, LabTopology, PhysicalHost, PodAttachment, ServiceListener, VmAttachment,
+                       seed_topology)
+
+__all__ = [
+    "DEFAULT_PREFIX", "DEFAULT_STATE_DIR", "Lab", "LabCommandError", "LabError", "LabNetwork", "LabTopology",
+    "LabUnavailable", "OvsInstall", "PhysicalHost", "PodAttachment", "ServiceListener", "VmAttachment",
+    "locate_or_provision", "seed_topology",
+]

@@ -6,6 +6,7 @@ the PID of the `ip netns exec` wrapper is not the daemon's.
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,8 +58,6 @@ def lab_daemons(paths: LabPaths) -> dict[str, Daemon]:
 
 
 def ovn_binary(name: str) -> str:
-    import shutil
-
     found = shutil.which(name, path="/usr/bin:/usr/sbin:/usr/local/bin")
     if not found:
         raise LabUnavailable(f"`{name}` not found: apt-get install {OVN_BINARIES.get(name, 'ovn-central ovn-host')}")

@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 import sys
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -186,7 +187,8 @@ class Lab:
         argv = self.ovs.argv("ovs-appctl", "-t", str(ctl), f"--timeout={math.ceil(timeout)}", *args)
         return procs.run(argv, timeout=timeout + 2, env=self._ovs_env()).stdout
 
-    def run_in(self, name: str, *argv: str, timeout: float = 10.0, check: bool = True) -> "procs.subprocess.CompletedProcess[str]":
+    def run_in(self, name: str, *argv: str, timeout: float = 10.0,
+               check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run a command inside host `name`'s namespace (see `netns`)."""
         return procs.run(list(argv), netns=self.netns(name), timeout=timeout, check=check)
 

@@ -81,8 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     threads = []
     for proto, port, s in sockets:
         banner = f"segcheck-lab {args.name} {port}\n".encode()
-        target = (lambda s=s, b=banner: _serve_tcp(s, b)) if proto == "tcp" else (lambda s=s: _serve_udp(s))
-        t = threading.Thread(target=target, daemon=True)
+        if proto == "tcp":
+            t = threading.Thread(target=_serve_tcp, args=(s, banner), daemon=True)
+        else:
+            t = threading.Thread(target=_serve_udp, args=(s,), daemon=True)
         t.start()
         threads.append(t)
     while True:  # the serving threads do the work; SIGTERM ends the process
