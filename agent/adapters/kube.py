@@ -33,7 +33,7 @@ from .kube_api import (
 )
 from .kube_store import ObjectKey, ResourceHealth, Snapshot, Store
 
-__all__ = ["Backoff", "KubeSource", "ObjectKey", "ResourceHealth", "Snapshot"]
+__all__ = ["DEFAULT_RESOURCES", "Backoff", "KubeSource", "ObjectKey", "ResourceHealth", "ResourceType", "Snapshot"]
 
 log = logging.getLogger(__name__)
 
