@@ -96,3 +96,9 @@ def tcp_exchange(lab: Lab, from_host: str, ip: str, port: int, *, read: bool = T
         if time.monotonic() >= end:
             break
     raise AssertionError(f"{from_host} -> {ip}:{port} failed after {attempts} attempts: {last}")
+
+
+@pytest.fixture(scope="session")
+def tcp() -> Callable[..., str]:
+    """`tcp_exchange` as a fixture, so test modules need not import conftest (works with or without a package)."""
+    return tcp_exchange

@@ -7,14 +7,13 @@ import os
 import signal
 import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
 from segcheck.agent.core import ovnk_names
 from segcheck.agent.lab import netns, procs, state
 from segcheck.agent.lab.lab import Lab
-
-from .conftest import tcp_exchange
 
 pytestmark = pytest.mark.lab
 
@@ -83,16 +82,16 @@ def test_send_points_match_the_wiring(lab: Lab) -> None:
     assert json.loads(guest_link)[0]["address"] == "02:5e:c0:a8:c8:14"
 
 
-def test_pod_reaches_database_over_tcp_and_psql(lab: Lab) -> None:
-    tcp_exchange(lab, "podclient", "192.168.200.5", 5432, read=False)
+def test_pod_reaches_database_over_tcp_and_psql(lab: Lab, tcp: Callable[..., str]) -> None:
+    tcp(lab, "podclient", "192.168.200.5", 5432, read=False)
     out = lab.run_in("podclient", "psql", "-X", "-A", "-t", lab.postgres_dsn, "-c",
                      "select current_user || '@' || current_database()", timeout=15).stdout
     assert out.strip() == "app@appdb"
 
 
-def test_pod_and_guest_reach_each_other(lab: Lab) -> None:
-    assert tcp_exchange(lab, "podclient", "192.168.200.20", 8080).startswith("segcheck-lab vm-server 8080")
-    assert tcp_exchange(lab, "vm-server", "192.168.200.10", 8080).startswith("segcheck-lab podclient 8080")
+def test_pod_and_guest_reach_each_other(lab: Lab, tcp: Callable[..., str]) -> None:
+    assert tcp(lab, "podclient", "192.168.200.20", 8080).startswith("segcheck-lab vm-server 8080")
+    assert tcp(lab, "vm-server", "192.168.200.10", 8080).startswith("segcheck-lab podclient 8080")
 
 
 def test_up_is_idempotent(lab: Lab) -> None:
@@ -117,7 +116,7 @@ def _assert_gone(lab: Lab, pids: list[int], namespaces: list[str]) -> None:
     assert not lab.state_dir.exists() or not any(lab.state_dir.iterdir())
 
 
-def test_down_leaves_nothing_behind(make_lab) -> None:
+def test_down_leaves_nothing_behind(make_lab: Callable[[], Lab]) -> None:
     other = make_lab()
     pids, namespaces = _recorded(other)
     assert len(pids) >= 9 and len(namespaces) == 5
@@ -128,7 +127,7 @@ def test_down_leaves_nothing_behind(make_lab) -> None:
     other.down()  # a second down is harmless
 
 
-def test_down_after_crash_and_partial_state(make_lab) -> None:
+def test_down_after_crash_and_partial_state(make_lab: Callable[[], Lab]) -> None:
     other = make_lab()
     pids, namespaces = _recorded(other)
     for name in ("ovs-vswitchd", "ovn-controller"):
@@ -143,7 +142,7 @@ def test_down_after_crash_and_partial_state(make_lab) -> None:
     _assert_gone(other, pids, namespaces)
 
 
-def test_up_rebuilds_a_broken_lab(make_lab) -> None:
+def test_up_rebuilds_a_broken_lab(make_lab: Callable[[], Lab], tcp: Callable[..., str]) -> None:
     other = make_lab()
     pid = other.daemons["ovn-northd"].pid()
     assert pid is not None
@@ -152,7 +151,7 @@ def test_up_rebuilds_a_broken_lab(make_lab) -> None:
     assert not other.is_healthy()
     status = other.up()
     assert status["healthy"]
-    assert tcp_exchange(other, "podclient", "192.168.200.20", 8080).startswith("segcheck-lab vm-server")
+    assert tcp(other, "podclient", "192.168.200.20", 8080).startswith("segcheck-lab vm-server")
 
 
 def test_command_helpers_reach_every_daemon(lab: Lab) -> None:
