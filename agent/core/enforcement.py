@@ -116,11 +116,8 @@ def _port_ranges(rule: Rule, policy: Policy, network: Ref, profile: OvnkProfile,
     return tuple(ranges)
 
 
-def _selects_anything(policy: Policy, network: Ref, inventory: Inventory) -> bool:
-    return any(
-        a.ref.namespace == policy.ref.namespace and policy.pod_selector.matches(a.label_map)
-        for a in inventory.attachments_on(network)
-    )
+def _selects_anything(policy: Policy, label_sets: dict[str, set[tuple[tuple[str, str], ...]]]) -> bool:
+    return any(policy.pod_selector.matches(dict(labels)) for labels in label_sets.get(policy.ref.namespace, ()))
 
 
 def _policy_findings(policy: Policy, inventory: Inventory, profile: OvnkProfile) -> list[Finding]:
@@ -164,6 +161,9 @@ def enforced_policies(inventory: Inventory, network: Ref, profile: OvnkProfile =
     net = inventory.networks.get(network)
     findings: list[Finding] = []
     enforced: list[EnforcedPolicy] = []
+    label_sets: dict[str, set[tuple[tuple[str, str], ...]]] = {}
+    for a in inventory.attachments_on(network):
+        label_sets.setdefault(a.ref.namespace, set()).add(a.labels)
     for policy in sorted(inventory.policies, key=lambda p: p.ref):
         if network not in policy.networks():
             continue
@@ -179,7 +179,7 @@ def enforced_policies(inventory: Inventory, network: Ref, profile: OvnkProfile =
                     "default deny. Use ipBlock peers on this network.",
                     policy.ref, network, Severity.ERROR))
                 continue
-        if not _selects_anything(policy, network, inventory):
+        if not _selects_anything(policy, label_sets):
             findings.append(Finding(
                 FindingKind.SELECTS_NOTHING,
                 f"podSelector {policy.pod_selector} selects no workload of namespace {policy.ref.namespace} on {network}.",

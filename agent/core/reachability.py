@@ -19,6 +19,8 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
+import numpy as np
+
 from .enforcement import DEFAULT_PROFILE, EnforcedPolicy, EnforcedRule, OvnkProfile, enforced_policies
 from .inventory import Inventory
 from .model import (
@@ -205,30 +207,70 @@ class NetworkReachability:
         isolated = frozenset(d for i in chosen for d in self.policies[i].isolates)
         return Side(chosen, isolated)
 
-    def _selector_mask(self, endpoint: Attachment, ns_labels: dict[str, str]) -> int:
-        labels = endpoint.label_map
-        mask = 0
+    def _selector_masks(self, keys: list[tuple[str, tuple[tuple[str, str], ...]]]) -> list[int]:
+        """Per (namespace, labels) key: the rules one of whose selector peers (or an empty peer list) matches.
+        Each distinct peer is evaluated once against every key, with selector results cached by label set."""
+        masks = [0] * len(keys)
+        label_maps = [dict(labels) for _, labels in keys]
+        ns_labels = {ns: self._inventory.namespace_labels(ns) for ns, _ in keys}
+        pod_cache: dict[tuple[object, int], bool] = {}
+        ns_cache: dict[tuple[object, str], bool] = {}
+        peer_hits: dict[tuple[object, object, str | None], list[int]] = {}
         for bit, rule in enumerate(self.rules):
+            hits: set[int] = set()
             if not rule.peers:
-                mask |= 1 << bit
-                continue
+                hits.update(range(len(keys)))
             for peer in rule.peers:
                 if not peer.uses_selectors:
                     continue
-                if peer.namespace_selector is None:
-                    ns_ok = endpoint.ref.namespace == rule.policy.namespace
-                else:
-                    ns_ok = peer.namespace_selector.matches(ns_labels)
-                if ns_ok and (peer.pod_selector is None or peer.pod_selector.matches(labels)):
-                    mask |= 1 << bit
-                    break
-        return mask
+                own_ns = rule.policy.namespace if peer.namespace_selector is None else None
+                pk = (peer.pod_selector, peer.namespace_selector, own_ns)
+                if pk not in peer_hits:
+                    found = []
+                    for k, (ns, _) in enumerate(keys):
+                        if own_ns is not None:
+                            if ns != own_ns:
+                                continue
+                        else:
+                            nk = (peer.namespace_selector, ns)
+                            if nk not in ns_cache:
+                                ns_cache[nk] = peer.namespace_selector.matches(ns_labels[ns])  # type: ignore[union-attr]
+                            if not ns_cache[nk]:
+                                continue
+                        if peer.pod_selector is not None:
+                            ck = (peer.pod_selector, k)
+                            if ck not in pod_cache:
+                                pod_cache[ck] = peer.pod_selector.matches(label_maps[k])
+                            if not pod_cache[ck]:
+                                continue
+                        found.append(k)
+                    peer_hits[pk] = found
+                hits.update(peer_hits[pk])
+            for k in hits:
+                masks[k] |= 1 << bit
+        return masks
+
+    def _sides_of(self, keys: list[tuple[str, tuple[tuple[str, str], ...]]]) -> list[Side]:
+        by_ns: dict[str, list[int]] = {}
+        for k, (ns, _) in enumerate(keys):
+            by_ns.setdefault(ns, []).append(k)
+        chosen: list[list[int]] = [[] for _ in keys]
+        for i, p in enumerate(self.policies):
+            for k in by_ns.get(p.ref.namespace, ()):
+                if p.pod_selector.matches(dict(keys[k][1])):
+                    chosen[k].append(i)
+        return [Side(tuple(c), frozenset(d for i in c for d in self.policies[i].isolates)) for c in chosen]
 
     def _classify(self) -> None:
         empty_peers = sum(1 << bit for bit, r in enumerate(self.rules) if not r.peers)
-        side_cache: dict[tuple[str, tuple[tuple[str, str], ...]], Side] = {}
-        sel_cache: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}
-        ns_cache: dict[str, dict[str, str]] = {}
+        key_index: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}
+        for ep in self.endpoints:
+            if isinstance(ep, Attachment):
+                key_index.setdefault((ep.ref.namespace, ep.labels), len(key_index))
+        keys = list(key_index)
+        sel_masks = self._selector_masks(keys)
+        sides = self._sides_of(keys)
+        unselected = Side((), frozenset())
         class_of: dict[tuple[Side, int], int] = {}
         self.sides: list[Side] = []
         self.peer_masks: list[int] = []
@@ -236,14 +278,10 @@ class NetworkReachability:
         self.class_index: dict[str, int] = {}
         for ep in self.endpoints:
             if isinstance(ep, Attachment):
-                key = (ep.ref.namespace, ep.labels)
-                if key not in side_cache:
-                    labels = ns_cache.setdefault(ep.ref.namespace, self._inventory.namespace_labels(ep.ref.namespace))
-                    side_cache[key] = self._side(ep)
-                    sel_cache[key] = self._selector_mask(ep, labels)
-                side, mask = side_cache[key], sel_cache[key]
+                k = key_index[(ep.ref.namespace, ep.labels)]
+                side, mask = sides[k], sel_masks[k]
             else:
-                side, mask = Side((), frozenset()), empty_peers
+                side, mask = unselected, empty_peers
             mask |= self._ip_index.lookup(ep.ip)
             ck = (side, mask)
             idx = class_of.get(ck)
@@ -288,10 +326,45 @@ class NetworkReachability:
         # Equal policy sets give equal answers, so memo entries are shared between classes.
         return self._side_ids.setdefault(side.policies, len(self._side_ids))
 
-    def compute_all(self) -> list[list[int]]:
-        """Every class pair's allowed-port mask (the whole matrix, compressed)."""
-        n = len(self.sides)
-        return [[self.pair_mask(s, d) for d in range(n)] for s in range(n)]
+    def compute_all(self) -> "ClassMatrix":
+        """Every class pair's allowed port atoms at once (the whole matrix, compressed by classes).
+
+        Vectorised: per policy, the ports its rules open towards each peer class; per side, the union over
+        its policies (or everything when that direction is not isolated); then egress(src) & ingress(dst).
+        """
+        n, words = len(self.sides), (len(self.atoms.atoms) + 63) // 64
+        nbytes = max(1, (len(self.rules) + 7) // 8)
+        membership = np.unpackbits(
+            np.frombuffer(b"".join(m.to_bytes(nbytes, "little") for m in self.peer_masks), dtype=np.uint8).reshape(n, nbytes),
+            axis=1, bitorder="little")[:, : len(self.rules)].astype(bool)
+        ports = np.array([_words(m, words) for m in self._rule_ports], dtype=np.uint64).reshape(len(self.rules), words)
+        full = np.array(_words(self.atoms.full, words), dtype=np.uint64)
+        per_policy: dict[tuple[int, Direction], np.ndarray] = {}
+        for pi, policy in enumerate(self.policies):
+            for direction in Direction:
+                acc = np.zeros((n, words), dtype=np.uint64)
+                for rule in policy.rules_for(direction):
+                    bit = self._rule_bit[(rule.policy, rule.direction, rule.index)]
+                    acc |= np.where(membership[:, bit, None], ports[bit], np.uint64(0))
+                per_policy[(pi, direction)] = acc
+        side_ids: dict[Side, int] = {}
+        tables: dict[Direction, list[np.ndarray]] = {d: [] for d in Direction}
+        for side in self.sides:
+            if side in side_ids:
+                continue
+            side_ids[side] = len(side_ids)
+            for direction in Direction:
+                if direction not in side.isolated:
+                    tables[direction].append(np.broadcast_to(full, (n, words)))
+                    continue
+                acc = np.zeros((n, words), dtype=np.uint64)
+                for pi in side.policies:
+                    acc |= per_policy[(pi, direction)]
+                tables[direction].append(acc)
+        sid = np.array([side_ids[side] for side in self.sides], dtype=np.intp)
+        egress = np.stack(tables[Direction.EGRESS])[sid]  # [src class, dst class]
+        ingress = np.stack(tables[Direction.INGRESS])[sid]  # [dst class, src class]
+        return ClassMatrix(egress & ingress.transpose(1, 0, 2))
 
     # -- single verdicts with provenance --
 
@@ -378,6 +451,20 @@ class NetworkReachability:
                 if src.key == dst.key or (not isinstance(src, Attachment) and not isinstance(dst, Attachment)):
                     continue
                 yield from self.pair_cells(src, dst)
+
+
+def _words(mask: int, words: int) -> list[int]:
+    return [(mask >> (64 * w)) & 0xFFFFFFFFFFFFFFFF for w in range(words)]
+
+
+@dataclass(frozen=True)
+class ClassMatrix:
+    """Allowed port atoms per (source class, destination class), as 64-bit words."""
+
+    masks: np.ndarray
+
+    def allows(self, src_class: int, dst_class: int, atom: int) -> bool:
+        return bool(int(self.masks[src_class, dst_class, atom // 64]) >> (atom % 64) & 1)
 
 
 def address_endpoint(text: str) -> AddressEndpoint:
