@@ -12,7 +12,8 @@ import ctypes
 import os
 import socket
 import threading
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 T = TypeVar("T")
 
@@ -58,7 +59,7 @@ def run_in_netns(netns: str, fn: Callable[..., T], *args: object, timeout: float
             finally:
                 os.close(fd)
             box["result"] = fn(*args)
-        except BaseException as exc:  # handed back to the caller's thread
+        except BaseException as exc:  # noqa: BLE001 - handed back to the caller's thread
             box["error"] = exc
 
     thread = threading.Thread(target=target, name=f"netns:{os.path.basename(path)}", daemon=True)

@@ -17,8 +17,8 @@ import secrets
 import socket
 import subprocess
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 from segcheck.agent.adapters import netns
 from segcheck.agent.core.model import Verdict
@@ -100,7 +100,7 @@ class Topology:
 
     # -- life cycle -------------------------------------------------------------------------------------------
 
-    def build(self) -> "Topology":
+    def build(self) -> Topology:
         for role in ("mid", "cli", "srv", "vml", "gst"):
             _ip("netns", "add", self.ns(role))
             self.namespaces.append(self.ns(role))
@@ -160,7 +160,7 @@ class Topology:
             try:
                 data, peer = sock.recvfrom(2048)
                 sock.sendto(data, peer)
-            except (socket.timeout, OSError):
+            except (TimeoutError, OSError):
                 continue
 
     def destroy(self) -> None:
@@ -170,7 +170,7 @@ class Topology:
         for sock in self._sockets:
             sock.close()
         for ns in reversed(self.namespaces):
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=10)
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=10, check=False)
         self.namespaces.clear()
 
 

@@ -6,10 +6,10 @@ import ipaddress
 import os
 import socket
 from collections import Counter
-from typing import Iterator
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-
 from segcheck.agent.adapters import netns
 from segcheck.agent.adapters.probers.raw import RawSocketProber
 from segcheck.agent.adapters.probers.scapy_prober import ScapyProber
@@ -51,11 +51,12 @@ def test_run_in_netns_leaves_the_caller_where_it_was(topo: nf.Topology) -> None:
 
 def test_sysctl_is_per_namespace(topo: nf.Topology) -> None:
     key = "net.ipv4.ip_local_port_range"
-    root = open("/proc/sys/net/ipv4/ip_local_port_range").read()
-    assert netns.run_in_netns(f"/proc/{os.getpid()}/ns/net", lambda: open("/proc/sys/net/ipv4/ip_local_port_range").read()) == root
+    path = Path("/proc/sys/net/ipv4/ip_local_port_range")
+    root = path.read_text()
+    assert netns.run_in_netns(f"/proc/{os.getpid()}/ns/net", path.read_text) == root
     netns.write_sysctl(topo.ns("srv"), key, "30000 60999")
     assert netns.read_sysctl(topo.ns("srv"), key).split() == ["30000", "60999"]
-    assert open("/proc/sys/net/ipv4/ip_local_port_range").read() == root  # root namespace untouched
+    assert path.read_text() == root  # root namespace untouched
 
 
 # -- verdicts ----------------------------------------------------------------------------------------------

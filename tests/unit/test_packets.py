@@ -5,10 +5,13 @@ from __future__ import annotations
 import pytest
 from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.l2 import ARP, Ether
-
 from segcheck.agent.adapters.probers import packets as pk
 from segcheck.agent.adapters.probers.ports import (
-    PortExhausted, SourcePortAllocator, covers, parse_port_list, with_range,
+    PortExhausted,
+    SourcePortAllocator,
+    covers,
+    parse_port_list,
+    with_range,
 )
 
 SRC_MAC, DST_MAC = pk.parse_mac("02:00:00:00:00:0a"), pk.parse_mac("02:00:00:00:00:14")
@@ -115,7 +118,7 @@ def test_parse_unreachable_quotes_the_probe() -> None:
 
 def test_probe_key_matches_answer_key() -> None:
     """A probe's key (proto, dst, dport, sport) is what parsing its answer yields."""
-    kind, key, _ = pk.parse_answer(_reply(TCP(sport=80, dport=41000, flags="SA")))  # type: ignore[misc]
+    _kind, key, _ = pk.parse_answer(_reply(TCP(sport=80, dport=41000, flags="SA")))  # type: ignore[misc]
     assert key == pk.probe_key(6, DST_IP, 80, 41000)
 
 

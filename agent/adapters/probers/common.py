@@ -5,7 +5,13 @@ from __future__ import annotations
 import ipaddress
 
 from segcheck.agent.core.model import Verdict
-from segcheck.agent.core.probe import Evidence, ProbeJob, ProbeProtocol, ProbeResult, SendPoint
+from segcheck.agent.core.probe import (
+    Evidence,
+    ProbeJob,
+    ProbeProtocol,
+    ProbeResult,
+    SendPoint,
+)
 
 from . import packets as pk
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from typing import Callable, Hashable
+from collections.abc import Callable, Hashable
 
 RESERVED_PORTS_SYSCTL = "net.ipv4.ip_local_reserved_ports"
 DEFAULT_PORT_RANGE = (40000, 59999)

@@ -16,11 +16,17 @@ import select
 import socket
 import struct
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from segcheck.agent.core.model import Verdict
-from segcheck.agent.core.probe import Evidence, ProbeJob, ProbeProtocol, ProbeResult, SendPoint
+from segcheck.agent.core.probe import (
+    Evidence,
+    ProbeJob,
+    ProbeProtocol,
+    ProbeResult,
+    SendPoint,
+)
 
 from .. import netns
 from . import packets as pk
@@ -135,7 +141,7 @@ class RawSocketProber:
         senders: dict[SendPoint, _Sender] = {}
         try:
             self._run(jobs, results, senders, max(0.0, float(timeout)), float(rate) if rate and rate > 0 else 20000.0)
-        except Exception as exc:  # never raise: whatever is not decided yet becomes unknown
+        except Exception as exc:  # noqa: BLE001 - never raise: whatever is not decided yet becomes unknown
             detail = f"prober failure: {type(exc).__name__}: {exc}"
             for i, job in enumerate(jobs):
                 if results[i] is None:
@@ -208,7 +214,7 @@ class RawSocketProber:
             sender.ip = pk.ipv4_bytes(point.ip)
             if sender.warning:
                 self.warnings.append(f"{point.netns}/{point.interface}: {sender.warning}")
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a prober never raises
             sender.sock = None
             sender.error = f"cannot open {point.interface!r} in netns {point.netns!r}: {type(exc).__name__}: {exc}"
         return sender
@@ -267,10 +273,12 @@ class RawSocketProber:
             if results[i] is not None:
                 continue
             sender = by_id[id(job.source)]
+            if sender is None or sender.sock is None:
+                continue  # decided after the run (ERROR)
             dst = dst_bytes[i]
-            dst_mac = sender.neighbours.get(dst)  # type: ignore[union-attr]
-            if sender.sock is None or dst_mac is None:  # type: ignore[union-attr]
-                continue  # decided after the run (ERROR / NO_ARP)
+            dst_mac = sender.neighbours.get(dst)
+            if dst_mac is None:
+                continue  # decided after the run (NO_ARP)
             proto = job.protocol
             port = job.dst_port or 0
             try:
@@ -317,9 +325,8 @@ class RawSocketProber:
             i = sender.inflight.get(key)
             if i is None or i < 0:
                 return
-            if kind is pk.Kind.SYN_ACK or kind is pk.Kind.RST:
-                if acks[i] != extra:
-                    return  # not an answer to this SYN (stale or foreign)
+            if (kind is pk.Kind.SYN_ACK or kind is pk.Kind.RST) and acks[i] != extra:
+                return  # not an answer to this SYN (stale or foreign)
             del sender.inflight[key]
             results[i] = answered(jobs[i], kind, extra, now - sent_at[i], key)
             outstanding[0] -= 1

@@ -11,10 +11,16 @@ from __future__ import annotations
 import random
 import socket
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from segcheck.agent.core.model import Verdict
-from segcheck.agent.core.probe import Evidence, ProbeJob, ProbeProtocol, ProbeResult, SendPoint
+from segcheck.agent.core.probe import (
+    Evidence,
+    ProbeJob,
+    ProbeProtocol,
+    ProbeResult,
+    SendPoint,
+)
 
 from .. import netns
 from . import packets as pk
@@ -71,12 +77,12 @@ class ScapyProber:
                 try:
                     netns.run_in_netns(point.netns, self._run_point, point, jobs, indices, results, timeout, rate,
                                        timeout=None)
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - a prober never raises
                     detail = f"cannot probe from {point.interface!r} in netns {point.netns!r}: {type(exc).__name__}: {exc}"
                     for i in indices:
                         if results[i] is None:
                             results[i] = unknown(jobs[i], Evidence.ERROR, detail)
-        except Exception as exc:  # never raise
+        except Exception as exc:  # noqa: BLE001 - never raise
             for i, job in enumerate(jobs):
                 if results[i] is None:
                     results[i] = unknown(job, Evidence.ERROR, f"prober failure: {type(exc).__name__}: {exc}")
@@ -86,7 +92,7 @@ class ScapyProber:
 
     def _run_point(self, point: SendPoint, jobs: list[ProbeJob], indices: list[int],
                    results: list[ProbeResult | None], timeout: float, rate: float) -> None:
-        import scapy.layers.inet  # noqa: F401  (registers Ether/IP dissectors: L2Socket picks its layer from them)
+        import scapy.layers.inet
         import scapy.layers.l2  # noqa: F401
         from scapy.arch.linux import L2Socket
         from scapy.config import conf
@@ -182,9 +188,10 @@ class ScapyProber:
 
         for query, reply in pairs:
             parsed = pk.parse_answer(bytes(reply))
-            i = by_key.get(_key_of(query))
-            if parsed is None or i is None or results[i] is not None:
+            found = by_key.get(_key_of(query))
+            if parsed is None or found is None or results[found] is not None:
                 continue
+            i = found
             kind, key, extra = parsed
             rtt = max(0.0, float(reply.time) - float(getattr(query, "sent_time", None) or reply.time))
             results[i] = answered(jobs[i], kind, extra, rtt, key)

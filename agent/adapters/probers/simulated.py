@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from segcheck.agent.core.model import Verdict
 from segcheck.agent.core.probe import Evidence, ProbeJob, ProbeProtocol, ProbeResult
@@ -39,7 +39,7 @@ class SimulatedProber:
             verdict = self.decide(job)
             if not isinstance(verdict, Verdict):
                 raise TypeError(f"decide returned {verdict!r}, not a Verdict")
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a prober never raises
             return ProbeResult(job, Verdict.UNKNOWN, Evidence.ERROR, f"simulated failure: {type(exc).__name__}: {exc}")
         if verdict is Verdict.ALLOWED:
             return ProbeResult(job, verdict, _ALLOWED_EVIDENCE.get(job.protocol, Evidence.SYN_ACK), "simulated",
