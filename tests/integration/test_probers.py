@@ -16,7 +16,10 @@ from segcheck.agent.adapters.probers.scapy_prober import ScapyProber
 from segcheck.agent.core.model import Verdict
 from segcheck.agent.core.probe import Evidence, ProbeJob, ProbeProtocol, SendPoint
 
-from . import netns_fixtures as nf
+try:
+    from . import netns_fixtures as nf
+except ImportError:  # tests/integration collected as a rootdir, not a package
+    import netns_fixtures as nf  # type: ignore[no-redef]
 
 pytestmark = pytest.mark.lab
 TIMEOUT = 0.5
