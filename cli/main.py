@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .declared_commands import explain, matrix
+from .lab_commands import lab
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -16,6 +17,7 @@ def cli() -> None:
 
 cli.add_command(matrix)
 cli.add_command(explain)
+cli.add_command(lab)
 
 
 def main() -> None:
