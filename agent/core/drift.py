@@ -1,0 +1,150 @@
+"""The three planes side by side, cell by cell, and the drift each cell shows.
+
+A check point is a (pair, protocol, port range) over which the expected and the programmed plane are each
+constant; it is probed once, at its sample port. Drift classes:
+- leak: traffic passes (observed, else programmed) that policy says is denied;
+- blackhole: traffic is blocked (observed, else programmed) that policy says is allowed;
+- controller: programmed differs from expected (declared != programmed);
+- dataplane: observed differs from programmed (programmed != observed);
+- unknown: a probe was sent but gave no evidence either way.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, replace
+from typing import Any, Iterable, Sequence
+
+from .model import Attachment, Endpoint, Judgement, PortRange, Protocol, Verdict
+from .programmed import ProgrammedPlane, judge_port
+from .reachability import PROTOCOLS, NetworkReachability
+
+
+class DriftClass(enum.Enum):
+    LEAK = "leak"
+    BLACKHOLE = "blackhole"
+    CONTROLLER = "controller"
+    DATAPLANE = "dataplane"
+    UNKNOWN = "unknown"
+
+
+DRIFT_CLASSES = tuple(DriftClass)
+
+
+@dataclass(frozen=True)
+class CheckedCell:
+    network: str
+    source: str
+    destination: str
+    protocol: Protocol
+    ports: PortRange
+    sample_port: int
+    expected: Judgement
+    programmed: Judgement | None = None  # None: plane not read
+    observed: Judgement | None = None  # None: not probed
+    drift: tuple[DriftClass, ...] = ()
+
+    @property
+    def key(self) -> tuple[str, str, str, int]:
+        return (self.source, self.destination, self.protocol.value, self.ports.first)
+
+    def with_observed(self, observed: Judgement | None) -> "CheckedCell":
+        cell = replace(self, observed=observed)
+        return replace(cell, drift=classify(cell.expected, cell.programmed, cell.observed))
+
+
+def classify(expected: Judgement, programmed: Judgement | None, observed: Judgement | None) -> tuple[DriftClass, ...]:
+    out = []
+    want = expected.verdict
+    have_prog = programmed.verdict if programmed is not None else Verdict.UNKNOWN
+    have_obs = observed.verdict if observed is not None else Verdict.UNKNOWN
+    actual = have_obs if have_obs is not Verdict.UNKNOWN else have_prog
+    if actual is Verdict.ALLOWED and want is Verdict.DENIED:
+        out.append(DriftClass.LEAK)
+    if actual is Verdict.DENIED and want is Verdict.ALLOWED:
+        out.append(DriftClass.BLACKHOLE)
+    if have_prog is not Verdict.UNKNOWN and have_prog is not want:
+        out.append(DriftClass.CONTROLLER)
+    if have_obs is not Verdict.UNKNOWN and have_prog is not Verdict.UNKNOWN and have_obs is not have_prog:
+        out.append(DriftClass.DATAPLANE)
+    if observed is not None and have_obs is Verdict.UNKNOWN:
+        out.append(DriftClass.UNKNOWN)
+    return tuple(out)
+
+
+def sample_port(ports: PortRange, destination: Endpoint) -> int:
+    """Probe a port the destination declares when the range holds one (a real answer beats an RST)."""
+    for sp in getattr(destination, "ports", ()) or ():
+        if sp.protocol is ports.protocol and ports.first <= sp.port <= ports.last:
+            return int(sp.port)
+    return ports.first
+
+
+def check_points(expected: NetworkReachability, programmed: ProgrammedPlane | None, source: Endpoint,
+                 destination: Endpoint, protocols: Sequence[Protocol] = PROTOCOLS) -> list[CheckedCell]:
+    """The pair's port space cut where either plane changes, merged where both stay the same."""
+    out: list[CheckedCell] = []
+    s, d = expected.class_index[source.key], expected.class_index[destination.key]
+    for proto in protocols:
+        exp = expected._segments(s, d, proto)
+        prog = programmed.segments(source, destination, proto) if programmed is not None else None
+        cuts = sorted({r.first for r, _ in exp} | ({r.first for r, _ in prog} if prog else set()))
+        ends = cuts[1:] + [exp[-1][0].last + 1]
+        pieces: list[tuple[PortRange, Judgement, Judgement | None]] = []
+        for lo, hi in zip(cuts, ends):
+            e = judge_port(exp, lo)
+            p = judge_port(prog, lo) if prog is not None else None
+            if pieces and pieces[-1][1] == e and pieces[-1][2] == p:
+                pieces[-1] = (PortRange(proto, pieces[-1][0].first, hi - 1), e, p)
+            else:
+                pieces.append((PortRange(proto, lo, hi - 1), e, p))
+        for rng, e, p in pieces:
+            out.append(CheckedCell(str(expected.network), source.key, destination.key, proto, rng,
+                                   sample_port(rng, destination), e, p, None, classify(e, p, None)))
+    return out
+
+
+def pairs(matrix: NetworkReachability, local: Iterable[str] | None = None) -> list[tuple[Endpoint, Endpoint]]:
+    """Ordered pairs with at least one workload; with `local`, only pairs with a workload on this node at one
+    end (each node probes what it can send from or capture for)."""
+    keep = set(local) if local is not None else None
+    out = []
+    for src in matrix.endpoints:
+        for dst in matrix.endpoints:
+            if src.key == dst.key or not (isinstance(src, Attachment) or isinstance(dst, Attachment)):
+                continue
+            if keep is not None and src.key not in keep and dst.key not in keep:
+                continue
+            out.append((src, dst))
+    return out
+
+
+def summarize(cells: Iterable[CheckedCell]) -> dict[str, int]:
+    counts = {c.value: 0 for c in DriftClass}
+    for cell in cells:
+        for cls in cell.drift:
+            counts[cls.value] += 1
+    return counts
+
+
+def _judgement_json(j: Judgement | None) -> Any:
+    if j is None:
+        return None
+    return {"verdict": j.verdict.value, "because": j.because, "reasons": [{"ref": r.ref, "detail": r.detail} for r in j.reasons]}
+
+
+def cell_json(cell: CheckedCell) -> dict[str, Any]:
+    return {
+        "network": cell.network,
+        "from": cell.source,
+        "to": cell.destination,
+        "port": cell.ports.first if not cell.ports.is_all else None,
+        **({"end_port": cell.ports.last} if cell.ports.last != cell.ports.first and not cell.ports.is_all else {}),
+        "protocol": cell.protocol.value,
+        "sample_port": cell.sample_port,
+        "expected": cell.expected.verdict.value,
+        "because": cell.expected.because,
+        "programmed": _judgement_json(cell.programmed),
+        "observed": _judgement_json(cell.observed),
+        "drift": [d.value for d in cell.drift],
+    }

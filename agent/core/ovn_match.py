@@ -1,0 +1,350 @@
+"""The subset of OVN's logical-flow match language that ACLs use, parsed and evaluated against one packet.
+
+Evaluation is three-valued: a field segcheck does not model (`reg0[7]`, `ct.est`, ...) yields `None`, so an
+ACL that depends on it is reported as undecidable rather than guessed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from typing import Callable, Mapping, Union
+
+from .model import IPAddress
+
+_TOKEN = re.compile(r"""
+    (?P<ws>\s+)
+  | (?P<op>==|!=|<=|>=|&&|\|\||[<>!(){},])
+  | (?P<string>"(?:[^"\\]|\\.)*")
+  | (?P<ref>[@$][A-Za-z0-9_.\-:]+)
+  | (?P<word>[A-Za-z0-9_.:/\[\]\-]+)
+""", re.VERBOSE)
+
+# Boolean "predicate" fields and what they require of a packet.
+PREDICATES = {"ip", "ip4", "ip6", "tcp", "udp", "sctp", "icmp", "icmp4", "icmp6", "arp", "nd", "eth", "1", "0"}
+FIELDS = {"inport", "outport", "ip4.src", "ip4.dst", "ip6.src", "ip6.dst", "tcp.src", "tcp.dst", "udp.src",
+          "udp.dst", "sctp.src", "sctp.dst", "ip.proto", "nw_proto"}
+
+
+class MatchSyntaxError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Const:
+    """A literal: an integer, an IP network (a host is a /32 or /128), a quoted string, or a reference."""
+
+    value: Union[int, str, ipaddress.IPv4Network, ipaddress.IPv6Network]
+    kind: str  # "int", "net", "str", "portgroup", "addrset", "word"
+
+
+@dataclass(frozen=True)
+class Compare:
+    field: str
+    op: str
+    values: tuple[Const, ...]
+
+
+@dataclass(frozen=True)
+class Predicate:
+    name: str
+
+
+@dataclass(frozen=True)
+class Not:
+    inner: "Expr"
+
+
+@dataclass(frozen=True)
+class And:
+    items: tuple["Expr", ...]
+
+
+@dataclass(frozen=True)
+class Or:
+    items: tuple["Expr", ...]
+
+
+Expr = Union[Compare, Predicate, Not, And, Or]
+
+_FLIP = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "==": "==", "!=": "!="}
+
+
+def _tokens(text: str) -> list[tuple[str, str]]:
+    out, pos = [], 0
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if not m:
+            raise MatchSyntaxError(f"unexpected {text[pos:pos + 10]!r} at {pos}")
+        pos = m.end()
+        kind = m.lastgroup or ""
+        if kind != "ws":
+            out.append((kind, m.group()))
+    return out
+
+
+def _const(kind: str, text: str) -> Const:
+    if kind == "string":
+        return Const(text[1:-1], "str")
+    if kind == "ref":
+        return Const(text[1:], "portgroup" if text[0] == "@" else "addrset")
+    try:
+        return Const(int(text, 0), "int")
+    except ValueError:
+        pass
+    try:
+        return Const(ipaddress.ip_network(text, strict=False), "net")
+    except ValueError:
+        return Const(text, "word")
+
+
+class _Parser:
+    def __init__(self, text: str):
+        self.toks = _tokens(text)
+        self.i = 0
+
+    def peek(self) -> tuple[str, str] | None:
+        return self.toks[self.i] if self.i < len(self.toks) else None
+
+    def take(self, value: str | None = None) -> tuple[str, str]:
+        tok = self.peek()
+        if tok is None or (value is not None and tok[1] != value):
+            raise MatchSyntaxError(f"expected {value or 'a token'}, got {tok[1] if tok else 'end'}")
+        self.i += 1
+        return tok
+
+    def parse(self) -> Expr:
+        expr = self.or_()
+        if self.peek() is not None:
+            raise MatchSyntaxError(f"unexpected {self.peek()[1]!r}")  # type: ignore[index]
+        return expr
+
+    def or_(self) -> Expr:
+        items = [self.and_()]
+        while self.peek() == ("op", "||"):
+            self.take()
+            items.append(self.and_())
+        return items[0] if len(items) == 1 else Or(tuple(items))
+
+    def and_(self) -> Expr:
+        items = [self.not_()]
+        while self.peek() == ("op", "&&"):
+            self.take()
+            items.append(self.not_())
+        return items[0] if len(items) == 1 else And(tuple(items))
+
+    def not_(self) -> Expr:
+        if self.peek() == ("op", "!"):
+            self.take()
+            return Not(self.not_())
+        return self.primary()
+
+    def values(self) -> tuple[Const, ...]:
+        if self.peek() == ("op", "{"):
+            self.take()
+            vals = []
+            while self.peek() != ("op", "}"):
+                kind, text = self.take()
+                vals.append(_const(kind, text))
+                if self.peek() == ("op", ","):
+                    self.take()
+            self.take("}")
+            return tuple(vals)
+        kind, text = self.take()
+        return (_const(kind, text),)
+
+    def primary(self) -> Expr:
+        tok = self.peek()
+        if tok == ("op", "("):
+            self.take()
+            inner = self.or_()
+            self.take(")")
+            return inner
+        if tok is None:
+            raise MatchSyntaxError("unexpected end")
+        kind, text = tok
+        nxt = self.toks[self.i + 1] if self.i + 1 < len(self.toks) else None
+        is_cmp = nxt is not None and nxt[0] == "op" and nxt[1] in _FLIP
+        if kind == "word" and not is_cmp:
+            self.take()
+            return Predicate(text)
+        if kind == "word" and not text[0].isdigit() and text not in ("0", "1"):
+            self.take()
+            op = self.take()[1]
+            return Compare(text, op, self.values())
+        # A constant first: `8000 <= tcp.dst <= 8100` or `5432 == tcp.dst`.
+        lo = self.values()
+        op1 = self.take()[1]
+        field = self.take()[1]
+        first = Compare(field, _FLIP[op1], lo)
+        nxt = self.peek()
+        if nxt is not None and nxt[0] == "op" and nxt[1] in ("<", "<="):
+            op2 = self.take()[1]
+            return And((first, Compare(field, op2, self.values())))
+        return first
+
+
+def parse_match(text: str) -> Expr:
+    return _Parser(text).parse()
+
+
+# --- evaluation ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Packet:
+    """One new connection's first packet as the logical switch sees it."""
+
+    inport: str | None
+    outport: str | None
+    src: IPAddress
+    dst: IPAddress
+    protocol: str  # "tcp", "udp", "sctp", "icmp"
+    dst_port: int | None
+    src_port: int = 40000
+
+
+@dataclass(frozen=True)
+class Resolver:
+    port_groups: Mapping[str, frozenset[str]]
+    address_sets: Mapping[str, tuple[str, ...]]
+    port_ips: Mapping[str, tuple[IPAddress, ...]]  # LSP name -> its addresses (for $pg_ip4 sets)
+
+
+def _field_value(field: str, pkt: Packet) -> object | None:
+    v4 = pkt.src.version == 4
+    if field == "inport":
+        return pkt.inport
+    if field == "outport":
+        return pkt.outport
+    if field in ("ip4.src", "ip6.src"):
+        return pkt.src if (field == "ip4.src") == v4 else _ABSENT
+    if field in ("ip4.dst", "ip6.dst"):
+        return pkt.dst if (field == "ip4.dst") == v4 else _ABSENT
+    proto, _, which = field.partition(".")
+    if proto in ("tcp", "udp", "sctp") and which in ("src", "dst"):
+        if pkt.protocol != proto:
+            return _ABSENT
+        return pkt.dst_port if which == "dst" else pkt.src_port
+    if field in ("ip.proto", "nw_proto"):
+        return {"tcp": 6, "udp": 17, "sctp": 132, "icmp": 1}.get(pkt.protocol)
+    return None
+
+
+_ABSENT = object()  # the field does not exist in this packet: every comparison with it is false
+
+
+def _predicate(name: str, pkt: Packet) -> bool | None:
+    v4 = pkt.src.version == 4
+    table = {
+        "1": True, "0": False, "eth": True, "ip": True, "ip4": v4, "ip6": not v4, "arp": False, "nd": False,
+        "tcp": pkt.protocol == "tcp", "udp": pkt.protocol == "udp", "sctp": pkt.protocol == "sctp",
+        "icmp": pkt.protocol == "icmp", "icmp4": pkt.protocol == "icmp" and v4, "icmp6": pkt.protocol == "icmp" and not v4,
+    }
+    return table.get(name)
+
+
+def _expand(values: tuple[Const, ...], res: Resolver) -> list[Const] | None:
+    out: list[Const] = []
+    for c in values:
+        if c.kind == "portgroup":
+            if c.value not in res.port_groups:
+                return None
+            out.extend(Const(p, "str") for p in sorted(res.port_groups[str(c.value)]))
+        elif c.kind == "addrset":
+            name = str(c.value)
+            if name in res.address_sets:
+                out.extend(_const("word", a) for a in res.address_sets[name])
+            elif name.rsplit("_", 1)[0] in res.port_groups and name.endswith(("_ip4", "_ip6")):
+                version = 4 if name.endswith("_ip4") else 6
+                for port in res.port_groups[name.rsplit("_", 1)[0]]:
+                    out.extend(Const(ipaddress.ip_network(ip), "net") for ip in res.port_ips.get(port, ()) if ip.version == version)
+            else:
+                return None
+        else:
+            out.append(c)
+    return out
+
+
+def _equals(actual: object, const: Const) -> bool | None:
+    if const.kind == "net":
+        if not isinstance(actual, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
+            return None
+        net = const.value
+        assert isinstance(net, (ipaddress.IPv4Network, ipaddress.IPv6Network))
+        return actual.version == net.version and actual in net
+    if const.kind == "int":
+        return actual == const.value if isinstance(actual, int) else None
+    return actual == const.value if isinstance(actual, str) else None
+
+
+def _compare(node: Compare, pkt: Packet, res: Resolver) -> bool | None:
+    actual = _field_value(node.field, pkt)
+    if actual is _ABSENT:
+        return False
+    if actual is None:
+        return None
+    values = _expand(node.values, res)
+    if values is None:
+        return None
+    if node.op in ("==", "!="):
+        hits = [_equals(actual, v) for v in values]
+        if any(h is None for h in hits):
+            return None
+        found = any(hits)
+        return found if node.op == "==" else not found
+    if not isinstance(actual, int) or len(values) != 1 or values[0].kind != "int":
+        return None
+    bound = values[0].value
+    assert isinstance(bound, int)
+    ops: dict[str, Callable[[int, int], bool]] = {
+        "<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
+    return ops[node.op](actual, bound)
+
+
+def evaluate(expr: Expr, pkt: Packet, res: Resolver) -> bool | None:
+    if isinstance(expr, Compare):
+        return _compare(expr, pkt, res)
+    if isinstance(expr, Predicate):
+        return _predicate(expr.name, pkt)
+    if isinstance(expr, Not):
+        inner = evaluate(expr.inner, pkt, res)
+        return None if inner is None else not inner
+    if isinstance(expr, And):
+        unknown = False
+        for item in expr.items:
+            v = evaluate(item, pkt, res)
+            if v is False:
+                return False
+            unknown = unknown or v is None
+        return None if unknown else True
+    unknown = False
+    for item in expr.items:
+        v = evaluate(item, pkt, res)
+        if v is True:
+            return True
+        unknown = unknown or v is None
+    return None if unknown else False
+
+
+def port_constants(expr: Expr) -> dict[str, set[int]]:
+    """Per L4 protocol, the port numbers where an ACL's verdict may change (boundaries for port atoms)."""
+    out: dict[str, set[int]] = {}
+
+    def walk(e: Expr) -> None:
+        if isinstance(e, Compare):
+            proto, _, which = e.field.partition(".")
+            if proto in ("tcp", "udp", "sctp") and which == "dst":
+                for c in e.values:
+                    if c.kind == "int" and isinstance(c.value, int):
+                        v = c.value
+                        out.setdefault(proto, set()).update(
+                            {"==": (v, v + 1), "!=": (v, v + 1), "<": (v,), ">=": (v,), "<=": (v + 1,), ">": (v + 1,)}[e.op])
+        elif isinstance(e, Not):
+            walk(e.inner)
+        elif isinstance(e, (And, Or)):
+            for item in e.items:
+                walk(item)
+
+    walk(expr)
+    return out

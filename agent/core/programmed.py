@@ -1,0 +1,242 @@
+"""The programmed plane: OVN northbound ACLs turned back into verdicts, with the deciding ACL as provenance.
+
+OVN evaluates a logical switch's ACLs per direction (`from-lport` as the packet leaves its port, twice:
+before and after load balancing; `to-lport` as it is delivered), tier by tier; within a tier the highest
+priority matching ACL decides, `pass` defers to the next tier, and no match means allow. A connection
+between two ports passes both directions; an external host enters or leaves through the localnet port.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+from typing import Iterable
+
+from . import ovnk_names
+from .enforcement import EnforcedPolicy
+from .findings import Finding, FindingKind, Severity
+from .model import (
+    MAX_PORT,
+    MIN_PORT,
+    Attachment,
+    Endpoint,
+    Judgement,
+    Network,
+    PortRange,
+    Protocol,
+    Reason,
+    Verdict,
+)
+from .northbound import Acl, LogicalPort, NbSnapshot, OvsSnapshot
+from .ovn_match import Expr, MatchSyntaxError, Packet, Resolver, evaluate, parse_match, port_constants
+
+ALLOW_ACTIONS = {"allow", "allow-related", "allow-stateless"}
+DENY_ACTIONS = {"drop", "reject"}
+KNOWN_OWNER_TYPES = {"NetworkPolicy", "NetworkPolicyDefaultDeny", "DefaultDeny", "NetpolDefault", "NetpolNamespace",
+                     "NetpolNode", "AdminNetworkPolicy", "BaselineAdminNetworkPolicy", "EgressFirewall"}
+
+
+def acl_reason(acl: Acl) -> Reason:
+    ids = acl.ids
+    owner = ids.get(ovnk_names.OWNER_NAME) or ids.get("name") or "unowned"
+    return Reason(acl.short, f"{acl.direction} tier {acl.tier} priority {acl.priority} {acl.action}, owner {owner}: {acl.match}")
+
+
+@dataclass(frozen=True)
+class StageResult:
+    verdict: Verdict
+    reasons: tuple[Reason, ...]
+
+
+class ProgrammedPlane:
+    """Verdicts as OVN will enforce them on one network's logical switch, for endpoints of the declared world."""
+
+    def __init__(self, nb: NbSnapshot, network: Network):
+        self.network = network
+        self.nb = nb
+        self.switch_name = ovnk_names.localnet_switch(network.cni_name)
+        self.localnet_port = ovnk_names.localnet_port(network.cni_name)
+        self.findings: list[Finding] = []
+        switch = nb.switches.get(self.switch_name)
+        self.available = switch is not None
+        if switch is None:
+            self.findings.append(Finding(
+                FindingKind.LOCALNET_SWITCH_MISSING,
+                f"no logical switch {self.switch_name} in OVN northbound: {network.ref} is not programmed on this node",
+                network=network.ref, severity=Severity.ERROR))
+            self._ports: frozenset[str] = frozenset()
+            self._acls: list[tuple[Acl, Expr | None]] = []
+            self._resolver = Resolver({}, {}, {})
+            return
+        self._ports = frozenset(switch.ports)
+        acl_ids = list(switch.acls)
+        for pg in nb.port_groups.values():
+            if pg.ports & self._ports:
+                acl_ids.extend(pg.acls)
+        self._acls = []
+        for uuid in dict.fromkeys(acl_ids):
+            acl = nb.acls.get(uuid)
+            if acl is None:
+                continue
+            try:
+                expr: Expr | None = parse_match(acl.match)
+            except MatchSyntaxError as exc:
+                expr = None
+                self.findings.append(Finding(
+                    FindingKind.UNKNOWN_ACL, f"{acl.short} match cannot be parsed ({exc}): {acl.match}",
+                    network=network.ref, severity=Severity.ERROR))
+            if acl.ids.get(ovnk_names.OWNER_TYPE) not in KNOWN_OWNER_TYPES:
+                self.findings.append(Finding(
+                    FindingKind.UNOWNED_ACL,
+                    f"{acl.short} ({acl.direction} priority {acl.priority} {acl.action}: {acl.match}) has no OVN-K owner "
+                    "in external_ids: something other than OVN-Kubernetes programmed it",
+                    network=network.ref, severity=Severity.ERROR))
+            self._acls.append((acl, expr))
+        self._resolver = Resolver(
+            {name: pg.ports for name, pg in nb.port_groups.items()},
+            nb.address_sets,
+            {name: nb.ports[name].ips for name in self._ports if name in nb.ports},
+        )
+        self._boundaries: dict[str, list[int]] = {}
+        for proto in ("tcp", "udp", "sctp"):
+            cuts = {MIN_PORT, MAX_PORT + 1}
+            for _, expr in self._acls:
+                if expr is not None:
+                    cuts |= {c for c in port_constants(expr).get(proto, ()) if MIN_PORT <= c <= MAX_PORT + 1}
+            self._boundaries[proto] = sorted(cuts)
+
+    # -- locating endpoints --
+
+    def port_of(self, endpoint: Endpoint) -> str | None:
+        """The logical switch port a packet of this endpoint uses: its own LSP, or the localnet port."""
+        if not isinstance(endpoint, Attachment):
+            return self.localnet_port if self.localnet_port in self._ports else None
+        by_name = ovnk_names.pod_port(self.network.ref, endpoint.ref)
+        if by_name in self._ports:
+            return by_name
+        # VMs' ports are named after the virt-launcher pod: find the port carrying the workload's address.
+        for name in sorted(self._ports):
+            port = self.nb.ports.get(name)
+            if port is None or port.type:
+                continue
+            if endpoint.ip is not None and endpoint.ip in port.ips:
+                return name
+            if endpoint.mac and endpoint.mac in port.macs:
+                return name
+        return None
+
+    def port_row(self, endpoint: Endpoint) -> LogicalPort | None:
+        name = self.port_of(endpoint)
+        return self.nb.ports.get(name) if name else None
+
+    # -- verdicts --
+
+    def _stage(self, direction: str, after_lb: bool | None, pkt: Packet) -> StageResult:
+        acls = [(a, e) for a, e in self._acls if a.direction == direction and (after_lb is None or a.after_lb == after_lb)]
+        for tier in sorted({a.tier for a, _ in acls}):
+            ranked = sorted((x for x in acls if x[0].tier == tier), key=lambda x: -x[0].priority)
+            decided: Acl | None = None
+            for acl, expr in ranked:
+                hit = evaluate(expr, pkt, self._resolver) if expr is not None else None
+                if hit is None:
+                    return StageResult(Verdict.UNKNOWN, (Reason(acl.short, f"cannot evaluate: {acl.match}"),))
+                if hit:
+                    decided = acl
+                    break
+            if decided is None or decided.action == "pass":
+                continue
+            verdict = Verdict.ALLOWED if decided.action in ALLOW_ACTIONS else Verdict.DENIED
+            return StageResult(verdict, (acl_reason(decided),))
+        return StageResult(Verdict.ALLOWED, ())
+
+    def judge(self, source: Endpoint, destination: Endpoint, port: int, protocol: Protocol) -> Judgement:
+        if not self.available:
+            return Judgement(Verdict.UNKNOWN, (Reason("nb/switch-missing", self.switch_name),))
+        inport, outport = self.port_of(source), self.port_of(destination)
+        missing = [e.key for e, p in ((source, inport), (destination, outport)) if p is None]
+        if missing:
+            return Judgement(Verdict.UNKNOWN, tuple(Reason("nb/port-missing", f"no logical switch port for {k}") for k in missing))
+        assert source.ip is not None and destination.ip is not None
+        pkt = Packet(inport, None, source.ip, destination.ip, protocol.value.lower(), port)
+        stages = [self._stage("from-lport", False, pkt), self._stage("from-lport", True, pkt),
+                  self._stage("to-lport", None, Packet(inport, outport, source.ip, destination.ip, protocol.value.lower(), port))]
+        reasons = tuple(r for s in stages for r in s.reasons)
+        if any(s.verdict is Verdict.DENIED for s in stages):
+            return Judgement(Verdict.DENIED, tuple(r for s in stages if s.verdict is Verdict.DENIED for r in s.reasons))
+        if any(s.verdict is Verdict.UNKNOWN for s in stages):
+            return Judgement(Verdict.UNKNOWN, reasons)
+        return Judgement(Verdict.ALLOWED, reasons or (Reason("nb/no-acl", "no ACL matches: OVN allows"),))
+
+    def segments(self, source: Endpoint, destination: Endpoint, protocol: Protocol) -> list[tuple[PortRange, Judgement]]:
+        """Maximal port ranges with one programmed verdict and provenance."""
+        bounds = self._boundaries.get(protocol.value.lower(), [MIN_PORT, MAX_PORT + 1]) if self.available else [MIN_PORT, MAX_PORT + 1]
+        out: list[tuple[PortRange, Judgement]] = []
+        for lo, hi in zip(bounds, bounds[1:]):
+            j = self.judge(source, destination, lo, protocol)
+            if out and out[-1][1] == j:
+                out[-1] = (PortRange(protocol, out[-1][0].first, hi - 1), j)
+            else:
+                out.append((PortRange(protocol, lo, hi - 1), j))
+        return out
+
+    def boundary(self, protocol: Protocol) -> list[int]:
+        return self._boundaries.get(protocol.value.lower(), [MIN_PORT, MAX_PORT + 1])
+
+    # -- ownership --
+
+    def policy_findings(self, policies: Iterable[EnforcedPolicy]) -> list[Finding]:
+        """Policies that should select workloads here but own no port group on this node."""
+        owned = {pg.external_ids and dict(pg.external_ids).get(ovnk_names.OWNER_NAME) for pg in self.nb.port_groups.values()}
+        out = []
+        for policy in policies:
+            if f"{policy.ref.namespace}:{policy.ref.name}" not in owned:
+                out.append(Finding(
+                    FindingKind.POLICY_NOT_PROGRAMMED,
+                    f"no port group owned by {policy.ref.namespace}:{policy.ref.name} in OVN northbound",
+                    policy.ref, self.network.ref, Severity.ERROR))
+        return out
+
+
+def judge_port(segments: list[tuple[PortRange, Judgement]], port: int) -> Judgement:
+    starts = [r.first for r, _ in segments]
+    return segments[bisect.bisect_right(starts, port) - 1][1]
+
+
+@dataclass(frozen=True)
+class MappingStatus:
+    network: str
+    localnet: str
+    bridge: str | None
+    ok: bool
+    findings: tuple[Finding, ...]
+
+
+def check_localnet_mapping(network: Network, ovs: OvsSnapshot, expected_bridge: str | None = None) -> MappingStatus:
+    """Is the network's localnet mapped to a bridge on this node, and is that bridge patched to br-int?"""
+    physnet = network.localnet_name
+    bridges = [b for p, b in ovs.bridge_mappings if p == physnet]
+    findings: list[Finding] = []
+    bridge = bridges[0] if bridges else None
+    if bridge is None:
+        findings.append(Finding(
+            FindingKind.LOCALNET_UNMAPPED,
+            f"localnet {physnet!r} of {network.ref} is not in ovn-bridge-mappings "
+            f"({','.join(f'{p}:{b}' for p, b in ovs.bridge_mappings) or 'empty'}): its traffic cannot leave the node",
+            network=network.ref, severity=Severity.ERROR))
+    elif expected_bridge is not None and bridge != expected_bridge:
+        findings.append(Finding(
+            FindingKind.LOCALNET_UNMAPPED, f"localnet {physnet!r} is mapped to {bridge}, expected {expected_bridge}",
+            network=network.ref, severity=Severity.ERROR))
+    if bridge is not None:
+        lport = ovnk_names.localnet_port(network.cni_name)
+        wanted = [(bridge, ovnk_names.patch_port_to_br_int(lport)), ("br-int", ovnk_names.patch_port_from_br_int(lport))]
+        if bridge not in ovs.bridges:
+            findings.append(Finding(FindingKind.PATCH_PORT_MISSING, f"bridge {bridge} does not exist on this node",
+                                    network=network.ref, severity=Severity.ERROR))
+        for br, port in wanted:
+            if br in ovs.bridges and port not in ovs.bridges[br]:
+                findings.append(Finding(
+                    FindingKind.PATCH_PORT_MISSING,
+                    f"patch port {port} missing on {br}: ovn-controller has not wired {physnet} to {bridge}",
+                    network=network.ref, severity=Severity.ERROR))
+    return MappingStatus(str(network.ref), physnet, bridge, not findings, tuple(findings))
