@@ -1,6 +1,7 @@
 """The lab: a real OVS + OVN localnet topology in network namespaces.
 
-Entry points: `Lab` (lab.py), `seed_topology` and the topology dataclasses (topology.py),
+Entry points: `Lab` (lab.py), `seed_topology`/`topology_from_inventory` and the topology dataclasses
+(topology.py), `LabController` (controller.py: MultiNetworkPolicies programmed as OVN-Kubernetes does),
 `locate_or_provision`/`OvsInstall` (ovs_install.py), `LabError`/`LabUnavailable` (errors.py).
 """
 
@@ -8,10 +9,10 @@ from .errors import LabCommandError, LabError, LabUnavailable
 from .lab import DEFAULT_PREFIX, DEFAULT_STATE_DIR, Lab
 from .ovs_install import OvsInstall, locate_or_provision
 from .topology import (LabNetwork, LabTopology, PhysicalHost, PodAttachment, ServiceListener, VmAttachment,
-                       seed_topology)
+                       seed_topology, topology_from_inventory)
 
 __all__ = [
     "DEFAULT_PREFIX", "DEFAULT_STATE_DIR", "Lab", "LabCommandError", "LabError", "LabNetwork", "LabTopology",
     "LabUnavailable", "OvsInstall", "PhysicalHost", "PodAttachment", "ServiceListener", "VmAttachment",
-    "locate_or_provision", "seed_topology",
+    "locate_or_provision", "seed_topology", "topology_from_inventory",
 ]

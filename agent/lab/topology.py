@@ -1,14 +1,17 @@
 """What a lab contains, as plain data: one localnet network, its pod and VM attachments, physical hosts.
 
-Data only (no I/O): the seed is built here, later code builds the same shapes from parsed manifests.
+Data only (no I/O): the seed is written out here, and `topology_from_inventory` builds the same shapes from
+parsed manifests (`seed_topology() == topology_from_inventory(<examples/seed>, default/tenantblue)`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 from dataclasses import dataclass, field
 
-from segcheck.agent.core.model import Ref
+from segcheck.agent.core.inventory import Inventory
+from segcheck.agent.core.model import Attachment, AttachmentKind, ExternalEndpoint, Protocol, Ref
 
 
 @dataclass(frozen=True)
@@ -134,9 +137,126 @@ def seed_topology() -> LabTopology:
         pods=(PodAttachment(name="podclient", namespace="default", address="192.168.200.10/24",
                             mac="0a:58:c0:a8:c8:0a", labels=(("app", "podclient"),),
                             listeners=(ServiceListener(8080),)),),
-        vms=(VmAttachment(name="vm-server", namespace="default", launcher_pod="virt-launcher-vm-server-x7k2p",
+        vms=(VmAttachment(name="vm-server", namespace="default", launcher_pod="virt-launcher-vm-server-8z2cx",
                           address="192.168.200.20/24", mac="02:5e:c0:a8:c8:14",
-                          labels=(("kubevirt.io/domain", "vm-server"), ("app", "vm-server")),
+                          labels=(("app", "vm-server"), ("kubevirt.io/domain", "vm-server")),
                           listeners=(ServiceListener(8080),)),),
-        hosts=(PhysicalHost(name="db", address="192.168.200.5/24", mac="52:54:00:c8:00:05", postgres=True),),
+        hosts=(PhysicalHost(name="db", address="192.168.200.5/24", mac="52:54:00:a8:c8:05", postgres=True),),
     )
+
+
+# ----------------------------------------------------------------------------- from manifests
+
+WORKLOAD_PORT = 8080  # every pod and VM listens here, so "allowed" towards a workload is observable
+POSTGRES_PORT = 5432
+DEFAULT_BRIDGE = "br-ex"
+# KubeVirt names virt-launcher pods `virt-launcher-<vm>-<5 chars>` (Kubernetes' generateName alphabet).
+_SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+
+
+def launcher_pod_name(vm: Ref) -> str:
+    """A stable stand-in for the VM's virt-launcher pod (the real suffix is random; the lab needs a fixed one)."""
+    digest = hashlib.sha256(str(vm).encode()).digest()
+    return f"virt-launcher-{vm.name}-" + "".join(_SUFFIX_ALPHABET[b % len(_SUFFIX_ALPHABET)] for b in digest[:5])
+
+
+def _ip_bytes(ip: ipaddress.IPv4Address) -> list[str]:
+    return [f"{b:02x}" for b in ip.packed]
+
+
+def pod_mac(ip: ipaddress.IPv4Address) -> str:
+    """OVN-Kubernetes derives a pod's MAC from its IP: 0a:58 + the four address bytes."""
+    return ":".join(["0a", "58", *_ip_bytes(ip)])
+
+
+def vm_mac(ip: ipaddress.IPv4Address) -> str:
+    """A locally administered MAC for a guest without one in its spec (02:5e + the address bytes)."""
+    return ":".join(["02", "5e", *_ip_bytes(ip)])
+
+
+def physical_mac(ip: ipaddress.IPv4Address) -> str:
+    """A QEMU-style MAC for a physical host (52:54:00 + the last three address bytes)."""
+    return ":".join(["52", "54", "00", *_ip_bytes(ip)[1:]])
+
+
+def _lab_cidr(subnets: tuple[str, ...], addresses: list[ipaddress.IPv4Address]) -> ipaddress.IPv4Network:
+    """The network's first IPv4 subnet; IPAM-less networks carry no prefix, so take the /24 (or the smallest
+    wider network) holding every static address."""
+    for text in subnets:
+        net = ipaddress.ip_network(text, strict=False)
+        if isinstance(net, ipaddress.IPv4Network):
+            return net
+    if not addresses:
+        raise ValueError("no IPv4 address on the network and no IPv4 subnet: cannot size the lab network")
+    for prefix in range(24, -1, -1):
+        net = ipaddress.IPv4Network(f"{addresses[0]}/{prefix}", strict=False)
+        if all(a in net for a in addresses):
+            return net
+    raise AssertionError("unreachable: /0 holds every address")
+
+
+def _v4(ips: tuple[object, ...]) -> ipaddress.IPv4Address | None:
+    return next((ip for ip in ips if isinstance(ip, ipaddress.IPv4Address)), None)
+
+
+def _host_of(ep: ExternalEndpoint, ip: ipaddress.IPv4Address, prefix: int) -> PhysicalHost:
+    postgres = ep.name == "db" or any(p.port == POSTGRES_PORT and p.protocol is Protocol.TCP for p in ep.ports)
+    listeners = tuple(ServiceListener(p.port, p.protocol.value) for p in ep.ports
+                      if p.protocol in (Protocol.TCP, Protocol.UDP)
+                      and not (postgres and p.port == POSTGRES_PORT and p.protocol is Protocol.TCP))
+    return PhysicalHost(name=ep.name, address=f"{ip}/{prefix}", mac=physical_mac(ip), postgres=postgres,
+                        listeners=listeners)
+
+
+def topology_from_inventory(inventory: Inventory, network: Ref, bridge: str = DEFAULT_BRIDGE) -> LabTopology:
+    """The lab for one localnet network of parsed manifests: pods as pod namespaces, VMs as virt-launcher +
+    guest, the network's ExternalEndpoints as physical hosts (`db`, or whatever serves 5432, gets PostgreSQL).
+    Workloads without a static IPv4 address get the next free one of the subnet. Raises ValueError when the
+    manifests cannot make a lab (unknown network, not localnet, clashing names)."""
+    net = inventory.networks.get(network)
+    if net is None:
+        known = ", ".join(sorted(map(str, inventory.networks))) or "none"
+        raise ValueError(f"no NetworkAttachmentDefinition {network} in the manifests (have: {known})")
+    if net.topology != "localnet":
+        raise ValueError(f"{network} has topology {net.topology!r}; the lab builds localnet networks only")
+    attachments: list[Attachment] = sorted(inventory.attachments_on(network), key=lambda a: (a.kind.value, a.ref))
+    externals = inventory.externals_on(network)
+    static = [ip for ip in (*(_v4(a.ips) for a in attachments), *(_v4(e.ips) for e in externals)) if ip]
+    cidr = _lab_cidr(net.subnets, static)
+    used = set(static)
+    first_host = next(cidr.hosts(), None)
+    gateway = str(first_host) if first_host is not None and first_host not in used else None
+    free = (ip for ip in cidr.hosts() if ip not in used and str(ip) != gateway)
+
+    def address_of(ips: tuple[object, ...], what: str) -> ipaddress.IPv4Address:
+        ip = _v4(ips)
+        if ip is None:
+            ip = next(free, None)
+            if ip is None:
+                raise ValueError(f"{what}: no free address left in {cidr}")
+        elif ip not in cidr:
+            raise ValueError(f"{what}: {ip} is outside the lab network {cidr}")
+        return ip
+
+    pods: list[PodAttachment] = []
+    vms: list[VmAttachment] = []
+    for att in attachments:
+        ip = address_of(att.ips, f"{att.kind.value} {att.ref}")
+        address = f"{ip}/{cidr.prefixlen}"
+        listeners = (ServiceListener(WORKLOAD_PORT),)
+        if att.kind is AttachmentKind.VM:
+            vms.append(VmAttachment(name=att.ref.name, namespace=att.ref.namespace,
+                                    launcher_pod=launcher_pod_name(att.ref), address=address,
+                                    mac=att.mac or vm_mac(ip), vm_network=att.interface or "underlay",
+                                    labels=att.labels, listeners=listeners))
+        else:
+            pods.append(PodAttachment(name=att.ref.name, namespace=att.ref.namespace, address=address,
+                                      mac=att.mac or pod_mac(ip), interface=att.interface or "net1",
+                                      labels=att.labels, listeners=listeners))
+    hosts = [_host_of(ep, address_of(ep.ips, f"endpoint {ep.name}"), cidr.prefixlen) for ep in externals]
+    topology = LabTopology(
+        network=LabNetwork(nad=net.ref, localnet_name=net.localnet_name, bridge=bridge, cidr=str(cidr),
+                           gateway=gateway),
+        pods=tuple(pods), vms=tuple(vms), hosts=tuple(hosts))
+    topology.validate()
+    return topology

@@ -57,7 +57,7 @@ def test_northbound_looks_like_ovn_kubernetes(lab: Lab) -> None:
                                     "list", "Logical_Switch_Port"))
     by_name = {row[0]: row for row in rows["data"]}
     pod_lsp = "default.tenantblue_default_podclient"  # prefix of the NAD ref "default/tenantblue"
-    vm_lsp = "default.tenantblue_default_virt-launcher-vm-server-x7k2p"
+    vm_lsp = "default.tenantblue_default_virt-launcher-vm-server-8z2cx"
     assert {pod_lsp, vm_lsp, LNP} <= set(by_name)
     assert lab.lsp_name("podclient") == pod_lsp and lab.lsp_name("vm-server") == vm_lsp
     ext = dict(by_name[pod_lsp][3][1])
