@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from .check_commands import probe, verify
 from .declared_commands import explain, matrix
 from .lab_commands import lab
 
@@ -18,6 +19,8 @@ def cli() -> None:
 cli.add_command(matrix)
 cli.add_command(explain)
 cli.add_command(lab)
+cli.add_command(probe)
+cli.add_command(verify)
 
 
 def main() -> None:

@@ -1,0 +1,136 @@
+"""One three-way check: declared (manifests or API) vs programmed (OVN NB) vs observed (probes).
+
+Used by `segcheck probe`, `segcheck verify` and each round of the agent. Sources that cannot be read make a
+plane `None` (not known) instead of failing the whole check.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from typing import Iterable, Protocol as TypingProtocol, Sequence
+
+from ..core.drift import CheckedCell, check_points, classify, pairs as all_pairs
+from ..core.enforcement import DEFAULT_PROFILE, OvnkProfile, network_findings
+from ..core.findings import Finding
+from ..core.inventory import Inventory
+from ..core.model import Endpoint, Judgement, PortRange, Protocol, Reason, Ref, Verdict
+from ..core.northbound import NbSnapshot, OvsSnapshot
+from ..core.probe import ProbeJob, ProbeProtocol, ProbeResult, Prober, SendPoint
+from ..core.programmed import MappingStatus, ProgrammedPlane, check_localnet_mapping
+from ..core.reachability import NetworkReachability
+
+
+class Locator(TypingProtocol):
+    """Where a probe from an endpoint leaves (None: not on this node / cannot send as it)."""
+
+    def send_point(self, endpoint: Endpoint) -> SendPoint | None: ...
+
+
+@dataclass
+class CheckReport:
+    network: Ref
+    cells: list[CheckedCell]
+    findings: list[Finding] = field(default_factory=list)
+    mapping: MappingStatus | None = None
+    probes: list[ProbeResult] = field(default_factory=list)
+    duration_seconds: float = 0.0
+
+
+def observed_judgement(result: ProbeResult) -> Judgement:
+    return Judgement(result.verdict, (Reason(f"probe/{result.evidence.value}", result.detail or result.evidence.value),))
+
+
+def not_probed(reason: str) -> Judgement:
+    return Judgement(Verdict.UNKNOWN, (Reason("probe/not-sent", reason),))
+
+
+@dataclass
+class Checker:
+    inventory: Inventory
+    network: Ref
+    nb: NbSnapshot | None = None
+    ovs: OvsSnapshot | None = None
+    prober: Prober | None = None
+    locator: Locator | None = None
+    profile: OvnkProfile = DEFAULT_PROFILE
+    probe_timeout: float = 1.0
+    probe_rate: float = 2000.0
+    protocols: Sequence[Protocol] = tuple(Protocol)
+
+    def __post_init__(self) -> None:
+        net = self.inventory.networks.get(self.network)
+        if net is None:
+            raise KeyError(f"no NetworkAttachmentDefinition {self.network}")
+        self.net = net
+        self.expected = NetworkReachability(self.inventory, self.network, profile=self.profile)
+        self.programmed = ProgrammedPlane(self.nb, net) if self.nb is not None else None
+
+    def findings(self) -> list[Finding]:
+        found = list(network_findings(self.inventory, self.network, self.profile))
+        if self.programmed is not None:
+            found += self.programmed.findings
+            selecting = sorted({i for side in self.expected.sides for i in side.policies})
+            found += self.programmed.policy_findings(self.expected.policies[i] for i in selecting)
+        return found
+
+    def mapping(self) -> MappingStatus | None:
+        return check_localnet_mapping(self.net, self.ovs) if self.ovs is not None else None
+
+    def plan(self, endpoint_pairs: Iterable[tuple[Endpoint, Endpoint]] | None = None) -> list[CheckedCell]:
+        chosen = list(endpoint_pairs) if endpoint_pairs is not None else all_pairs(self.expected)
+        cells: list[CheckedCell] = []
+        for src, dst in chosen:
+            cells.extend(check_points(self.expected, self.programmed, src, dst, self.protocols))
+        return cells
+
+    def endpoint(self, key: str) -> Endpoint:
+        return next(e for e in self.expected.endpoints if e.key == key)
+
+    def observe(self, cells: Sequence[CheckedCell]) -> tuple[list[CheckedCell], list[ProbeResult]]:
+        """Probe every TCP cell whose source this node can send as; other cells stay unobserved (None)."""
+        if self.prober is None or self.locator is None:
+            return list(cells), []
+        jobs: list[ProbeJob] = []
+        index: dict[int, int] = {}
+        notes: dict[int, Judgement] = {}
+        for i, cell in enumerate(cells):
+            if cell.protocol is not Protocol.TCP:
+                continue  # UDP silence proves nothing and SCTP is not probed: leave unobserved
+            src, dst = self.endpoint(cell.source), self.endpoint(cell.destination)
+            point = self.locator.send_point(src)
+            if point is None:
+                continue
+            if dst.ip is None:
+                notes[i] = not_probed(f"{dst.key} has no address")
+                continue
+            index[i] = len(jobs)
+            jobs.append(ProbeJob(point, dst.ip, cell.sample_port, ProbeProtocol.TCP, tag=str(i)))
+        results = self.prober.run(jobs, timeout=self.probe_timeout, rate=self.probe_rate) if jobs else []
+        out = []
+        for i, cell in enumerate(cells):
+            if i in index:
+                out.append(cell.with_observed(observed_judgement(results[index[i]])))
+            elif i in notes:
+                out.append(cell.with_observed(notes[i]))
+            else:
+                out.append(cell)
+        return out, results
+
+    def run(self, endpoint_pairs: Iterable[tuple[Endpoint, Endpoint]] | None = None) -> CheckReport:
+        started = time.monotonic()
+        cells, probes = self.observe(self.plan(endpoint_pairs))
+        mapping = self.mapping()
+        findings = self.findings() + (list(mapping.findings) if mapping is not None else [])
+        return CheckReport(self.network, cells, findings, mapping, probes, time.monotonic() - started)
+
+
+def single_cell(checker: Checker, source: Endpoint, destination: Endpoint, port: int, protocol: Protocol) -> CheckedCell:
+    """The check point of one pair that holds `port`, narrowed to exactly that port."""
+    for cell in checker.plan([(source, destination)]):
+        if cell.protocol is protocol and cell.ports.first <= port <= cell.ports.last:
+            narrowed = replace(cell, ports=PortRange(protocol, port, port), sample_port=port)
+            return replace(narrowed, drift=classify(narrowed.expected, narrowed.programmed, None))
+    raise KeyError(f"no check point for {source.key} -> {destination.key} {port}/{protocol.value}")
+
+
