@@ -1,6 +1,11 @@
-"""`segcheck lab up|down|status`: the embedded lab (OVS + OVN + PostgreSQL in network namespaces).
+"""`segcheck lab up|down|status|apply`: the embedded lab (OVS + OVN + PostgreSQL in network namespaces).
 
-Exit codes: 0 ok, 2 usage, 3 something needed is missing (package, privilege), 4 the lab failed.
+`up -f PATH` builds the hosts from manifests (default: the packaged examples/seed) and programs their
+MultiNetworkPolicies; `apply -f PATH` programs policies into a running lab as OVN-Kubernetes would ("what-if"
+before applying them to a cluster).
+
+Exit codes: 0 ok, 2 usage (including invalid manifests), 3 something needed is missing (package,
+privilege), 4 the lab failed.
 """
 
 from __future__ import annotations
@@ -14,9 +19,16 @@ from typing import Any, Callable
 
 import click
 
+import segcheck.agent
+from segcheck.agent.adapters.manifest_files import load_inventory
+from segcheck.agent.core.enforcement import PROFILES
+from segcheck.agent.core.inventory import Inventory
+from segcheck.agent.core.model import Ref
+from segcheck.agent.lab.controller import SEED_NETWORK, ApplyReport, LabController
 from segcheck.agent.lab.errors import LabError, LabUnavailable
 from segcheck.agent.lab.lab import DEFAULT_PREFIX, DEFAULT_STATE_DIR, Lab
 from segcheck.agent.lab.ovs_install import DEFAULT_CACHE_DIR
+from segcheck.agent.lab.topology import topology_from_inventory
 
 EXIT_UNAVAILABLE = 3
 EXIT_FAILED = 4
@@ -92,11 +104,116 @@ def lab(verbose: bool) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
 
 
+def packaged_seed() -> Path:
+    """examples/seed next to the installed package (an editable install or a source checkout)."""
+    return Path(segcheck.agent.__file__).resolve().parents[1] / "examples" / "seed"
+
+
+def _load_manifests(paths: tuple[Path, ...]) -> Inventory:
+    """Manifests or exit 2 naming each bad file and object."""
+    if not paths:
+        seed = packaged_seed()
+        if not seed.is_dir():
+            raise click.UsageError(f"no -f given and the packaged seed {seed} is absent: pass -f PATH")
+        paths = (seed,)
+    inventory, errors = load_inventory(paths)
+    if errors:
+        for err in errors:
+            click.echo(f"error: {err}", err=True)
+        sys.exit(2)
+    return inventory
+
+
+def _network(inventory: Inventory, text: str | None) -> Ref:
+    if text:
+        try:
+            ref = Ref.parse(text, "default")
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
+    elif SEED_NETWORK in inventory.networks:
+        ref = SEED_NETWORK
+    else:
+        localnets = sorted(r for r, n in inventory.networks.items() if n.topology == "localnet")
+        if len(localnets) != 1:
+            raise click.UsageError(f"say which network with --network NS/NAD (localnet networks in the manifests: "
+                                   f"{', '.join(map(str, localnets)) or 'none'})")
+        ref = localnets[0]
+    if ref not in inventory.networks:
+        raise click.UsageError(f"no NetworkAttachmentDefinition {ref} in the manifests")
+    return ref
+
+
+def _use_manifests(lab: Lab, paths: tuple[Path, ...], network: str | None) -> tuple[Inventory, Ref]:
+    inventory = _load_manifests(paths)
+    ref = _network(inventory, network)
+    try:
+        lab.topology = topology_from_inventory(inventory, ref)
+    except ValueError as exc:
+        raise click.UsageError(f"cannot build a lab from these manifests: {exc}") from None
+    return inventory, ref
+
+
+def _render_apply(report: dict[str, Any]) -> str:
+    head = (f"{report['controller']} (OVN-K {report['profile']}): {report['port_groups']} port groups, "
+            f"{report['acls']} ACLs, {report['address_sets']} address sets "
+            + ("already programmed, nothing written" if report["unchanged"] else "written in one transaction")
+            + f"; in effect after {report['seconds']:.2f}s")
+    lines = [head]
+    if not report["tier_supported"]:
+        lines.append("note: this OVN has no ACL tier column; ACLs were written without tier 2")
+    for pg in report["written"]:
+        lines.append("")
+        lines.append(f"port group {pg['port_group']}  ({pg['owner']}; ports: {', '.join(pg['ports']) or 'none'})")
+        for acl in pg["acls"]:
+            lines.append(f"  {acl['direction']:<10} {acl['priority']:>5} {acl['action']:<13} {acl['match']}")
+    if report["unplaced"]:
+        lines.append("")
+        lines.append(f"warning: selected but not in the lab: {', '.join(report['unplaced'])}")
+    return "\n".join(lines)
+
+
+_manifest_option = click.option("-f", "--filename", "paths", multiple=True, type=click.Path(path_type=Path),
+                                help="Manifest file or folder (repeatable). Default: the packaged examples/seed.")
+_network_option = click.option("--network", default=None, metavar="NS/NAD",
+                               help="The localnet network to build/program (default: default/tenantblue, or the "
+                                    "only localnet network in the manifests).")
+_profile_option = click.option("--ovnk-version", "ovnk_version", type=click.Choice(sorted(PROFILES)), default="4.14",
+                               show_default=True, help="Which OVN-Kubernetes behaviour to program (endPort, named ports).")
+
+
 @lab.command("up")
+@_manifest_option
+@_network_option
+@_profile_option
+@click.option("--no-policies", is_flag=True, help="Do not program the manifests' MultiNetworkPolicies.")
 @_lab_options
-def up(lab: Lab, output: str) -> None:
-    """Bring the lab up (no-op when it already runs; a broken one is rebuilt)."""
-    _emit(lab.up(), output, _render_status)
+def up(lab: Lab, output: str, paths: tuple[Path, ...], network: str | None, ovnk_version: str,
+       no_policies: bool) -> None:
+    """Bring the lab up from manifests (no-op when it already runs; a broken one is rebuilt), then program
+    their MultiNetworkPolicies."""
+    inventory, ref = _use_manifests(lab, paths, network)
+    status = lab.up()
+    if not no_policies:
+        status["policies"] = LabController(lab).apply(inventory, ref, PROFILES[ovnk_version]).as_dict()
+    _emit(status, output, lambda s: _render_status(s) + (
+        "\n\n" + _render_apply(s["policies"]) if "policies" in s else ""))
+
+
+@lab.command("apply")
+@_manifest_option
+@_network_option
+@_profile_option
+@_lab_options
+def apply(lab: Lab, output: str, paths: tuple[Path, ...], network: str | None, ovnk_version: str) -> None:
+    """Program the manifests' MultiNetworkPolicies into the running lab exactly as OVN-Kubernetes would
+    (replacing what was programmed before). The manifests must hold the NAD and the workloads too."""
+    inventory, ref = _use_manifests(lab, paths, network)
+    if not lab.is_healthy():
+        click.echo("error: no healthy lab built from these manifests (run `segcheck lab up -f ...` with the same "
+                   "workloads first)", err=True)
+        sys.exit(EXIT_FAILED)
+    report: ApplyReport = LabController(lab).apply(inventory, ref, PROFILES[ovnk_version])
+    _emit(report.as_dict(), output, _render_apply)
 
 
 @lab.command("down")
