@@ -1,0 +1,97 @@
+"""Dashboards: valid against Grafana's dashboard schema, datasource templated, PromQL parsed by promtool."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from tests.deploy.contract import FOREIGN_SERIES, JOB, series_names
+from tests.deploy.promtool import check_exprs_parse
+from tests.deploy.queries import all_dashboard_queries, dashboard_files, load, panels
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2].parent / "shared" / "grafana" / "dashboard.jsonschema.json"
+EXPECTED = {"segcheck-overview.json", "segcheck-network.json"}
+
+
+def _schema_path() -> Path:
+    # shared/ lies beside the repository (as on developers' machines and in CI).
+    if not SCHEMA_PATH.exists():
+        pytest.fail(f"Grafana dashboard schema not found at {SCHEMA_PATH}")
+    return SCHEMA_PATH
+
+
+def test_the_two_dashboards_exist() -> None:
+    assert {p.name for p in dashboard_files()} == EXPECTED
+
+
+@pytest.mark.parametrize("path", dashboard_files(), ids=lambda p: p.name)
+def test_dashboard_is_valid_against_grafana_schema(path: Path) -> None:
+    schema = json.loads(_schema_path().read_text())
+    errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(load(path)), key=lambda e: list(e.absolute_path))
+    assert not errors, "\n".join(f"{list(e.absolute_path)}: {e.message[:300]}" for e in errors)
+
+
+@pytest.mark.parametrize("path", dashboard_files(), ids=lambda p: p.name)
+def test_datasource_is_a_prometheus_template_variable_used_everywhere(path: Path) -> None:
+    dashboard = load(path)
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    ref = {"type": "prometheus", "uid": "${datasource}"}
+    for panel in panels(dashboard):
+        if panel["type"] == "row":
+            continue
+        assert panel["datasource"] == ref, panel["title"]
+        assert panel["targets"], panel["title"]
+        for target in panel["targets"]:
+            assert target["datasource"] == ref, panel["title"]
+    for variable in variables.values():
+        if variable["type"] == "query":
+            assert variable["datasource"] == ref
+
+
+@pytest.mark.parametrize("path", dashboard_files(), ids=lambda p: p.name)
+def test_panel_ids_unique_and_grid_within_24_columns(path: Path) -> None:
+    all_panels = panels(load(path))
+    ids = [p["id"] for p in all_panels]
+    assert len(ids) == len(set(ids))
+    for panel in all_panels:
+        grid = panel["gridPos"]
+        assert grid["x"] + grid["w"] <= 24, panel["title"]
+
+
+def test_network_dashboard_is_templated_on_network_and_node() -> None:
+    dashboard = load(next(p for p in dashboard_files() if p.name == "segcheck-network.json"))
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert variables["network"]["query"] == f'label_values(segcheck_cells{{job="{JOB}"}}, network)'
+    assert variables["node"]["query"] == f'label_values(segcheck_build_info{{job="{JOB}"}}, node)'
+    exprs = [q.expr for q in all_dashboard_queries() if q.where.startswith("segcheck-network.json: panel")]
+    assert all('network="$network"' in e for e in exprs)
+    assert sum('node=~"$node"' in e for e in exprs) >= 4
+
+
+def test_overview_has_the_promised_panels() -> None:
+    exprs = " ".join(q.expr for q in all_dashboard_queries() if q.where.startswith("segcheck-overview.json"))
+    for needle in ('rate(segcheck_probes_total{job="segcheck"}[5m])', "segcheck_probe_duration_seconds_bucket",
+                   "segcheck_round_duration_seconds_bucket", 'class="leak"', "segcheck_policy_findings",
+                   "segcheck_source_up", "segcheck_source_staleness_seconds", "by (network, class)"):
+        assert needle in exprs, needle
+
+
+def test_every_query_selects_the_job_and_uses_contract_metrics() -> None:
+    for query in all_dashboard_queries():
+        assert f'job="{JOB}"' in query.expr, query.where
+        used = set(re.findall(r"\b(segcheck_\w+|up|kube_node_role)\b(?=\s*[{\[)])", query.expr))
+        assert used and used <= series_names() | FOREIGN_SERIES, (query.where, used)
+
+
+@pytest.mark.prometheus
+def test_promtool_parses_every_dashboard_query(tmp_path: Path) -> None:
+    exprs: dict[str, Any] = {q.where: q.promql() for q in all_dashboard_queries()}
+    result = check_exprs_parse(exprs, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
