@@ -40,6 +40,8 @@ def source_options(func: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(func)
     def wrapper(paths: tuple[str, ...], lab: bool, state_dir: Path, prefix: str, nb_url: str, ovs_url: str,
                 **kwargs: Any) -> Any:
+        if kwargs.get("agent_url"):
+            return func(paths=paths, sources=None, **kwargs)
         if not paths:
             if not lab:
                 raise fail("give the declared state with -f PATH (or use --lab)")
@@ -69,12 +71,26 @@ def _exit_code(cells: list[CheckedCell], cannot: bool) -> int:
 @click.command()
 @click.argument("source", metavar="FROM")
 @click.argument("destination", metavar="TO:PORT[/PROTO]")
+@click.option("--agent", "agent_url", default=None, metavar="URL", help="Ask a running agent to send the probe.")
+@click.option("--token", default=None, help="Bearer token for --agent (default: $SEGCHECK_TOKEN).")
+@click.option("--token-file", default=None, type=click.Path(), help="Read the bearer token from a file.")
 @source_options
-def probe(source: str, destination: str, paths: tuple[str, ...], sources: NodeSources, network: str | None,
+def probe(source: str, destination: str, agent_url: str | None, token: str | None, token_file: str | None,
+          paths: tuple[str, ...], sources: NodeSources, network: str | None,
           namespace: str | None, prober: str, ovnk: str, fmt: str) -> None:
     """Send a real probe and compare it with what policy expects and what OVN programmed.
 
     Exit 0 when all three agree, 1 on drift, 3 when it could not check (probe or database gave no evidence)."""
+    if agent_url is not None:
+        from .agent_commands import fetch, read_token
+
+        body = {"from": source, "to": destination, **({"network": network} if network else {}),
+                **({"namespace": namespace} if namespace else {})}
+        data = fetch(agent_url, "/v1/probe", body, read_token(token, token_file))
+        drift = [d for d in data.get("drift", []) if d != "unknown"]
+        unknown = any((data.get(p) or {}).get("verdict", "unknown") == "unknown" for p in ("observed", "programmed"))
+        emit_data(data, "yaml" if fmt == "table" else fmt)
+        raise click.exceptions.Exit(EXIT_DRIFT if drift else (EXIT_CANNOT_CHECK if unknown else EXIT_OK))
     inventory = load(paths)
     try:
         target = split_target(destination)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from .agent_commands import agent, drift
 from .check_commands import probe, verify
 from .declared_commands import explain, matrix
 from .lab_commands import lab
@@ -21,6 +22,8 @@ cli.add_command(explain)
 cli.add_command(lab)
 cli.add_command(probe)
 cli.add_command(verify)
+cli.add_command(agent)
+cli.add_command(drift)
 
 
 def main() -> None:

@@ -1,0 +1,282 @@
+"""The always-on agent: keeps the three planes of every network current on one node and compares them.
+
+One loop thread owns all work. Sources only signal changes (kube watch, OVSDB monitor, file mtimes); the loop
+re-evaluates at once (no probing needed to see controller drift), publishes an immutable `AgentState`, then
+probes the cells that are due: those whose declared or programmed verdict changed first, then the oldest,
+each at least every `interval` seconds, within `max_probes` per round. Readers (metrics, HTTP) only ever see
+whole states.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+from ..adapters.ovsdb import NorthboundReader, OvsReader, SourceDown
+from ..core.drift import CheckedCell, summarize
+from ..core.enforcement import DEFAULT_PROFILE, OvnkProfile
+from ..core.model import Attachment, Endpoint, Protocol, Ref, Verdict
+from ..core.northbound import NbSnapshot, OvsSnapshot
+from ..core.probe import ProbeResult, Prober
+from ..core.state import PROBE_BUCKETS, ROUND_BUCKETS, AgentState, Histogram, NetworkState, SourceHealth
+from .checker import Checker, Locator, single_cell
+from .declared import DeclaredSource
+
+LOG = logging.getLogger("segcheck.agent")
+
+
+
+@dataclass
+class _Observation:
+    judgement: Any
+    at: float
+    planes: tuple[str, str]  # (expected, programmed) verdicts when probed
+
+
+def _planes(cell: CheckedCell) -> tuple[str, str]:
+    return (cell.expected.verdict.value, cell.programmed.verdict.value if cell.programmed else "none")
+
+
+class Agent:
+    def __init__(self, declared: DeclaredSource, nb: NorthboundReader | None, ovs: OvsReader | None,
+                 prober: Prober | None, locator: Locator | None, node: str, *, profile: OvnkProfile = DEFAULT_PROFILE,
+                 interval: float = 30.0, jitter: float = 0.2, max_probes: int = 5000, probe_rate: float = 2000.0,
+                 probe_timeout: float = 1.0, version: str = "dev", clock: Callable[[], float] = time.time,
+                 only_local: bool = True):
+        self.declared, self.nb_reader, self.ovs_reader = declared, nb, ovs
+        self.prober, self.locator, self.node, self.profile = prober, locator, node, profile
+        self.interval, self.jitter, self.max_probes = interval, jitter, max_probes
+        self.probe_rate, self.probe_timeout, self.version, self.clock = probe_rate, probe_timeout, version, clock
+        self.only_local = only_local
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._nb_dirty = self._ovs_dirty = True
+        self._nb: NbSnapshot | None = None
+        self._ovs: OvsSnapshot | None = None
+        self._nb_health = SourceHealth("ovn_nb", False, float("inf"), "not read yet")
+        self._ovs_health = SourceHealth("ovs", False, float("inf"), "not read yet")
+        self._prober_health = SourceHealth("prober", prober is not None, 0.0, "" if prober else "no prober")
+        self._observations: dict[tuple[str, tuple[str, str, str, int]], _Observation] = {}
+        self._probes_by_result = {v.value: 0 for v in Verdict}
+        self._probe_hist = Histogram(PROBE_BUCKETS)
+        self._round_hist = Histogram(ROUND_BUCKETS)
+        self._rounds = 0
+        self._drift_signature: frozenset[Any] | None = None
+        self._last_drift_change = 0.0
+        self._next_round = 0.0
+        self._rng = random.Random()
+        self.state: AgentState | None = None
+        self.loop_heartbeat = 0.0
+        self._thread: threading.Thread | None = None
+        self._probe_lock = threading.Lock()  # on-demand probes share the prober with rounds
+        if nb is not None:
+            nb.on_change = self._on_nb
+        if ovs is not None:
+            ovs.on_change = self._on_ovs
+
+    # -- signals from sources --
+
+    def _on_nb(self) -> None:
+        self._nb_dirty = True
+        self._wake.set()
+
+    def _on_ovs(self) -> None:
+        self._ovs_dirty = True
+        self._wake.set()
+
+    def poke(self) -> None:
+        self._wake.set()
+
+    # -- lifecycle --
+
+    def start(self) -> None:
+        self.declared.start(self.poke)
+        self._next_round = self.clock() + self._rng.uniform(0, min(self.interval, 5.0) * self.jitter)
+        self._thread = threading.Thread(target=self._loop, name="segcheck-agent", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self.declared.stop()
+        for reader in (self.nb_reader, self.ovs_reader):
+            if reader is not None:
+                reader.close()
+
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.loop_heartbeat = self.clock()
+            try:
+                self.step()
+            except Exception:  # noqa: BLE001 - the agent must outlive any one bad round
+                LOG.exception("evaluation failed; retrying next round")
+            wait = max(0.0, self._next_round - self.clock())
+            # OVSDB sources that are down are re-tried every few seconds even without a signal.
+            if (self.nb_reader and not self._nb_health.up) or (self.ovs_reader and not self._ovs_health.up):
+                wait = min(wait, 2.0)
+            self._wake.wait(timeout=wait)
+            self._wake.clear()
+
+    # -- one step --
+
+    def _read(self, reader: NorthboundReader | OvsReader | None, dirty: bool, current: Any, health: SourceHealth
+              ) -> tuple[Any, SourceHealth, bool]:
+        if reader is None:
+            return None, SourceHealth(health.name, False, 0.0, "not configured"), False
+        if not dirty and health.up and reader.connected:
+            return current, SourceHealth(health.name, True, 0.0), False
+        try:
+            snap = reader.snapshot()
+            return snap, SourceHealth(health.name, True, 0.0), False
+        except SourceDown as exc:
+            last = reader.last_success
+            stale = self.clock() - last if last else float("inf")
+            if health.up:
+                LOG.warning("source down", extra={"source": health.name, "error": str(exc)})
+            return None, SourceHealth(health.name, False, stale, str(exc)), True
+
+    def _local(self, endpoint: Endpoint) -> bool:
+        if self.locator is None:
+            return False
+        if isinstance(endpoint, Attachment) and endpoint.node and self.only_local and endpoint.node != self.node:
+            return False
+        return self.locator.send_point(endpoint) is not None
+
+    def step(self) -> AgentState:
+        started = self.clock()
+        self._nb, self._nb_health, self._nb_dirty = self._read(self.nb_reader, self._nb_dirty, self._nb, self._nb_health)
+        self._ovs, self._ovs_health, self._ovs_dirty = self._read(self.ovs_reader, self._ovs_dirty, self._ovs, self._ovs_health)
+        inventory, errors = self.declared.inventory()
+        checkers = []
+        for ref, net in sorted(inventory.networks.items()):
+            if net.cni_type != "ovn-k8s-cni-overlay":
+                continue
+            checkers.append(Checker(inventory, ref, self._nb, self._ovs, self.prober, self.locator, self.profile,
+                                    self.probe_timeout, self.probe_rate))
+        planned: list[tuple[Checker, list[CheckedCell]]] = []
+        local_cache: dict[str, bool] = {}
+        for checker in checkers:
+            def is_local(e: Endpoint) -> bool:
+                if e.key not in local_cache:
+                    local_cache[e.key] = self._local(e)
+                return local_cache[e.key]
+            pairs = [(s, d) for s in checker.expected.endpoints for d in checker.expected.endpoints
+                     if s.key != d.key and (isinstance(s, Attachment) or isinstance(d, Attachment))
+                     and (is_local(s) or is_local(d))]
+            planned.append((checker, checker.plan(pairs)))
+        self._publish(planned, errors, started)
+        if self.clock() >= self._next_round or self._changed_cells(planned):
+            self._probe_round(planned, local_cache)
+            self._publish(planned, errors, started)
+        assert self.state is not None
+        return self.state
+
+    def _changed_cells(self, planned: list[tuple[Checker, list[CheckedCell]]]) -> bool:
+        for checker, cells in planned:
+            for cell in cells:
+                obs = self._observations.get((str(checker.network), cell.key))
+                if obs is not None and obs.planes != _planes(cell):
+                    return True
+        return False
+
+    def _probe_round(self, planned: list[tuple[Checker, list[CheckedCell]]], local: dict[str, bool]) -> None:
+        if self.prober is None or self.locator is None:
+            self._schedule_next()
+            return
+        now = self.clock()
+        due: list[tuple[int, float, Checker, CheckedCell]] = []
+        for checker, cells in planned:
+            for cell in cells:
+                if cell.protocol is not Protocol.TCP or not local.get(cell.source, False):
+                    continue
+                obs = self._observations.get((str(checker.network), cell.key))
+                if obs is None:
+                    due.append((0, 0.0, checker, cell))
+                elif obs.planes != _planes(cell):
+                    due.append((0, obs.at, checker, cell))
+                elif now - obs.at >= self.interval * 0.9:
+                    due.append((1, obs.at, checker, cell))
+        due.sort(key=lambda d: (d[0], d[1]))
+        due = due[: self.max_probes]
+        started = self.clock()
+        by_checker: dict[int, list[CheckedCell]] = {}
+        owners: dict[int, Checker] = {}
+        for _, _, checker, cell in due:
+            by_checker.setdefault(id(checker), []).append(cell)
+            owners[id(checker)] = checker
+        results: list[ProbeResult] = []
+        with self._probe_lock:
+            for key, cells in by_checker.items():
+                checker = owners[key]
+                observed, probes = checker.observe(cells)
+                results += probes
+                at = self.clock()
+                for cell in observed:
+                    if cell.observed is not None:
+                        self._observations[(str(checker.network), cell.key)] = _Observation(cell.observed, at, _planes(cell))
+        for r in results:
+            self._probes_by_result[r.verdict.value] += 1
+            if r.rtt_seconds is not None:
+                self._probe_hist.observe(r.rtt_seconds)
+        errors = sum(1 for r in results if r.evidence.value == "error")
+        self._prober_health = SourceHealth("prober", not results or errors < len(results), 0.0,
+                                           f"{errors}/{len(results)} probes failed" if errors else "")
+        if due:
+            self._rounds += 1
+            self._round_hist.observe(self.clock() - started)
+        self._schedule_next()
+
+    def _schedule_next(self) -> None:
+        self._next_round = self.clock() + self.interval * (1 + self._rng.uniform(-self.jitter, self.jitter))
+
+    def _publish(self, planned: list[tuple[Checker, list[CheckedCell]]], errors: Sequence[Any], started: float) -> None:
+        networks = []
+        for checker, cells in planned:
+            merged = []
+            for cell in cells:
+                obs = self._observations.get((str(checker.network), cell.key))
+                merged.append(cell.with_observed(obs.judgement) if obs is not None else cell)
+            mapping = checker.mapping()
+            findings = checker.findings() + (list(mapping.findings) if mapping else [])
+            networks.append(NetworkState(checker.network, tuple(merged), tuple(findings), mapping))
+        signature = frozenset((n.network, c.key, c.drift) for n in networks for c in n.cells if c.drift)
+        now = self.clock()
+        if signature != self._drift_signature:
+            if self._drift_signature is not None or signature:
+                self._last_drift_change = now
+                LOG.info("drift changed", extra={"drift_cells": len(signature),
+                                                 "classes": {k: v for n in networks for k, v in summarize(n.cells).items() if v}})
+            self._drift_signature = signature
+        declared = SourceHealth(self.declared.name, self.declared.up(), self.declared.staleness())
+        self.state = AgentState(
+            node=self.node, profile=self.profile.name, version=self.version, evaluated_at=now,
+            networks=tuple(networks),
+            sources=(declared, self._nb_health, self._ovs_health, self._prober_health),
+            probes_by_result=dict(self._probes_by_result), probe_durations=self._probe_hist.copy(),
+            round_durations=self._round_hist.copy(), rounds=self._rounds, last_drift_change=self._last_drift_change,
+            declared_errors=tuple(str(e) for e in errors),
+        )
+
+    # -- on-demand --
+
+    def probe_now(self, network: Ref, source: Endpoint, destination: Endpoint, port: int, protocol: Protocol,
+                  inventory: Any) -> CheckedCell:
+        checker = Checker(inventory, network, self._nb, self._ovs, self.prober, self.locator, self.profile,
+                          self.probe_timeout, self.probe_rate)
+        cell = single_cell(checker, source, destination, port, protocol)
+        if protocol is not Protocol.TCP:
+            return cell
+        with self._probe_lock:
+            observed, results = checker.observe([cell])
+        for r in results:
+            self._probes_by_result[r.verdict.value] += 1
+        return observed[0]
