@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -33,6 +33,7 @@ STOP_TIMEOUT = 10.0
 POLL_INTERVAL = 0.1
 
 Vector = list[dict[str, Any]]
+T = TypeVar("T")
 
 
 class PrometheusError(RuntimeError):
@@ -121,17 +122,29 @@ class Prometheus:
             raise PrometheusError(f"{expr}: expected a vector, got {data['resultType']}")
         return list(data["result"])
 
+    def wait_until(self, condition: Callable[[], T | None], what: str, timeout: float = 20.0) -> T:
+        """Poll `condition()` until it returns something other than None; TimeoutError after `timeout`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = condition()
+            if value is not None:
+                return value
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"{what}: not within {timeout}s")
+            self.pause(POLL_INTERVAL)
+
     def wait_for(self, expr: str, predicate: Callable[[Vector], bool] = bool, timeout: float = 20.0) -> Vector:
         """Poll `expr` until `predicate(result)` holds; raise TimeoutError with the last result otherwise."""
-        deadline = time.monotonic() + timeout
-        result: Vector = []
-        while True:
-            result = self.query(expr)
-            if predicate(result):
-                return result
-            if time.monotonic() >= deadline:
-                raise TimeoutError(f"{expr!r} did not satisfy the condition within {timeout}s; last result: {result}")
-            self.pause(POLL_INTERVAL)
+        last: list[Vector] = [[]]
+
+        def check() -> Vector | None:
+            last[0] = self.query(expr)
+            return last[0] if predicate(last[0]) else None
+
+        try:
+            return self.wait_until(check, repr(expr), timeout)
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}; last result: {last[0]}") from None
 
     def rule_groups(self) -> list[dict[str, Any]]:
         return list(self.get("/api/v1/rules")["groups"])
