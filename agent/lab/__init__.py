@@ -5,6 +5,7 @@ Entry points: `Lab` (lab.py), `seed_topology`/`topology_from_inventory` and the 
 `locate_or_provision`/`OvsInstall` (ovs_install.py), `LabError`/`LabUnavailable` (errors.py).
 """
 
+from .controller import ApplyReport, LabController
 from .errors import LabCommandError, LabError, LabUnavailable
 from .lab import DEFAULT_PREFIX, DEFAULT_STATE_DIR, Lab
 from .ovs_install import OvsInstall, locate_or_provision
@@ -12,7 +13,7 @@ from .topology import (LabNetwork, LabTopology, PhysicalHost, PodAttachment, Ser
                        seed_topology, topology_from_inventory)
 
 __all__ = [
-    "DEFAULT_PREFIX", "DEFAULT_STATE_DIR", "Lab", "LabCommandError", "LabError", "LabNetwork", "LabTopology",
+    "ApplyReport", "DEFAULT_PREFIX", "DEFAULT_STATE_DIR", "Lab", "LabCommandError", "LabController", "LabError", "LabNetwork", "LabTopology",
     "LabUnavailable", "OvsInstall", "PhysicalHost", "PodAttachment", "ServiceListener", "VmAttachment",
     "locate_or_provision", "seed_topology", "topology_from_inventory",
 ]

@@ -17,7 +17,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from segcheck.agent.core import ovnk_names
 from segcheck.agent.core.enforcement import DEFAULT_PROFILE, OvnkProfile
 from segcheck.agent.core.inventory import Inventory
-from segcheck.agent.core.model import Ref
+from segcheck.agent.core.model import AttachmentKind, Ref
 
 from .acl_format import OWNER_CONTROLLER, AclSpec, DesiredState, desired_state
 from .errors import LabCommandError, LabError
@@ -184,7 +184,7 @@ class LabController:
         for att in inventory.attachments_on(network):
             pod = by_ref.get((att.ref.namespace, att.ref.name))
             if pod is None:
-                pod = Ref(att.ref.namespace, launcher_pod_name(att.ref)) if att.kind.value == "vm" else att.ref
+                pod = Ref(att.ref.namespace, launcher_pod_name(att.ref)) if att.kind is AttachmentKind.VM else att.ref
             out[att.key] = ovnk_names.pod_port(network, pod)
         return out
 
@@ -260,7 +260,8 @@ class LabController:
         return report
 
     def clear(self, network_name: str | None = None) -> dict[str, int]:
-        """Remove every port group, ACL and address set owned by the network's controller (one transaction)."""
+        """Remove every port group, ACL and address set owned by the network's controller (one transaction).
+        `network_name` is the NAD's CNI `name` (default: the lab network's localnet name, equal in the seed)."""
         name = network_name or self.lab.topology.network.localnet_name
         current = self.owned(name)
         empty = DesiredState(ovnk_names.network_controller(name), (), ())
