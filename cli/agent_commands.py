@@ -70,9 +70,9 @@ def agent(node: str, listen: str, files: tuple[str, ...], kubeconfig: str | None
     """Run the drift-detection agent until SIGTERM/SIGINT."""
     configure_logging(log_level)
     host, port = _listen(listen)
-    sources = lab_sources(state_dir, prefix) if lab else node_sources(nb_url, ovs_url)
     if lab and not files:
         files = (str(packaged_seed()),)
+    sources = lab_sources(state_dir, prefix, files) if lab else node_sources(nb_url, ovs_url)
     declared: DeclaredSource
     api_client: Any = None
     if files:
@@ -155,7 +155,7 @@ def drift(agent_url: str | None, paths: tuple[str, ...], lab: bool, state_dir: P
             if not lab:
                 raise fail("give --agent URL, or -f PATH / --lab to check locally")
             paths = (str(packaged_seed()),)
-        sources = lab_sources(state_dir, prefix) if lab else node_sources()
+        sources = lab_sources(state_dir, prefix, paths) if lab else node_sources()
         inventory = load(paths)
         wanted = parse_network(network)
         worst = EXIT_OK

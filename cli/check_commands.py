@@ -46,7 +46,7 @@ def source_options(func: Callable[..., Any]) -> Callable[..., Any]:
             if not lab:
                 raise fail("give the declared state with -f PATH (or use --lab)")
             paths = (str(packaged_seed()),)
-        sources = lab_sources(state_dir, prefix) if lab else node_sources(nb_url, ovs_url)
+        sources = lab_sources(state_dir, prefix, paths) if lab else node_sources(nb_url, ovs_url)
         return func(paths=paths, sources=sources, **kwargs)
 
     return wrapper

@@ -47,15 +47,16 @@ def port_group(network_name: str, policy: Ref) -> str:
     return "a" + str(int.from_bytes(digest[:8], "big"))
 
 
-# external_ids keys written by OVN-K on ACLs and port groups of network policies.
+# external_ids keys written by OVN-K on ACLs and port groups of network policies. The owner keys carry the
+# k8s.ovn.org/ prefix; the per-object ones do not (db_object_types.go). Older versions used port-policy-index.
 OWNER_TYPE = "k8s.ovn.org/owner-type"
 OWNER_CONTROLLER = "k8s.ovn.org/owner-controller"
 OWNER_NAME = "k8s.ovn.org/name"
-DIRECTION = "k8s.ovn.org/direction"
-GRESS_INDEX = "k8s.ovn.org/gress-index"
-IP_BLOCK_INDEX = "k8s.ovn.org/ip-block-index"
-PORT_POLICY_PROTOCOL = "k8s.ovn.org/port-policy-protocol"
-PORT_POLICY_INDEX = "k8s.ovn.org/port-policy-index"
+DIRECTION = "direction"
+GRESS_INDEX = "gress-index"
+IP_BLOCK_INDEX = "ip-block-index"
+PORT_POLICY_PROTOCOL = "port-policy-protocol"
+PORT_POLICY_INDEX = "port-policy-index"
 ACL_TYPE_NETWORK_POLICY = "NetworkPolicy"
 NAD_KEY = "k8s.ovn.org/nad"
 NETWORK_KEY = "k8s.ovn.org/network"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
+from ..adapters.manifest_files import load_inventory
 from ..adapters.ovsdb import DEFAULT_NB, DEFAULT_OVS, NorthboundReader, OvsReader, SourceDown
 from ..adapters.probers.raw import RawSocketProber
 from ..adapters.probers.scapy_prober import ScapyProber
@@ -13,6 +14,7 @@ from ..core.northbound import NbSnapshot, OvsSnapshot
 from ..core.probe import Prober
 from ..lab.lab import Lab
 from ..lab.locator import LabLocator
+from ..lab.topology import topology_from_inventory
 from .checker import Locator
 
 PROBERS = ("raw", "scapy")
@@ -67,8 +69,17 @@ class NodeSources:
     lab: Lab | None = None
 
 
-def lab_sources(state_dir: Path, prefix: str) -> NodeSources:
+def lab_sources(state_dir: Path, prefix: str, paths: Sequence[str] = ()) -> NodeSources:
+    """The lab's databases and send points; its hosts follow the manifests it was built from (`paths`)."""
     lab = Lab(state_dir=state_dir, prefix=prefix)
+    if paths:
+        inventory, _ = load_inventory(paths)
+        localnets = sorted(ref for ref, net in inventory.networks.items() if net.topology == "localnet")
+        if localnets:
+            try:
+                lab.topology = topology_from_inventory(inventory, localnets[0])
+            except ValueError:
+                pass  # keep the seed's hosts; the check will say what it cannot locate
     return NodeSources(lab.nb_url, lab.ovs_url, LabLocator(lab), lab)
 
 

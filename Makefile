@@ -1,0 +1,13 @@
+.PHONY: setup demo test bench clean
+setup:
+	bash scripts/setup.sh
+demo:
+	bash scripts/demo.sh
+test:
+	bash scripts/test.sh
+bench: setup
+	.venv/bin/python benchmarks/bench_matrix.py
+	.venv/bin/python benchmarks/bench_probers.py
+clean:
+	.venv/bin/segcheck lab down || true
+	rm -rf .venv build *.egg-info
