@@ -137,7 +137,10 @@ class OvsdbSource:
             idl = _NotifyingIdl(self.url, helper)
             idl.on_change = self.on_change
             conn = connection.Connection(idl=idl, timeout=self.timeout)
-            impl = nb_impl.OvnNbApiIdlImpl if self.schema == "OVN_Northbound" else ovs_impl.OvsdbIdl
+            base = nb_impl.OvnNbApiIdlImpl if self.schema == "OVN_Northbound" else ovs_impl.OvsdbIdl
+            # ovsdbapp keeps one connection per API *class*; a class of our own per source keeps two readers
+            # (or a reader re-created after close) from silently sharing a stale connection.
+            impl = type(f"{base.__name__}_{self.name}", (base,), {"_ovsdb_connection": None})
             try:
                 self._api = impl(conn)
             except Exception as exc:  # noqa: BLE001

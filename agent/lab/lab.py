@@ -316,6 +316,19 @@ class Lab:
             state.save(self.state_dir, record)
             start(p, ns, self.daemons[name])
 
+    def stop_daemon(self, name: str) -> bool:
+        """Stop one OVN/OVS daemon by its PID (to test how consumers ride out an outage)."""
+        pid = self.daemons[name].pid()
+        return pid is not None and procs.is_ours(pid, str(self.state_dir)) and procs.stop_pid(pid)
+
+    def start_database(self, name: str) -> None:
+        """Start a stopped OVN database server again on its existing database file and socket."""
+        p = self.paths
+        files = {"ovsdb-server-nb": (p.ovn_dir / "ovnnb_db.db", dmn.OVN_SCHEMA_DIR / "ovn-nb.ovsschema", p.nb_socket),
+                 "ovsdb-server-sb": (p.ovn_dir / "ovnsb_db.db", dmn.OVN_SCHEMA_DIR / "ovn-sb.ovsschema", p.sb_socket)}
+        db, schema, sock = files[name]
+        dmn.start_ovsdb(self.ovs, p, self.ovs_netns, self.daemons[name], db, schema, sock)
+
     def _program_nb(self) -> None:
         """The NB contents OVN-Kubernetes writes for a localnet network and its pods (one transaction)."""
         net = self.topology.network
