@@ -14,7 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.prom.server import PROMETHEUS_BIN, Prometheus, ScrapeTarget, running_prometheus
+from tests.prom.server import (
+    PROMETHEUS_BIN,
+    Prometheus,
+    ScrapeTarget,
+    running_prometheus,
+)
 
 
 def prometheus_available() -> bool:
