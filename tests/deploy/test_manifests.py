@@ -179,7 +179,7 @@ def test_daemonset_runs_the_agent_as_documented() -> None:
 
 def test_daemonset_security_context_is_minimal() -> None:
     context = agent_container(rendered(BASE))["securityContext"]
-    assert context["capabilities"] == {"drop": ["ALL"], "add": ["NET_RAW", "SYS_ADMIN"]}
+    assert context["capabilities"] == {"drop": ["ALL"], "add": ["NET_RAW", "SYS_ADMIN", "SYS_PTRACE"]}
     assert context["runAsUser"] == 0
     assert context["readOnlyRootFilesystem"] is True
     assert context["allowPrivilegeEscalation"] is False
@@ -231,7 +231,7 @@ def test_openshift_overlay_adds_monitoring_label_scc_and_selinux() -> None:
     assert one(objects, "Namespace")["metadata"]["labels"]["openshift.io/cluster-monitoring"] == "true"
     pod = one(objects, "DaemonSet")["spec"]["template"]["spec"]
     assert pod["securityContext"]["seLinuxOptions"] == {"type": "spc_t"}
-    assert agent_container(objects)["securityContext"]["capabilities"]["add"] == ["NET_RAW", "SYS_ADMIN", "DAC_OVERRIDE"]
+    assert agent_container(objects)["securityContext"]["capabilities"]["add"] == ["NET_RAW", "SYS_ADMIN", "SYS_PTRACE", "DAC_OVERRIDE"]
     use = one(objects, "ClusterRole", "segcheck-agent-scc")["rules"]
     assert use == [{"apiGroups": ["security.openshift.io"], "resources": ["securitycontextconstraints"],
                     "resourceNames": ["segcheck-agent"], "verbs": ["use"]}]
