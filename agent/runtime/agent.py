@@ -73,6 +73,7 @@ class Agent:
         self.loop_heartbeat = 0.0
         self._thread: threading.Thread | None = None
         self._probe_lock = threading.Lock()  # on-demand probes share the prober with rounds
+        self._published = threading.Condition()
         if nb is not None:
             nb.on_change = self._on_nb
         if ovs is not None:
@@ -108,6 +109,19 @@ class Agent:
         for reader in (self.nb_reader, self.ovs_reader):
             if reader is not None:
                 reader.close()
+
+    def wait_for(self, predicate: Callable[[AgentState], bool], timeout: float) -> AgentState | None:
+        """Block until a published state satisfies `predicate` (woken by each publication), or time out."""
+        deadline = time.monotonic() + timeout
+        with self._published:
+            while True:
+                state = self.state
+                if state is not None and predicate(state):
+                    return state
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._published.wait(left)
 
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
@@ -265,6 +279,8 @@ class Agent:
             round_durations=self._round_hist.copy(), rounds=self._rounds, last_drift_change=self._last_drift_change,
             declared_errors=tuple(str(e) for e in errors),
         )
+        with self._published:
+            self._published.notify_all()
 
     # -- on-demand --
 

@@ -11,6 +11,7 @@ when a 5-tuple is reused after its entry expired but before the sweep. So ports 
 
 from __future__ import annotations
 
+import random
 import time
 from collections import deque
 from collections.abc import Callable, Hashable
@@ -101,13 +102,15 @@ class SourcePortAllocator:
         self._clock = clock
         self._keys: dict[Hashable, _KeyState] = {}
         self._allocations = 0
+        self._rng = random.Random()  # seeded from the OS: each allocator (and process) starts elsewhere
 
     def allocate(self, key: Hashable) -> int:
         now = self._clock()
         state = self._keys.get(key)
         if state is None:
-            # Spread keys over the range so two destinations rarely share a source port at the same time.
-            state = self._keys[key] = _KeyState(hash(key) % self.size)
+            # A random start per key: another allocator (a previous CLI run, another prober in this process) that
+            # knows nothing of our history is unlikely to hand out the same tuple while its conntrack entry lives.
+            state = self._keys[key] = _KeyState(self._rng.randrange(self.size))
         used = state.used
         while used and now - used[0][0] >= self.guard_seconds:
             used.popleft()
