@@ -8,6 +8,12 @@ On another lab, name the send point and the target instead:
     bench_probers.py --source NETNS,IFACE,IP[,MAC] --target 192.168.200.5 \\
         --allowed-ports 5432 --denied-ports 5433-5440
 
+With --lab: brings up a private segcheck lab (OVS + OVN + PostgreSQL in namespaces; own state dir under /tmp and a
+unique `scb<hex>-` prefix, torn down afterwards whatever happens), applies the seed policies, and probes the DB
+192.168.200.5 from podclient's and vm-server's send points: 5432 is allowed, every other port denied (by default
+1,000 denied ports 20000-20999, so 5-tuples spread over many keys). All probers share one source-port allocator,
+so no 5-tuple is ever reused within the 120 s guard across runs.
+
 Rates: probes/s end to end (ARP, warm-up, sending, and the wait of `--timeout` after the last send); net/s
 without that fixed wait (ratios use it); send/s the raw prober's own sending rate. Every run is bounded by its probe count; the whole benchmark by --max-seconds.
 Prints results; it is not a pass/fail test.
@@ -26,6 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from segcheck.agent.adapters.probers.ports import SourcePortAllocator
 from segcheck.agent.adapters.probers.raw import RawSocketProber
 from segcheck.agent.adapters.probers.scapy_prober import ScapyProber
 from segcheck.agent.core.model import Verdict
@@ -52,7 +59,9 @@ def _jobs(points: list[SendPoint], target: ipaddress.IPv4Address, allowed: list[
     """`count` TCP jobs alternating allowed and denied ports (and send points)."""
     expected = {p: Verdict.ALLOWED for p in allowed} | {p: Verdict.DENIED for p in denied}
     mixed = [p for pair in zip(allowed * (len(denied) // len(allowed) + 1), denied) for p in pair] or allowed or denied
-    jobs = [ProbeJob(points[i % len(points)], target, mixed[i % len(mixed)], ProbeProtocol.TCP) for i in range(count)]
+    # Send points change every two jobs, so each one probes allowed and denied ports alike.
+    jobs = [ProbeJob(points[(i // 2) % len(points)], target, mixed[i % len(mixed)], ProbeProtocol.TCP)
+            for i in range(count)]
     return jobs, expected
 
 
@@ -65,11 +74,16 @@ def _measure(name: str, make: Callable[[], object], jobs: list[ProbeJob], expect
     wrong = sum(1 for r in results if r.verdict is not expected[r.job.dst_port])
     unknown = sum(1 for r in results if r.verdict is Verdict.UNKNOWN)
     stats = getattr(prober, "stats", {})
+    why: dict[str, int] = {}
+    for r in results:
+        if r.verdict is not expected[r.job.dst_port]:
+            k = f"{r.job.source.netns}: {r.verdict.value}/{r.evidence.value}"
+            why[k] = why.get(k, 0) + 1
     # "net": without the fixed wait after the last send, i.e. what a long run converges to.
     return {"name": name, "count": len(jobs), "elapsed": elapsed, "rate": len(jobs) / elapsed,
             "net_rate": len(jobs) / max(elapsed - timeout, 1e-6),
             "send_rate": stats.get("send_rate"), "wrong_pct": 100.0 * wrong / max(1, len(jobs)),
-            "unknown_pct": 100.0 * unknown / max(1, len(jobs))}
+            "unknown_pct": 100.0 * unknown / max(1, len(jobs)), "why": why}
 
 
 
@@ -86,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sr1-count", type=int, default=40, help="probes of the scapy sr1 run")
     ap.add_argument("--timeout", type=float, default=1.0, help="wait after the last send")
     ap.add_argument("--max-seconds", type=float, default=240.0, help="skip remaining runs after this")
+    ap.add_argument("--lab", action="store_true",
+                    help="probe the seed lab's DB from podclient and vm-server (a private lab, removed afterwards)")
+    ap.add_argument("--no-unpaced", action="store_true", help="skip the unpaced raw run")
     args = ap.parse_args(argv)
     if os.geteuid() != 0:
         print("needs root (network namespaces, raw sockets)", file=sys.stderr)
@@ -93,8 +110,17 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the topology is removed on kill
 
     topo_gen = None
+    lab = None
     try:
-        if args.source:
+        if args.lab:
+            lab = _lab_up()
+            points = [lab.send_point("podclient"), lab.send_point("vm-server")]
+            target = args.target or ipaddress.IPv4Address("192.168.200.5")
+            allowed = args.allowed_ports or [5432]
+            denied = args.denied_ports or list(range(20000, 21000))
+            where = (f"lab {lab.prefix} with the seed policies (podclient net1, vm-server k6t- bridge) -> "
+                     f"{target}: allowed {_span(allowed)}, denied {_span(denied)}")
+        elif args.source:
             if not (args.target and (args.allowed_ports or args.denied_ports)):
                 ap.error("--source needs --target and --allowed-ports/--denied-ports")
             points, target = args.source, args.target
@@ -110,12 +136,16 @@ def main(argv: list[str] | None = None) -> int:
             where = f"netns topology {topo.prefix} (pod-like and VM-like send points) -> {target}"
         print(f"segcheck prober benchmark: {where}; {os.cpu_count()} CPUs; timeout {args.timeout:g}s")
 
+        # One allocator for every run: a 5-tuple is never handed out twice within its guard, across probers too.
+        ports = SourcePortAllocator()
         runs = [
-            ("raw paced", lambda: RawSocketProber(), args.count, args.rate),
-            ("raw unpaced", lambda: RawSocketProber(), args.count, 1e9),
-            ("scapy sr (batch)", lambda: ScapyProber(mode="batch"), args.scapy_count, args.rate),
-            ("scapy sr1 (one by one)", lambda: ScapyProber(mode="sr1"), args.sr1_count, args.rate),
+            ("raw paced", lambda: RawSocketProber(allocator=ports), args.count, args.rate),
+            ("raw unpaced", lambda: RawSocketProber(allocator=ports), args.count, 1e9),
+            ("scapy sr (batch)", lambda: ScapyProber(mode="batch", allocator=ports), args.scapy_count, args.rate),
+            ("scapy sr1 (one by one)", lambda: ScapyProber(mode="sr1", allocator=ports), args.sr1_count, args.rate),
         ]
+        if args.no_unpaced:
+            runs = [r for r in runs if r[0] != "raw unpaced"]
         rows = []
         started = time.monotonic()
         for name, make, count, rate in runs:
@@ -124,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             jobs, expected = _jobs(points, target, allowed, denied, count)
             rows.append(_measure(name, make, jobs, expected, args.timeout, rate))
-            print(f"  {name}: done in {rows[-1]['elapsed']:.2f}s", flush=True)
+            why = ", ".join(f"{k} x{n}" for k, n in sorted(rows[-1]["why"].items()))
+            print(f"  {name}: done in {rows[-1]['elapsed']:.2f}s" + (f"; wrong: {why}" if why else ""), flush=True)
 
         base = rows[0]["net_rate"] if rows else 1.0
         print(f"\n{'prober':<24}{'probes':>8}{'seconds':>9}{'probes/s':>10}{'net/s':>9}{'send/s':>9}{'vs raw':>9}"
@@ -133,10 +164,62 @@ def main(argv: list[str] | None = None) -> int:
             send = f"{row['send_rate']:.0f}" if row["send_rate"] else "-"
             print(f"{row['name']:<24}{row['count']:>8}{row['elapsed']:>9.2f}{row['rate']:>10.0f}"
                   f"{row['net_rate']:>9.0f}{send:>9}{row['net_rate'] / base:>9.4f}{row['wrong_pct']:>9.2f}{row['unknown_pct']:>11.2f}")
+        if rows and rows[0]["name"] == "raw paced":
+            for row in rows[1:]:
+                if row["name"].startswith("scapy"):
+                    print(f"ratio raw paced / {row['name']}: {base / row['net_rate']:.1f}x (net probes/s)")
+        try:
+            print(f"load average after the runs: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
+                  f"(other work on this machine competes for the {os.cpu_count()} CPUs)")
+        except OSError:
+            pass
         return 0
     finally:
         if topo_gen is not None:
             topo_gen.close()
+        if lab is not None:
+            _lab_down(lab)
+
+
+def _span(ports: list[int]) -> str:
+    return str(ports[0]) if len(ports) == 1 else f"{len(ports)} ports {min(ports)}-{max(ports)}"
+
+
+def _lab_up():  # type: ignore[no-untyped-def]
+    """A private lab with the seed policies applied (torn down by the caller via `_lab_down`)."""
+    import secrets
+    import tempfile
+
+    from segcheck.agent.adapters.manifest_files import load_inventory
+    from segcheck.agent.core.model import Ref
+    from segcheck.agent.lab.controller import LabController
+    from segcheck.agent.lab.lab import Lab
+    from segcheck.agent.runtime.sources import packaged_seed
+
+    state_dir = Path(tempfile.mkdtemp(prefix="segcheck-bench-", dir="/tmp"))
+    os.chmod(state_dir, 0o755)  # PostgreSQL runs as user postgres
+    lab = Lab(state_dir=state_dir, prefix=f"scb{secrets.token_hex(3)}-")
+    try:
+        t0 = time.monotonic()
+        lab.up()
+        inventory, errors = load_inventory([packaged_seed()])
+        if errors:
+            raise SystemExit(f"seed manifests do not load: {errors}")
+        LabController(lab).apply(inventory, Ref("default", "tenantblue"))
+        print(f"lab {lab.prefix} up with the seed policies in {time.monotonic() - t0:.2f}s", flush=True)
+    except BaseException:
+        _lab_down(lab)
+        raise
+    return lab
+
+
+def _lab_down(lab) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    t0 = time.monotonic()
+    lab.down()
+    shutil.rmtree(lab.state_dir, ignore_errors=True)
+    print(f"lab {lab.prefix} down in {time.monotonic() - t0:.2f}s", flush=True)
 
 
 if __name__ == "__main__":
