@@ -25,11 +25,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from segcheck.agent.adapters.metrics import exposition, registry_for  # noqa: E402
-from segcheck.agent.core.model import Endpoint, parse_ip  # noqa: E402
-from segcheck.agent.core.probe import SendPoint  # noqa: E402
-from segcheck.agent.runtime.agent import Agent  # noqa: E402
-from segcheck.agent.runtime.declared import FilesSource  # noqa: E402
+from segcheck.agent.adapters.metrics import exposition, registry_for
+from segcheck.agent.core.model import Endpoint, parse_ip
+from segcheck.agent.core.probe import SendPoint
+from segcheck.agent.runtime.agent import Agent
+from segcheck.agent.runtime.declared import FilesSource
 
 NAD = """apiVersion: k8s.cni.cncf.io/v1
 kind: NetworkAttachmentDefinition
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-seconds", type=float, default=150.0, help="skip larger worlds after this")
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
-    print(f"segcheck metric series vs world size (Agent.step over generated manifests; no NB/OVS/prober)")
+    print("segcheck metric series vs world size (Agent.step over generated manifests; no NB/OVS/prober)")
     rows = []
     started = time.monotonic()
     for n in sizes:
