@@ -13,7 +13,7 @@ import logging
 import random
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence
 
 from ..adapters.ovsdb import NorthboundReader, OvsReader, SourceDown
@@ -27,6 +27,7 @@ from .checker import Checker, Locator, single_cell
 from .declared import DeclaredSource
 
 LOG = logging.getLogger("segcheck.agent")
+HEALTH_REFRESH_SECONDS = 5.0
 
 
 
@@ -137,7 +138,12 @@ class Agent:
             # OVSDB sources that are down are re-tried every few seconds even without a signal.
             if (self.nb_reader and not self._nb_health.up) or (self.ovs_reader and not self._ovs_health.up):
                 wait = min(wait, 2.0)
-            self._wake.wait(timeout=wait)
+            # Between evaluations, staleness keeps growing: refresh it without re-evaluating the planes.
+            while not self._wake.wait(timeout=min(wait, HEALTH_REFRESH_SECONDS)):
+                wait -= HEALTH_REFRESH_SECONDS
+                if wait <= 0:
+                    break
+                self._refresh_sources()
             self._wake.clear()
 
     # -- one step --
@@ -159,16 +165,24 @@ class Agent:
             return None, SourceHealth(health.name, False, stale, str(exc)), True
 
     def _local(self, endpoint: Endpoint) -> bool:
-        if self.locator is None:
-            return False
-        if isinstance(endpoint, Attachment) and endpoint.node and self.only_local and endpoint.node != self.node:
-            return False
-        return self.locator.send_point(endpoint) is not None
+        """Whether this node checks cells with this endpoint at one end: it runs here (as the API says), or
+        this node can send as it. Sharding by node keeps the work per agent independent of the cluster's size."""
+        if isinstance(endpoint, Attachment) and endpoint.node:
+            if endpoint.node == self.node:
+                return True
+            if self.only_local:
+                return False
+        return self.locator is not None and self.locator.send_point(endpoint) is not None
 
     def step(self) -> AgentState:
         started = self.clock()
         self._nb, self._nb_health, self._nb_dirty = self._read(self.nb_reader, self._nb_dirty, self._nb, self._nb_health)
         self._ovs, self._ovs_health, self._ovs_dirty = self._read(self.ovs_reader, self._ovs_dirty, self._ovs, self._ovs_health)
+        if not self.declared.synced():
+            # Half a listing (workloads before the policies that isolate them) would raise false alarms.
+            self._publish([], [], started)
+            assert self.state is not None
+            return self.state
         inventory, errors = self.declared.inventory()
         checkers = []
         for ref, net in sorted(inventory.networks.items()):
@@ -249,6 +263,25 @@ class Agent:
             self._round_hist.observe(self.clock() - started)
         self._schedule_next()
 
+    def _source_health(self) -> tuple[SourceHealth, ...]:
+        now = self.clock()
+
+        def aged(h: SourceHealth, reader: NorthboundReader | OvsReader | None) -> SourceHealth:
+            if h.up or reader is None or reader.last_success is None:
+                return h
+            return replace(h, staleness_seconds=now - reader.last_success)
+
+        declared = SourceHealth(self.declared.name, self.declared.up(), self.declared.staleness())
+        return (declared, aged(self._nb_health, self.nb_reader), aged(self._ovs_health, self.ovs_reader),
+                self._prober_health)
+
+    def _refresh_sources(self) -> None:
+        state = self.state
+        if state is not None:
+            self.state = replace(state, sources=self._source_health())
+            with self._published:
+                self._published.notify_all()
+
     def _schedule_next(self) -> None:
         self._next_round = self.clock() + self.interval * (1 + self._rng.uniform(-self.jitter, self.jitter))
 
@@ -270,11 +303,10 @@ class Agent:
                 LOG.info("drift changed", extra={"drift_cells": len(signature),
                                                  "classes": {k: v for n in networks for k, v in summarize(n.cells).items() if v}})
             self._drift_signature = signature
-        declared = SourceHealth(self.declared.name, self.declared.up(), self.declared.staleness())
         self.state = AgentState(
             node=self.node, profile=self.profile.name, version=self.version, evaluated_at=now,
             networks=tuple(networks),
-            sources=(declared, self._nb_health, self._ovs_health, self._prober_health),
+            sources=self._source_health(),
             probes_by_result=dict(self._probes_by_result), probe_durations=self._probe_hist.copy(),
             round_durations=self._round_hist.copy(), rounds=self._rounds, last_drift_change=self._last_drift_change,
             declared_errors=tuple(str(e) for e in errors),

@@ -116,12 +116,16 @@ class KubernetesSource:
     def start(self, on_change: Callable[[], None]) -> None:
         self.kube.start()
 
+        def health() -> tuple[tuple[str, bool], ...]:
+            return tuple(sorted((name, h.up) for name, h in self.kube.health().items()))
+
         def loop() -> None:
-            gen = self.kube.generation
+            gen, seen = -1, health()  # whatever arrived before this thread looked is a change too
             while not self._stop.is_set():
-                new = self.kube.wait_for_change(gen, timeout=1.0)
-                if new != gen:
-                    gen = new
+                self.kube.wait_until(lambda: self.kube.generation != gen or health() != seen, timeout=1.0)
+                new, now = self.kube.generation, health()
+                if new != gen or now != seen:
+                    gen, seen = new, now
                     on_change()
 
         threading.Thread(target=loop, name="declared-kube", daemon=True).start()
