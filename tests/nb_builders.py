@@ -15,7 +15,13 @@ from segcheck.agent.adapters.manifest_files import load_inventory
 from segcheck.agent.core import ovnk_names
 from segcheck.agent.core.inventory import Inventory
 from segcheck.agent.core.model import Network, Ref
-from segcheck.agent.core.northbound import Acl, LogicalPort, LogicalSwitch, NbSnapshot, PortGroup
+from segcheck.agent.core.northbound import (
+    Acl,
+    LogicalPort,
+    LogicalSwitch,
+    NbSnapshot,
+    PortGroup,
+)
 from segcheck.agent.lab.acl_format import DesiredState, desired_state
 
 SEED = Path(__file__).resolve().parents[1] / "examples" / "seed"
@@ -68,23 +74,23 @@ class Nb:
             self.port(POD_LSP, f"{POD_MAC} 192.168.200.10")
             self.port(VM_LSP, f"{VM_MAC} 192.168.200.20")
 
-    def port(self, name: str, *addresses: str, type: str = "") -> "Nb":
+    def port(self, name: str, *addresses: str, type: str = "") -> Nb:
         self.ports[name] = LogicalPort(name, type, addresses)
         return self
 
-    def without_port(self, name: str) -> "Nb":
+    def without_port(self, name: str) -> Nb:
         del self.ports[name]
         return self
 
-    def on_switch(self, *acls: Acl) -> "Nb":
+    def on_switch(self, *acls: Acl) -> Nb:
         self.switch_acls.extend(acls)
         return self
 
-    def group(self, name: str, ports: tuple[str, ...], *acls: Acl, owner: str | None = "default:test") -> "Nb":
+    def group(self, name: str, ports: tuple[str, ...], *acls: Acl, owner: str | None = "default:test") -> Nb:
         self.groups[name] = (frozenset(ports), list(acls), owned_by(owner) if owner else ())
         return self
 
-    def address_set(self, name: str, *addresses: str) -> "Nb":
+    def address_set(self, name: str, *addresses: str) -> Nb:
         self.sets[name] = addresses
         return self
 

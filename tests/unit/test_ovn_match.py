@@ -10,9 +10,20 @@ import ipaddress
 from dataclasses import replace
 
 import pytest
-
-from segcheck.agent.core.ovn_match import (And, Compare, Const, MatchSyntaxError, Not, Or, Packet, Predicate, Resolver,
-                                            evaluate, parse_match, port_constants)
+from segcheck.agent.core.ovn_match import (
+    And,
+    Compare,
+    Const,
+    MatchSyntaxError,
+    Not,
+    Or,
+    Packet,
+    Predicate,
+    Resolver,
+    evaluate,
+    parse_match,
+    port_constants,
+)
 
 T, F, U = True, False, None
 ip = ipaddress.ip_address
