@@ -6,7 +6,15 @@ from typing import Any, Callable
 
 import click
 
+from pathlib import Path
+
 from segcheck.agent.adapters.manifest_files import load_inventory
+from segcheck.agent.adapters.ovsdb import DEFAULT_NB, DEFAULT_SB
+from segcheck.agent.adapters.trace import UNKNOWN_MAC, Trace, ovn_trace, trace_flow
+from segcheck.agent.core.model import Attachment, Endpoint, Network
+from segcheck.agent.core.programmed import ProgrammedPlane
+from segcheck.agent.lab.lab import DEFAULT_PREFIX, DEFAULT_STATE_DIR, Lab
+from segcheck.agent.runtime.sources import read_programmed
 from segcheck.agent.core.enforcement import PROFILES, OvnkProfile, network_findings
 from segcheck.agent.core.inventory import Inventory
 from segcheck.agent.core.model import Ref
@@ -84,8 +92,15 @@ def matrix(paths: tuple[str, ...], namespace: str | None, network: str | None, f
 @click.argument("source", metavar="FROM")
 @click.argument("destination", metavar="TO[:PORT[/PROTO]]")
 @manifest_options
+@click.option("--trace", is_flag=True, help="Also trace the cell through OVN's logical pipeline (ovn-trace).")
+@click.option("--lab", is_flag=True, help="With --trace: the lab's databases.")
+@click.option("--state-dir", type=click.Path(path_type=Path), default=DEFAULT_STATE_DIR, show_default=True)
+@click.option("--prefix", default=DEFAULT_PREFIX, show_default=True)
+@click.option("--nb", "nb_url", default=DEFAULT_NB, show_default=True, help="With --trace: OVN northbound.")
+@click.option("--sb", "sb_url", default=DEFAULT_SB, show_default=True, help="With --trace: OVN southbound.")
 def explain(source: str, destination: str, paths: tuple[str, ...], namespace: str | None, network: str | None,
-            fmt: str, ovnk: str) -> None:
+            fmt: str, ovnk: str, trace: bool, lab: bool, state_dir: Path, prefix: str, nb_url: str,
+            sb_url: str) -> None:
     """One expected verdict and why. FROM/TO: a pod or VM (`[ns/]name`), an external endpoint (`db`) or an IP."""
     inventory = load(paths)
     profile = PROFILES[ovnk]
@@ -96,6 +111,14 @@ def explain(source: str, destination: str, paths: tuple[str, ...], namespace: st
         raise fail(str(exc)) from None
     m = NetworkReachability(inventory, net, extra=[src, dst], profile=profile)
     findings = network_findings(inventory, net, profile)
+    traced = None
+    if trace:
+        if target.port is None:
+            raise fail("--trace needs a port: TO:PORT[/PROTO]")
+        if lab:
+            the_lab = Lab(state_dir=state_dir, prefix=prefix)
+            nb_url, sb_url = the_lab.nb_url, the_lab.sb_url
+        traced = trace_cell(inventory.networks[net], src, dst, target.port, target.protocol.value, nb_url, sb_url)
     if target.port is not None:
         judgement = m.judge(src, dst, target.port, target.protocol)
         answers = [(f"{target.port}/{target.protocol.value}", target.port, judgement)]
@@ -108,6 +131,7 @@ def explain(source: str, destination: str, paths: tuple[str, ...], namespace: st
             "answers": [{"port": port, "protocol": label.split("/")[1], "expected": j.verdict.value, **judgement_json(j)}
                         for label, port, j in answers],
             "findings": [f.to_json() for f in findings],
+            **({"trace": {"verdict": traced.verdict, "text": traced.text}} if traced is not None else {}),
         }, fmt)
     else:
         out = console()
@@ -115,6 +139,26 @@ def explain(source: str, destination: str, paths: tuple[str, ...], namespace: st
             out.print(f"{src.key} -> {dst.key} {label} on {net}: expected [bold]{j.verdict.value}[/]")
             for r in j.reasons:
                 out.print(f"  because {r.ref}: {r.detail}")
+        if traced is not None:
+            out.print(f"ovn-trace (first packet of a new connection): [bold]{traced.verdict}[/]")
+            out.print(traced.text, markup=False, highlight=False)
         for f in findings:
             out.print(f"[yellow]{f.severity.value}[/] {f.kind.value}: {f.policy or ''} {f.message}")
     raise click.exceptions.Exit(EXIT_DRIFT if findings else EXIT_OK)
+
+
+def trace_cell(network: Network, src: Endpoint, dst: Endpoint, port: int, protocol: str, nb_url: str,
+               sb_url: str) -> Trace:
+    """Locate both ends' logical ports and MACs in NB, then ask ovn-trace what the pipeline does."""
+    programmed = read_programmed(nb_url, None)
+    if programmed.nb is None:
+        return Trace("unknown", "; ".join(programmed.errors))
+    plane = ProgrammedPlane(programmed.nb, network)
+    inport = plane.port_of(src)
+    if inport is None or src.ip is None or dst.ip is None:
+        return Trace("unknown", f"no logical port or address for {src.key}")
+    def mac(e: Endpoint) -> str:
+        row = plane.port_row(e)
+        return row.macs[0] if row is not None and row.macs and isinstance(e, Attachment) else UNKNOWN_MAC
+    flow = trace_flow(inport, mac(src), mac(dst), str(src.ip), str(dst.ip), protocol, port)
+    return ovn_trace(sb_url, plane.switch_name, flow)

@@ -32,6 +32,7 @@ LOG = logging.getLogger(__name__)
 NB_TABLES = ("Logical_Switch", "Logical_Switch_Port", "Port_Group", "Address_Set", "ACL")
 OVS_TABLES = ("Open_vSwitch", "Bridge", "Port", "Interface")
 DEFAULT_NB = "unix:/var/run/ovn-ic/ovnnb_db.sock"  # OpenShift 4.14, interconnect: per-node NB
+DEFAULT_SB = "unix:/var/run/ovn-ic/ovnsb_db.sock"
 DEFAULT_OVS = "unix:/var/run/openvswitch/db.sock"
 
 

@@ -13,6 +13,8 @@ from segcheck.agent.core.findings import FindingKind
 from segcheck.agent.core.model import Protocol, Verdict
 from segcheck.agent.lab.controller import LabController
 
+from segcheck.agent.runtime.sources import packaged_seed
+
 from .planes import NET, checker, drop_flow, owned_acl, seeded
 
 pytestmark = pytest.mark.lab
@@ -126,3 +128,14 @@ def test_probe_command_on_the_lab(seed_lab):
     verify = segcheck("verify", *where)
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert "leak=0, blackhole=0, controller=0, dataplane=0, unknown=0" in verify.stdout
+
+
+def test_explain_trace_agrees_with_the_expected_verdicts(seed_lab):
+    lab, _ = seed_lab
+    where = ["-f", str(packaged_seed()), "--trace", "--lab", "--state-dir", str(lab.state_dir), "--prefix", lab.prefix,
+             "-o", "json"]
+    for source, destination, verdict in (("vm-server", "db:5432", "delivered"), ("podclient", "db:5432", "delivered"),
+                                         ("podclient", "vm-server:8080", "dropped"), ("vm-server", "db:22", "dropped")):
+        done = segcheck("explain", source, destination, *where)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["trace"]["verdict"] == verdict, (source, destination, done.stdout)
