@@ -26,5 +26,16 @@ cli.add_command(agent)
 cli.add_command(drift)
 
 
+@cli.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the shell completion script: `source <(segcheck completion bash)`."""
+    from click.shell_completion import get_completion_class
+
+    completer = get_completion_class(shell)
+    assert completer is not None
+    click.echo(completer(cli, {}, "segcheck", "_SEGCHECK_COMPLETE").source())
+
+
 def main() -> None:
     cli(prog_name="segcheck")
