@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import click
 
 from .agent_commands import agent, drift
@@ -15,6 +17,9 @@ from .lab_commands import lab
 def cli() -> None:
     """Prove that MultiNetworkPolicy segmentation on OVN-Kubernetes localnet networks holds:
     what policies declare, what OVN programs, and what packets observe."""
+    # Libraries report unreachable databases themselves; segcheck says it once, in its own words.
+    for noisy in ("ovsdbapp", "ovs", "urllib3", "kubernetes"):
+        logging.getLogger(noisy).setLevel(logging.CRITICAL)
 
 
 cli.add_command(matrix)
