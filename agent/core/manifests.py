@@ -59,7 +59,7 @@ class RawObject:
 def _describe(obj: Any) -> str:
     if not isinstance(obj, dict):
         return f"<{type(obj).__name__}>"
-    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    meta: dict[str, Any] = obj["metadata"] if isinstance(obj.get("metadata"), dict) else {}
     name = meta.get("name", "?")
     ns = meta.get("namespace")
     return f"{obj.get('kind', '?')} {f'{ns}/' if ns else ''}{name}"
@@ -393,7 +393,8 @@ def _cloud_init_addresses(spec: dict[str, Any], where: str, parse_yaml: Any) -> 
                 raise InvalidObject(f"{where}.volumes.{key}.networkData: invalid YAML ({exc})") from None
             if not isinstance(data, dict):
                 continue
-            data = data.get("network", data) if isinstance(data.get("network"), dict) else data
+            if isinstance(data.get("network"), dict):
+                data = data["network"]  # cloud-init also accepts the document wrapped in `network:`
             if data.get("version") == 1:
                 for entry in _list(data.get("config"), "networkData.config"):
                     if isinstance(entry, dict) and entry.get("type") == "physical":
@@ -404,7 +405,7 @@ def _cloud_init_addresses(spec: dict[str, Any], where: str, parse_yaml: Any) -> 
                 for _name, eth in _mapping(data.get("ethernets"), "networkData.ethernets").items():
                     if not isinstance(eth, dict):
                         continue
-                    match = eth.get("match") if isinstance(eth.get("match"), dict) else {}
+                    match: dict[str, Any] = eth["match"] if isinstance(eth.get("match"), dict) else {}
                     ips = [_ip(a, "networkData addresses") for a in _list(eth.get("addresses"), "addresses")]
                     out.append((_mac(match.get("macaddress")), ips))
     return out
@@ -610,8 +611,8 @@ def _merge_vms(vms: dict[Ref, list[Attachment]], vmis: dict[Ref, list[Attachment
 
 
 def _launcher_of(pod: dict[str, Any]) -> Ref | None:
-    meta = pod.get("metadata") if isinstance(pod.get("metadata"), dict) else {}
-    labels = meta.get("labels") if isinstance(meta.get("labels"), dict) else {}
+    meta: dict[str, Any] = pod["metadata"] if isinstance(pod.get("metadata"), dict) else {}
+    labels: dict[str, Any] = meta["labels"] if isinstance(meta.get("labels"), dict) else {}
     if labels.get("kubevirt.io") != "virt-launcher":
         return None
     name = labels.get("vm.kubevirt.io/name") or next(
