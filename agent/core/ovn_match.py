@@ -115,30 +115,34 @@ class _Parser:
         return tok
 
     def parse(self) -> Expr:
-        expr = self.or_()
+        expr = self.expression()
         if self.peek() is not None:
             raise MatchSyntaxError(f"unexpected {self.peek()[1]!r}")  # type: ignore[index]
         return expr
 
-    def or_(self) -> Expr:
-        items = [self.and_()]
-        while self.peek() == ("op", "||"):
+    def expression(self) -> Expr:
+        """Operands joined by one kind of operator: OVN refuses && and || together without parentheses."""
+        items = [self.unary()]
+        joiner = self.peek()
+        if joiner not in (("op", "&&"), ("op", "||")):
+            return items[0]
+        while self.peek() == joiner:
             self.take()
-            items.append(self.and_())
-        return items[0] if len(items) == 1 else Or(tuple(items))
+            items.append(self.unary())
+        if self.peek() in (("op", "&&"), ("op", "||")):
+            raise MatchSyntaxError("&& and || must be parenthesized when used together")
+        return And(tuple(items)) if joiner == ("op", "&&") else Or(tuple(items))
 
-    def and_(self) -> Expr:
-        items = [self.not_()]
-        while self.peek() == ("op", "&&"):
-            self.take()
-            items.append(self.not_())
-        return items[0] if len(items) == 1 else And(tuple(items))
-
-    def not_(self) -> Expr:
-        if self.peek() == ("op", "!"):
-            self.take()
-            return Not(self.not_())
-        return self.primary()
+    def unary(self) -> Expr:
+        if self.peek() != ("op", "!"):
+            return self.primary()
+        self.take()
+        if self.peek() in (("op", "("), ("op", "!")):
+            return Not(self.unary())
+        inner = self.primary()
+        if isinstance(inner, Compare) or isinstance(inner, And):
+            raise MatchSyntaxError("missing parentheses around operand of !")
+        return Not(inner)
 
     def values(self) -> tuple[Const, ...]:
         if self.peek() == ("op", "{"):
@@ -146,43 +150,60 @@ class _Parser:
             vals = []
             while self.peek() != ("op", "}"):
                 kind, text = self.take()
+                if kind == "op":
+                    raise MatchSyntaxError(f"unexpected {text!r} in a set")
                 vals.append(_const(kind, text))
                 if self.peek() == ("op", ","):
                     self.take()
             self.take("}")
             return tuple(vals)
         kind, text = self.take()
+        if kind == "op":
+            raise MatchSyntaxError(f"expected a value, got {text!r}")
         return (_const(kind, text),)
+
+    def _comparison_next(self, offset: int = 1) -> bool:
+        nxt = self.toks[self.i + offset] if self.i + offset < len(self.toks) else None
+        return nxt is not None and nxt[0] == "op" and nxt[1] in _FLIP
 
     def primary(self) -> Expr:
         tok = self.peek()
-        if tok == ("op", "("):
-            self.take()
-            inner = self.or_()
-            self.take(")")
-            return inner
         if tok is None:
             raise MatchSyntaxError("unexpected end")
+        if tok == ("op", "("):
+            self.take()
+            inner = self.expression()
+            self.take(")")
+            return inner
         kind, text = tok
-        nxt = self.toks[self.i + 1] if self.i + 1 < len(self.toks) else None
-        is_cmp = nxt is not None and nxt[0] == "op" and nxt[1] in _FLIP
-        if kind == "word" and not is_cmp:
+        if kind == "op" and text != "{":
+            raise MatchSyntaxError(f"unexpected {text!r}")
+        constant = text == "{" or kind in ("string", "ref") or _const(kind, text).kind in ("int", "net")
+        if not constant:
+            self.take()
+            if self._comparison_next(0):
+                return Compare(text, self.take()[1], self.values())
+            return Predicate(text)
+        if text in ("0", "1") and not self._comparison_next():
             self.take()
             return Predicate(text)
-        if kind == "word" and not text[0].isdigit() and text not in ("0", "1"):
-            self.take()
-            op = self.take()[1]
-            return Compare(text, op, self.values())
-        # A constant first: `8000 <= tcp.dst <= 8100` or `5432 == tcp.dst`.
+        # A constant first: `5432 == tcp.dst`, or a range `8000 <= tcp.dst <= 8100` / `8100 >= tcp.dst >= 8000`.
         lo = self.values()
         op1 = self.take()[1]
-        field = self.take()[1]
+        if op1 not in _FLIP:
+            raise MatchSyntaxError(f"expected a comparison after a constant, got {op1!r}")
+        kind, field = self.take()
+        if kind != "word" or _const(kind, field).kind in ("int", "net"):
+            raise MatchSyntaxError(f"expected a field after {op1!r}, got {field!r}")
         first = Compare(field, _FLIP[op1], lo)
         nxt = self.peek()
-        if nxt is not None and nxt[0] == "op" and nxt[1] in ("<", "<="):
-            op2 = self.take()[1]
-            return And((first, Compare(field, op2, self.values())))
-        return first
+        if nxt is None or nxt[0] != "op" or nxt[1] not in _FLIP:
+            return first
+        op2 = self.take()[1]
+        ascending, descending = ("<", "<="), (">", ">=")
+        if not ((op1 in ascending and op2 in ascending) or (op1 in descending and op2 in descending)):
+            raise MatchSyntaxError(f"range comparisons must point the same way: {op1} ... {op2}")
+        return And((first, Compare(field, op2, self.values())))
 
 
 def parse_match(text: str) -> Expr:

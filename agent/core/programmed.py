@@ -57,6 +57,7 @@ class ProgrammedPlane:
         self.switch_name = ovnk_names.localnet_switch(network.cni_name)
         self.localnet_port = ovnk_names.localnet_port(network.cni_name)
         self.findings: list[Finding] = []
+        self._boundaries: dict[str, list[int]] = {}
         switch = nb.switches.get(self.switch_name)
         self.available = switch is not None
         if switch is None:
@@ -97,7 +98,6 @@ class ProgrammedPlane:
             nb.address_sets,
             {name: nb.ports[name].ips for name in self._ports if name in nb.ports},
         )
-        self._boundaries: dict[str, list[int]] = {}
         for proto in ("tcp", "udp", "sctp"):
             cuts = {MIN_PORT, MAX_PORT + 1}
             for _, expr in self._acls:

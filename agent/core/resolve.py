@@ -24,6 +24,9 @@ class Target:
 def split_target(text: str) -> Target:
     """`NAME[:PORT[/PROTO]]`; IPv6 addresses with a port go in brackets: `[fd00::5]:5432`."""
     name, port_part = text, ""
+    if text.startswith("ext:"):  # the matrix's key for an external endpoint
+        inner = split_target(text[4:])
+        return Target("ext:" + inner.text, inner.port, inner.protocol)
     if text.startswith("["):
         host, sep, rest = text[1:].partition("]")
         if not sep:

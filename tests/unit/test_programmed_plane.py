@@ -266,8 +266,6 @@ def test_unparseable_acl_below_the_deciding_acl_does_not_matter():
     assert p.judge(POD, DB, 5432, TCP).because == ["acl/drop0000"]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: ProgrammedPlane catches only MatchSyntaxError; parse_match raises "
-                                       "KeyError for `@pg inport == \"x\"`, so one malformed NB ACL crashes the plane")
 def test_malformed_acl_never_crashes_the_plane():
     p = plane(egress(Nb(), acl("garbage0", "from-lport", 1001, "allow", '@pg inport == "x"')))
     assert kinds(p) == [FindingKind.UNKNOWN_ACL]
@@ -326,8 +324,6 @@ def test_missing_switch_is_unknown_and_a_finding():
     assert [(str(r), j.verdict) for r, j in p.segments(POD, DB, TCP)] == [("*/TCP", U)]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: ProgrammedPlane.boundary() raises AttributeError when the localnet "
-                                       "switch is missing (_boundaries is only set when it exists; programmed.py)")
 def test_boundary_without_switch_is_the_whole_port_space():
     assert plane(Nb(switch=False)).boundary(TCP) == [1, 65536]
 

@@ -53,9 +53,6 @@ def test_split_target_refuses(text):
         split_target(text)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: split_target reads the `ext:` of an endpoint key as NAME:PORT, so the "
-                                       "destination `ext:db` (the key every matrix prints, and a form resolve_endpoint "
-                                       "accepts) is refused with 'port must be a number'")
 @pytest.mark.parametrize("text,target", [
     ("ext:db", Target("ext:db", None, TCP)),
     ("ext:db:5432", Target("ext:db", 5432, TCP)),
