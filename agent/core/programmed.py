@@ -28,7 +28,7 @@ from .model import (
     Verdict,
 )
 from .northbound import Acl, LogicalPort, NbSnapshot, OvsSnapshot
-from .ovn_match import Expr, MatchSyntaxError, Packet, Resolver, evaluate, parse_match, port_constants
+from .ovn_match import And, Compare, Expr, MatchSyntaxError, Packet, Resolver, evaluate, parse_match, port_constants
 
 ALLOW_ACTIONS = {"allow", "allow-related", "allow-stateless"}
 DENY_ACTIONS = {"drop", "reject"}
@@ -98,6 +98,19 @@ class ProgrammedPlane:
             nb.address_sets,
             {name: nb.ports[name].ips for name in self._ports if name in nb.ports},
         )
+        # Per stage, per tier: ACLs by descending priority, each with the ports it can apply to (None: any),
+        # so a packet is only evaluated against the ACLs of its own port groups.
+        self._ranked: dict[tuple[str, bool | None], list[list[tuple[Acl, Expr | None, frozenset[str] | None]]]] = {}
+        for stage in (("from-lport", False), ("from-lport", True), ("to-lport", None)):
+            direction, after_lb = stage
+            chosen = [(a, e) for a, e in self._acls
+                      if a.direction == direction and (after_lb is None or a.after_lb == after_lb)]
+            field = "inport" if direction == "from-lport" else "outport"
+            self._ranked[stage] = [
+                sorted(((a, e, self._required_ports(e, field)) for a, e in chosen if a.tier == tier),
+                       key=lambda x: -x[0].priority)
+                for tier in sorted({a.tier for a, _ in chosen})]
+        self._judged: dict[tuple[object, ...], Judgement] = {}
         for proto in ("tcp", "udp", "sctp"):
             cuts = {MIN_PORT, MAX_PORT + 1}
             for _, expr in self._acls:
@@ -131,12 +144,30 @@ class ProgrammedPlane:
 
     # -- verdicts --
 
+    def _required_ports(self, expr: Expr | None, field: str) -> frozenset[str] | None:
+        """The ports a top-level `field == @pg` / `field == "name"` conjunct limits an ACL to (None: no limit)."""
+        if expr is None:
+            return None
+        for item in expr.items if isinstance(expr, And) else (expr,):
+            if isinstance(item, Compare) and item.field == field and item.op == "==":
+                ports: set[str] = set()
+                for c in item.values:
+                    if c.kind == "portgroup" and str(c.value) in self._resolver.port_groups:
+                        ports |= self._resolver.port_groups[str(c.value)]
+                    elif c.kind == "str":
+                        ports.add(str(c.value))
+                    else:
+                        return None
+                return frozenset(ports)
+        return None
+
     def _stage(self, direction: str, after_lb: bool | None, pkt: Packet) -> StageResult:
-        acls = [(a, e) for a, e in self._acls if a.direction == direction and (after_lb is None or a.after_lb == after_lb)]
-        for tier in sorted({a.tier for a, _ in acls}):
-            ranked = sorted((x for x in acls if x[0].tier == tier), key=lambda x: -x[0].priority)
+        port = pkt.inport if direction == "from-lport" else pkt.outport
+        for ranked in self._ranked[(direction, after_lb)]:
             decided: Acl | None = None
-            for acl, expr in ranked:
+            for acl, expr, required in ranked:
+                if required is not None and port not in required:
+                    continue
                 hit = evaluate(expr, pkt, self._resolver) if expr is not None else None
                 if hit is None:
                     return StageResult(Verdict.UNKNOWN, (Reason(acl.short, f"cannot evaluate: {acl.match}"),))
@@ -156,6 +187,15 @@ class ProgrammedPlane:
         missing = [e.key for e, p in ((source, inport), (destination, outport)) if p is None]
         if missing:
             return Judgement(Verdict.UNKNOWN, tuple(Reason("nb/port-missing", f"no logical switch port for {k}") for k in missing))
+        assert source.ip is not None and destination.ip is not None
+        key = (inport, outport, source.ip, destination.ip, protocol, port)
+        hit = self._judged.get(key)
+        if hit is None:
+            hit = self._judged[key] = self._judge(inport, outport, source, destination, port, protocol)
+        return hit
+
+    def _judge(self, inport: str | None, outport: str | None, source: Endpoint, destination: Endpoint, port: int,
+               protocol: Protocol) -> Judgement:
         assert source.ip is not None and destination.ip is not None
         pkt = Packet(inport, None, source.ip, destination.ip, protocol.value.lower(), port)
         stages = [self._stage("from-lport", False, pkt), self._stage("from-lport", True, pkt),

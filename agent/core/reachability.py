@@ -193,6 +193,7 @@ class NetworkReachability:
         self._egress: dict[tuple[int, int], int] = {}
         self._ingress: dict[tuple[int, int], int] = {}
         self._side_ids: dict[tuple[int, ...], int] = {}
+        self._segment_memo: dict[tuple[int, int, Protocol], tuple[tuple[PortRange, Judgement], ...]] = {}
 
     # -- classification --
 
@@ -431,7 +432,14 @@ class NetworkReachability:
         return cells
 
     def _segments(self, s: int, d: int, proto: Protocol) -> list[tuple[PortRange, Judgement]]:
-        """Maximal port ranges of one protocol with one verdict and one provenance."""
+        """Maximal port ranges of one protocol with one verdict and one provenance (once per class pair)."""
+        key = (s, d, proto)
+        hit = self._segment_memo.get(key)
+        if hit is None:
+            hit = self._segment_memo[key] = self._compute_segments(s, d, proto)
+        return list(hit)
+
+    def _compute_segments(self, s: int, d: int, proto: Protocol) -> tuple[tuple[PortRange, Judgement], ...]:
         out: list[tuple[PortRange, Judgement]] = []
         pm = self.atoms.protocol_mask(proto)
         first = (pm & -pm).bit_length() - 1
@@ -443,7 +451,7 @@ class NetworkReachability:
                 out[-1] = (PortRange(proto, out[-1][0].first, rng.last), judgement)
             else:
                 out.append((rng, judgement))
-        return out
+        return tuple(out)
 
     def cells(self) -> Iterator[Cell]:
         for src in self.endpoints:
