@@ -59,6 +59,8 @@ def _listen(text: str) -> tuple[str, int]:
 @click.option("--auth", default="tokenreview", show_default=True,
               help="Who may POST /v1/probe: 'tokenreview' (API server) or 'token-file:PATH'.")
 @click.option("--interval", type=float, default=30.0, show_default=True, help="Re-probe every cell at least this often (s).")
+@click.option("--sentinel-interval", type=float, default=1.0, show_default=True,
+              help="Re-probe allowed cells (service paths) this often (s); 0 turns it off.")
 @click.option("--probe-rate", type=float, default=2000.0, show_default=True, help="Probes per second at most.")
 @click.option("--max-probes", type=int, default=5000, show_default=True, help="Probes per round at most.")
 @click.option("--prober", type=click.Choice(PROBERS), default="raw", show_default=True)
@@ -66,7 +68,7 @@ def _listen(text: str) -> tuple[str, int]:
 @click.option("--log-level", default="info", show_default=True)
 def agent(node: str, listen: str, files: tuple[str, ...], kubeconfig: str | None, endpoint_files: tuple[str, ...],
           lab: bool, state_dir: Path, prefix: str, nb_url: str, ovs_url: str, auth: str, interval: float,
-          probe_rate: float, max_probes: int, prober: str, ovnk: str, log_level: str) -> None:
+          sentinel_interval: float, probe_rate: float, max_probes: int, prober: str, ovnk: str, log_level: str) -> None:
     """Run the drift-detection agent until SIGTERM/SIGINT."""
     configure_logging(log_level)
     host, port = _listen(listen)
@@ -99,7 +101,7 @@ def agent(node: str, listen: str, files: tuple[str, ...], kubeconfig: str | None
     the_agent = Agent(declared, NorthboundReader(sources.nb_url) if sources.nb_url else None,
                       OvsReader(sources.ovs_url) if sources.ovs_url else None, make_prober(prober), sources.locator,
                       node, profile=PROFILES[ovnk], interval=interval, max_probes=max_probes, probe_rate=probe_rate,
-                      version=_version(), only_local=not lab)
+                      version=_version(), only_local=not lab, sentinel_interval=sentinel_interval)
     service = AgentService(the_agent, host, port, authenticate)
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

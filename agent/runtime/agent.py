@@ -38,6 +38,19 @@ class _Observation:
     planes: tuple[str, str]  # (expected, programmed) verdicts when probed
 
 
+@dataclass
+class _Plan:
+    """What only changes with the declared or programmed state: the cells to check and the findings."""
+
+    key: tuple[int, int, int]
+    checkers: list[Checker]
+    cells: list[list[CheckedCell]]
+    findings: list[tuple[Any, ...]]
+    mappings: list[Any]
+    local: dict[str, bool]
+    errors: tuple[str, ...]
+
+
 def _planes(cell: CheckedCell) -> tuple[str, str]:
     return (cell.expected.verdict.value, cell.programmed.verdict.value if cell.programmed else "none")
 
@@ -47,12 +60,18 @@ class Agent:
                  prober: Prober | None, locator: Locator | None, node: str, *, profile: OvnkProfile = DEFAULT_PROFILE,
                  interval: float = 30.0, jitter: float = 0.2, max_probes: int = 5000, probe_rate: float = 2000.0,
                  probe_timeout: float = 1.0, version: str = "dev", clock: Callable[[], float] = time.time,
-                 only_local: bool = True):
+                 only_local: bool = True, sentinel_interval: float = 1.0, max_sentinels: int = 200):
         self.declared, self.nb_reader, self.ovs_reader = declared, nb, ovs
         self.prober, self.locator, self.node, self.profile = prober, locator, node, profile
         self.interval, self.jitter, self.max_probes = interval, jitter, max_probes
         self.probe_rate, self.probe_timeout, self.version, self.clock = probe_rate, probe_timeout, version, clock
         self.only_local = only_local
+        # Allowed cells (the service paths: workloads -> DB) are re-probed every `sentinel_interval` so a
+        # dataplane blackhole shows within about that long; the rest waits for the full round.
+        self.sentinel_interval, self.max_sentinels = sentinel_interval, max_sentinels
+        self._next_sentinel = 0.0
+        self._plan: _Plan | None = None
+        self._merged: dict[tuple[str, tuple[str, str, str, int]], tuple[CheckedCell, _Observation | None, CheckedCell]] = {}
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._nb_dirty = self._ovs_dirty = True
@@ -98,6 +117,7 @@ class Agent:
     def start(self) -> None:
         self.declared.start(self.poke)
         self._next_round = self.clock() + self._rng.uniform(0, min(self.interval, 5.0) * self.jitter)
+        self._next_sentinel = self._next_round
         self._thread = threading.Thread(target=self._loop, name="segcheck-agent", daemon=True)
         self._thread.start()
 
@@ -134,7 +154,8 @@ class Agent:
                 self.step()
             except Exception:  # noqa: BLE001 - the agent must outlive any one bad round
                 LOG.exception("evaluation failed; retrying next round")
-            wait = max(0.0, self._next_round - self.clock())
+            wait = max(0.0, min(self._next_round, self._next_sentinel if self.sentinel_interval > 0 else self._next_round)
+                       - self.clock())
             # OVSDB sources that are down are re-tried every few seconds even without a signal.
             if (self.nb_reader and not self._nb_health.up) or (self.ovs_reader and not self._ovs_health.up):
                 wait = min(wait, 2.0)
@@ -175,63 +196,82 @@ class Agent:
         return self.locator is not None and self.locator.send_point(endpoint) is not None
 
     def step(self) -> AgentState:
-        started = self.clock()
         self._nb, self._nb_health, self._nb_dirty = self._read(self.nb_reader, self._nb_dirty, self._nb, self._nb_health)
         self._ovs, self._ovs_health, self._ovs_dirty = self._read(self.ovs_reader, self._ovs_dirty, self._ovs, self._ovs_health)
         if not self.declared.synced():
             # Half a listing (workloads before the policies that isolate them) would raise false alarms.
-            self._publish([], [], started)
+            self._plan = None
+            self._publish()
             assert self.state is not None
             return self.state
-        inventory, errors = self.declared.inventory()
-        checkers = []
-        for ref, net in sorted(inventory.networks.items()):
-            if net.cni_type != "ovn-k8s-cni-overlay":
-                continue
-            checkers.append(Checker(inventory, ref, self._nb, self._ovs, self.prober, self.locator, self.profile,
-                                    self.probe_timeout, self.probe_rate))
-        planned: list[tuple[Checker, list[CheckedCell]]] = []
-        local_cache: dict[str, bool] = {}
-        for checker in checkers:
-            def is_local(e: Endpoint) -> bool:
-                if e.key not in local_cache:
-                    local_cache[e.key] = self._local(e)
-                return local_cache[e.key]
-            pairs = [(s, d) for s in checker.expected.endpoints for d in checker.expected.endpoints
-                     if s.key != d.key and (isinstance(s, Attachment) or isinstance(d, Attachment))
-                     and (is_local(s) or is_local(d))]
-            planned.append((checker, checker.plan(pairs)))
-        self._publish(planned, errors, started)
-        if self.clock() >= self._next_round or self._changed_cells(planned):
-            self._probe_round(planned, local_cache)
-            self._publish(planned, errors, started)
+        key = (self.declared.generation(), id(self._nb), id(self._ovs))
+        if self._plan is None or self._plan.key != key:
+            self._plan = self._make_plan(key)
+            live = {(str(c.network), cell.key) for c, cells in zip(self._plan.checkers, self._plan.cells) for cell in cells}
+            self._observations = {k: v for k, v in self._observations.items() if k in live}
+            self._merged = {}
+            self._publish()
+        now = self.clock()
+        full = now >= self._next_round
+        sentinel = self.sentinel_interval > 0 and now >= self._next_sentinel
+        if full or sentinel or self._changed_cells(self._plan):
+            self._probe_round(self._plan, full)
+            self._publish()
         assert self.state is not None
         return self.state
 
-    def _changed_cells(self, planned: list[tuple[Checker, list[CheckedCell]]]) -> bool:
-        for checker, cells in planned:
+    def _make_plan(self, key: tuple[int, int, int]) -> _Plan:
+        inventory, errors = self.declared.inventory()
+        plan = _Plan(key, [], [], [], [], {}, tuple(str(e) for e in errors))
+        for ref, net in sorted(inventory.networks.items()):
+            if net.cni_type != "ovn-k8s-cni-overlay":
+                continue
+            checker = Checker(inventory, ref, self._nb, self._ovs, self.prober, self.locator, self.profile,
+                              self.probe_timeout, self.probe_rate)
+            for e in checker.expected.endpoints:
+                if e.key not in plan.local:
+                    plan.local[e.key] = self._local(e)
+            pairs = [(s, d) for s in checker.expected.endpoints for d in checker.expected.endpoints
+                     if s.key != d.key and (isinstance(s, Attachment) or isinstance(d, Attachment))
+                     and (plan.local[s.key] or plan.local[d.key])]
+            mapping = checker.mapping()
+            plan.checkers.append(checker)
+            plan.cells.append(checker.plan(pairs))
+            plan.mappings.append(mapping)
+            plan.findings.append(tuple(checker.findings() + (list(mapping.findings) if mapping else [])))
+        return plan
+
+    def _changed_cells(self, plan: _Plan) -> bool:
+        for checker, cells in zip(plan.checkers, plan.cells):
             for cell in cells:
                 obs = self._observations.get((str(checker.network), cell.key))
                 if obs is not None and obs.planes != _planes(cell):
                     return True
         return False
 
-    def _probe_round(self, planned: list[tuple[Checker, list[CheckedCell]]], local: dict[str, bool]) -> None:
+    def _probe_round(self, plan: _Plan, full: bool) -> None:
+        """Probe what is due: changed or never-probed cells first, then (full round) everything older than the
+        interval, or (sentinel tick) the allowed cells older than the sentinel interval."""
         if self.prober is None or self.locator is None:
-            self._schedule_next()
+            self._schedule_next(full)
             return
         now = self.clock()
         due: list[tuple[int, float, Checker, CheckedCell]] = []
-        for checker, cells in planned:
+        sentinels = 0
+        for checker, cells in zip(plan.checkers, plan.cells):
             for cell in cells:
-                if cell.protocol is not Protocol.TCP or not local.get(cell.source, False):
+                if cell.protocol is not Protocol.TCP or not plan.local.get(cell.source, False):
                     continue
                 obs = self._observations.get((str(checker.network), cell.key))
                 if obs is None:
                     due.append((0, 0.0, checker, cell))
                 elif obs.planes != _planes(cell):
                     due.append((0, obs.at, checker, cell))
-                elif now - obs.at >= self.interval * 0.9:
+                elif full and now - obs.at >= self.interval * 0.9:
+                    due.append((2, obs.at, checker, cell))
+                elif (cell.expected.verdict is Verdict.ALLOWED and sentinels < self.max_sentinels
+                      and self.sentinel_interval > 0 and now - obs.at >= self.sentinel_interval * 0.9):
+                    sentinels += 1
                     due.append((1, obs.at, checker, cell))
         due.sort(key=lambda d: (d[0], d[1]))
         due = due[: self.max_probes]
@@ -261,7 +301,7 @@ class Agent:
         if due:
             self._rounds += 1
             self._round_hist.observe(self.clock() - started)
-        self._schedule_next()
+        self._schedule_next(full)
 
     def _source_health(self) -> tuple[SourceHealth, ...]:
         now = self.clock()
@@ -282,19 +322,28 @@ class Agent:
             with self._published:
                 self._published.notify_all()
 
-    def _schedule_next(self) -> None:
-        self._next_round = self.clock() + self.interval * (1 + self._rng.uniform(-self.jitter, self.jitter))
+    def _schedule_next(self, full: bool) -> None:
+        now = self.clock()
+        if full:
+            self._next_round = now + self.interval * (1 + self._rng.uniform(-self.jitter, self.jitter))
+        self._next_sentinel = now + self.sentinel_interval * (1 + self._rng.uniform(-self.jitter, self.jitter))
 
-    def _publish(self, planned: list[tuple[Checker, list[CheckedCell]]], errors: Sequence[Any], started: float) -> None:
+    def _publish(self) -> None:
+        plan = self._plan
         networks = []
-        for checker, cells in planned:
-            merged = []
-            for cell in cells:
-                obs = self._observations.get((str(checker.network), cell.key))
-                merged.append(cell.with_observed(obs.judgement) if obs is not None else cell)
-            mapping = checker.mapping()
-            findings = checker.findings() + (list(mapping.findings) if mapping else [])
-            networks.append(NetworkState(checker.network, tuple(merged), tuple(findings), mapping))
+        if plan is not None:
+            for checker, cells, findings, mapping in zip(plan.checkers, plan.cells, plan.findings, plan.mappings):
+                name = str(checker.network)
+                merged = []
+                for cell in cells:
+                    key = (name, cell.key)
+                    obs = self._observations.get(key)
+                    hit = self._merged.get(key)
+                    if hit is None or hit[0] is not cell or hit[1] is not obs:
+                        hit = (cell, obs, cell.with_observed(obs.judgement) if obs is not None else cell)
+                        self._merged[key] = hit
+                    merged.append(hit[2])
+                networks.append(NetworkState(checker.network, tuple(merged), findings, mapping))
         signature = frozenset((n.network, c.key, c.drift) for n in networks for c in n.cells if c.drift)
         now = self.clock()
         if signature != self._drift_signature:
@@ -309,7 +358,7 @@ class Agent:
             sources=self._source_health(),
             probes_by_result=dict(self._probes_by_result), probe_durations=self._probe_hist.copy(),
             round_durations=self._round_hist.copy(), rounds=self._rounds, last_drift_change=self._last_drift_change,
-            declared_errors=tuple(str(e) for e in errors),
+            declared_errors=plan.errors if plan is not None else (),
         )
         with self._published:
             self._published.notify_all()
