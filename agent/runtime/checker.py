@@ -87,7 +87,8 @@ class Checker:
     def endpoint(self, key: str) -> Endpoint:
         return next(e for e in self.expected.endpoints if e.key == key)
 
-    def observe(self, cells: Sequence[CheckedCell]) -> tuple[list[CheckedCell], list[ProbeResult]]:
+    def observe(self, cells: Sequence[CheckedCell], timeout: float | None = None
+                ) -> tuple[list[CheckedCell], list[ProbeResult]]:
         """Probe every TCP cell whose source this node can send as; other cells stay unobserved (None)."""
         if self.prober is None or self.locator is None:
             return list(cells), []
@@ -106,7 +107,8 @@ class Checker:
                 continue
             index[i] = len(jobs)
             jobs.append(ProbeJob(point, dst.ip, cell.sample_port, ProbeProtocol.TCP, tag=str(i)))
-        results = self.prober.run(jobs, timeout=self.probe_timeout, rate=self.probe_rate) if jobs else []
+        wait = self.probe_timeout if timeout is None else timeout
+        results = self.prober.run(jobs, timeout=wait, rate=self.probe_rate) if jobs else []
         out = []
         for i, cell in enumerate(cells):
             if i in index:
