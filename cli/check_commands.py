@@ -19,7 +19,7 @@ from segcheck.agent.runtime.checker import Checker, CheckReport, single_cell
 from segcheck.agent.runtime.sources import PROBERS, NodeSources, lab_sources, make_prober, node_sources, packaged_seed, read_programmed
 
 from .declared_commands import load, parse_network
-from .output import EXIT_CANNOT_CHECK, EXIT_DRIFT, EXIT_OK, FORMATS, console, emit_data, fail, table
+from .output import EXIT_CANNOT_CHECK, EXIT_DRIFT, EXIT_OK, FORMATS, console, emit_data, emit_records, fail, table
 
 POSTGRES_PORT = 5432
 
@@ -152,7 +152,7 @@ def render_report(report: CheckReport, fmt: str, errors: list[str]) -> int:
     cannot = any(c.programmed is None for c in report.cells) or not any(c.observed for c in report.cells)
     code = _exit_code(report.cells, cannot)
     if fmt != "table":
-        emit_data({
+        emit_records([{
             "network": str(report.network),
             "cells": [cell_json(c) for c in report.cells],
             "drift": counts,
@@ -161,7 +161,7 @@ def render_report(report: CheckReport, fmt: str, errors: list[str]) -> int:
                 "localnet": report.mapping.localnet, "bridge": report.mapping.bridge, "ok": report.mapping.ok},
             "errors": errors,
             "duration_seconds": round(report.duration_seconds, 3),
-        }, fmt)
+        }], fmt)
         return code
     out = console()
     rows = []

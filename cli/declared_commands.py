@@ -22,7 +22,7 @@ from segcheck.agent.core.reachability import NetworkReachability
 from segcheck.agent.core.render import cell_row, grid, judgement_json, matrix_json, port_text
 from segcheck.agent.core.resolve import ResolveError, resolve_pair, split_target
 
-from .output import EXIT_DRIFT, EXIT_OK, EXIT_USAGE, FORMATS, console, emit_data, fail, table
+from .output import EXIT_DRIFT, EXIT_OK, EXIT_USAGE, FORMATS, console, emit_data, emit_records, fail, table
 
 
 def manifest_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -72,7 +72,7 @@ def matrix(paths: tuple[str, ...], namespace: str | None, network: str | None, f
         found_any = found_any or bool(findings)
         results.append((m, findings))
     if fmt != "table":
-        emit_data([matrix_json(m, f) for m, f in results], fmt)
+        emit_records([matrix_json(m, f) for m, f in results], fmt)
     else:
         out = console()
         for m, findings in results:

@@ -33,6 +33,15 @@ def emit_data(data: Any, fmt: str) -> None:
         click.echo(yaml.safe_dump(data, sort_keys=False).rstrip())
 
 
+def emit_records(records: list[Any], fmt: str) -> None:
+    """One object per record: JSON Lines (one compact object a line), or one YAML document each."""
+    if fmt == "json":
+        for record in records:
+            click.echo(json.dumps(record, separators=(",", ":")))
+    else:
+        click.echo(yaml.safe_dump_all(records, sort_keys=False).rstrip())
+
+
 def table(title: str | None, headers: Sequence[str], rows: Sequence[Sequence[str]], verdict_columns: Sequence[int] = ()) -> Table:
     t = Table(title=title, show_lines=False, title_justify="left")
     for h in headers:
