@@ -31,6 +31,18 @@ class DeclaredSource(Protocol):
     def synced(self) -> bool: ...
 
 
+def _signature(paths: Sequence[str | Path]) -> tuple[tuple[str, float, int], ...]:
+    files, _ = expand_paths(paths)
+    out = []
+    for f in files:
+        try:
+            st = f.stat()
+            out.append((str(f), st.st_mtime, st.st_size))
+        except OSError:
+            continue
+    return tuple(out)
+
+
 class FilesSource:
     """Manifests on disk, re-read when a file's mtime or size changes (checked every `poll_seconds`)."""
 
@@ -47,24 +59,13 @@ class FilesSource:
         self._last_ok = time.time()
         self._ok = True
 
-    def _scan(self) -> tuple[tuple[str, float, int], ...]:
-        files, _ = expand_paths(self.paths)
-        out = []
-        for f in files:
-            try:
-                st = f.stat()
-                out.append((str(f), st.st_mtime, st.st_size))
-            except OSError:
-                continue
-        return tuple(out)
-
     def start(self, on_change: Callable[[], None]) -> None:
-        self._signature = self._scan()
+        self._signature = _signature(self.paths)
         self._generation = 1
 
         def loop() -> None:
             while not self._stop.wait(self.poll_seconds):
-                sig = self._scan()
+                sig = _signature(self.paths)
                 if sig != self._signature:
                     self._signature = sig
                     self._generation += 1
@@ -112,6 +113,8 @@ class KubernetesSource:
         self.endpoint_files = list(endpoint_files)
         self._stop = threading.Event()
         self._cache: tuple[int, tuple[Inventory, list[ManifestError]]] | None = None
+        self._files_generation = 0  # bumps when the endpoints file changes (a ConfigMap update)
+        self._files_signature = _signature(self.endpoint_files)
 
     def start(self, on_change: Callable[[], None]) -> None:
         self.kube.start()
@@ -123,7 +126,11 @@ class KubernetesSource:
             gen, seen = -1, health()  # whatever arrived before this thread looked is a change too
             while not self._stop.is_set():
                 self.kube.wait_until(lambda: self.kube.generation != gen or health() != seen, timeout=1.0)
-                new, now = self.kube.generation, health()
+                files = _signature(self.endpoint_files)
+                if files != self._files_signature:
+                    self._files_signature = files
+                    self._files_generation += 1
+                new, now = self.generation(), health()
                 if new != gen or now != seen:
                     gen, seen = new, now
                     on_change()
@@ -135,15 +142,16 @@ class KubernetesSource:
         self.kube.stop()
 
     def generation(self) -> int:
-        return int(self.kube.generation)
+        return int(self.kube.generation) + self._files_generation
 
     def inventory(self) -> tuple[Inventory, list[ManifestError]]:
         snap = self.kube.snapshot()
-        if self._cache is None or self._cache[0] != snap.generation:
+        generation = int(snap.generation) + self._files_generation
+        if self._cache is None or self._cache[0] != generation:
             raws = [RawObject("api", dict(obj)) for obj in snap.objects.values()]
             extra, errors = read_objects(self.endpoint_files)
             inv, more = build_inventory(raws + extra, parse_yaml)
-            self._cache = (snap.generation, (inv, errors + more))
+            self._cache = (generation, (inv, errors + more))
         return self._cache[1]
 
     def up(self) -> bool:

@@ -115,3 +115,22 @@ def test_api_outage_is_reported_and_recovered(agent: Agent, server: FakeKubeServ
     finally:
         server.start()
     assert agent.wait_for(kube_up, DEADLINE) is not None
+
+
+def test_endpoint_config_changes_reach_the_agent(server: FakeKubeServer, tmp_path: Path) -> None:
+    endpoints = tmp_path / "endpoints.yaml"
+    endpoints.write_text((Path(packaged_seed()) / "40-endpoints.yaml").read_text())
+    kube = KubeSource(client.ApiClient(client.Configuration(host=server.url)), watch_timeout_seconds=2)
+    instance = Agent(KubernetesSource(kube, [endpoints]), None, None, None, None, NODE, interval=60.0)
+    instance.start()
+    try:
+        assert instance.wait_for(has_network, DEADLINE) is not None
+        config = yaml.safe_load(endpoints.read_text())
+        config["spec"]["endpoints"].append({"name": "cache", "network": "default/tenantblue", "ips": ["192.168.200.6"],
+                                            "ports": [{"port": 6379, "protocol": "TCP"}]})
+        endpoints.write_text(yaml.safe_dump(config))  # as a ConfigMap update lands in the mounted file
+        state = instance.wait_for(
+            lambda s: any(c.destination == "ext:cache" for n in s.networks for c in n.cells), DEADLINE)
+        assert state is not None, "a new external endpoint in the config file was not picked up"
+    finally:
+        instance.stop()
