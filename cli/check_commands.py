@@ -101,9 +101,7 @@ def probe(source: str, destination: str, agent_url: str | None, token: str | Non
         raise fail(str(exc)) from None
     checker, errors = _checker(sources, inventory, net, prober, ovnk)
     cell = single_cell(checker, src, dst, target.port, target.protocol)
-    observed = [cell]
-    if target.protocol is Protocol.TCP:
-        observed, _ = checker.observe([cell])
+    observed, _ = checker.observe([cell], protocols=frozenset({Protocol.TCP, Protocol.UDP}))
     cell = observed[0]
     pg = None
     if cell.observed is not None and cell.observed.verdict is Verdict.ALLOWED and target.port == POSTGRES_PORT:

@@ -16,7 +16,7 @@ from ..core.findings import Finding
 from ..core.inventory import Inventory
 from ..core.model import Endpoint, Judgement, PortRange, Protocol, Reason, Ref, Verdict
 from ..core.northbound import NbSnapshot, OvsSnapshot
-from ..core.probe import ProbeJob, ProbeProtocol, ProbeResult, Prober, SendPoint
+from ..core.probe import Evidence, ProbeJob, ProbeProtocol, ProbeResult, Prober, SendPoint
 from ..core.programmed import MappingStatus, ProgrammedPlane, check_localnet_mapping
 from ..core.reachability import NetworkReachability
 
@@ -38,6 +38,10 @@ class CheckReport:
 
 
 def observed_judgement(result: ProbeResult) -> Judgement:
+    if result.job.protocol is ProbeProtocol.UDP and result.evidence is Evidence.NO_ANSWER_TARGET_ALIVE:
+        # A UDP service may simply not answer our payload: silence is no evidence of a drop.
+        return Judgement(Verdict.UNKNOWN, (Reason("probe/udp-silence", "no UDP reply and no ICMP port unreachable; "
+                                                  "the host is alive, but a silent service looks the same as a drop"),))
     return Judgement(result.verdict, (Reason(f"probe/{result.evidence.value}", result.detail or result.evidence.value),))
 
 
@@ -87,17 +91,18 @@ class Checker:
     def endpoint(self, key: str) -> Endpoint:
         return next(e for e in self.expected.endpoints if e.key == key)
 
-    def observe(self, cells: Sequence[CheckedCell], timeout: float | None = None
-                ) -> tuple[list[CheckedCell], list[ProbeResult]]:
-        """Probe every TCP cell whose source this node can send as; other cells stay unobserved (None)."""
+    def observe(self, cells: Sequence[CheckedCell], timeout: float | None = None,
+                protocols: frozenset[Protocol] = frozenset({Protocol.TCP})) -> tuple[list[CheckedCell], list[ProbeResult]]:
+        """Probe every cell of `protocols` whose source this node can send as; other cells stay unobserved (None).
+        Rounds probe TCP only: UDP silence proves nothing, and SCTP is not probed."""
         if self.prober is None or self.locator is None:
             return list(cells), []
         jobs: list[ProbeJob] = []
         index: dict[int, int] = {}
         notes: dict[int, Judgement] = {}
         for i, cell in enumerate(cells):
-            if cell.protocol is not Protocol.TCP:
-                continue  # UDP silence proves nothing and SCTP is not probed: leave unobserved
+            if cell.protocol not in protocols or cell.protocol is Protocol.SCTP:
+                continue
             src, dst = self.endpoint(cell.source), self.endpoint(cell.destination)
             point = self.locator.send_point(src)
             if point is None:
@@ -106,7 +111,7 @@ class Checker:
                 notes[i] = not_probed(f"{dst.key} has no address")
                 continue
             index[i] = len(jobs)
-            jobs.append(ProbeJob(point, dst.ip, cell.sample_port, ProbeProtocol.TCP, tag=str(i)))
+            jobs.append(ProbeJob(point, dst.ip, cell.sample_port, ProbeProtocol(cell.protocol.value), tag=str(i)))
         wait = self.probe_timeout if timeout is None else timeout
         results = self.prober.run(jobs, timeout=wait, rate=self.probe_rate) if jobs else []
         out = []
