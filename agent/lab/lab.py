@@ -486,7 +486,8 @@ class Lab:
             if pid is None and not pidfile.exists() and name in self.daemons:
                 continue
             out[name] = {"pid": pid, "alive": alive, "pidfile": str(pidfile),
-                         "rss_bytes": procs.rss_bytes(pid) if alive and pid else None}
+                         "rss_bytes": procs.rss_bytes(pid) if alive and pid else None,
+                         "tree_pss_bytes": procs.tree_pss_bytes(pid) if alive and pid else None}
         return out
 
     def _expected_processes(self) -> list[str]:
@@ -512,8 +513,12 @@ class Lab:
 
     def measurements(self) -> dict[str, Any]:
         rec = state.load(self.state_dir)
-        rss = {n: p["rss_bytes"] for n, p in self.processes().items() if p["rss_bytes"]}
-        return {"bringup": rec.get("bringup"), "rss_bytes": rss, "rss_total_bytes": sum(rss.values())}
+        running = self.processes()
+        rss = {n: p["rss_bytes"] for n, p in running.items() if p["rss_bytes"]}
+        # PSS of each daemon with its children (PostgreSQL's backends): what the lab really costs in memory.
+        pss = {n: p["tree_pss_bytes"] for n, p in running.items() if p["tree_pss_bytes"]}
+        return {"bringup": rec.get("bringup"), "rss_bytes": rss, "rss_total_bytes": sum(rss.values()),
+                "pss_bytes": pss, "pss_total_bytes": sum(pss.values())}
 
     def status(self) -> dict[str, Any]:
         rec = state.load(self.state_dir)

@@ -116,6 +116,41 @@ def rss_bytes(pid: int) -> int | None:
     return None
 
 
+def descendants(pid: int) -> list[int]:
+    """`pid` and every process below it (PostgreSQL's backends and helpers, for instance)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            # The command name may hold spaces and parentheses: the parent PID follows the last ')'.
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        out.append(current)
+        todo.extend(children.get(current, []))
+    return out
+
+
+def tree_pss_bytes(pid: int) -> int | None:
+    """Proportional set size of a process tree: shared pages (PostgreSQL's shared buffers) counted once."""
+    total, seen = 0, False
+    for member in descendants(pid):
+        try:
+            for line in Path(f"/proc/{member}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1]) * 1024
+                    seen = True
+                    break
+        except (OSError, ValueError, IndexError):
+            continue
+    return total if seen else None
+
+
 def stop_pid(pid: int, *, sig: int = signal.SIGTERM, grace: float = 5.0) -> bool:
     """Signal one PID, wait for it to go, SIGKILL after `grace`. True if it is gone."""
     if not is_alive(pid):
