@@ -184,3 +184,22 @@ def test_agent_process_stops_cleanly_on_sigterm(seed_lab, tmp_path):
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def test_cli_talks_to_the_agent(service, tmp_path):
+    from click.testing import CliRunner
+
+    from segcheck.cli.main import cli
+
+    url = f"http://127.0.0.1:{service.port}"
+    clean = CliRunner().invoke(cli, ["drift", "--agent", url, "-o", "json"])
+    assert clean.exit_code == 0, clean.output
+    assert json.loads(clean.output)["networks"][0]["cells"] == []
+    token = tmp_path / "token"
+    token.write_text(TOKEN)
+    probe = CliRunner().invoke(cli, ["probe", "vm-server", "db:5432", "--agent", url, "--token-file", str(token),
+                                     "-o", "json"])
+    assert probe.exit_code == 0, probe.output
+    assert json.loads(probe.output)["observed"]["verdict"] == "allowed"
+    refused = CliRunner().invoke(cli, ["probe", "vm-server", "db:5432", "--agent", url, "--token", "wrong"])
+    assert refused.exit_code == 3 and "403" in refused.output
