@@ -178,6 +178,8 @@ def enforced_policies(inventory: Inventory, network: Ref, profile: OvnkProfile =
                     "(no subnets), so peers cannot be resolved to IPs: OVN-K refuses the whole policy, including its "
                     "default deny. Use ipBlock peers on this network.",
                     policy.ref, network, Severity.ERROR))
+                for r in policy.rules:  # still say what else OVN-K would change once the peers are fixed
+                    _port_ranges(r, policy, network, profile, findings)
                 continue
         if not _selects_anything(policy, label_sets):
             findings.append(Finding(
