@@ -31,7 +31,7 @@ from .ovs_install import DEFAULT_CACHE_DIR, OvsInstall, locate_or_provision
 from .paths import MAX_UNIX_SOCKET_PATH, LabPaths
 from .polling import require
 from .postgres import PostgresServer
-from .topology import LabTopology, PhysicalHost, PodAttachment, VmAttachment, seed_topology
+from .topology import LabTopology, PodAttachment, VmAttachment, seed_topology
 
 log = logging.getLogger(__name__)
 
@@ -351,7 +351,7 @@ class Lab:
                 ["lsp-set-port-security", lsp, addr],
                 ["set", "Logical_Switch_Port", lsp, f"external_ids:{_q(ovnk_names.NAD_KEY)}={_q(str(net.nad))}",
                  f"external_ids:{_q(ovnk_names.NETWORK_KEY)}={_q(net.localnet_name)}",
-                 f"external_ids:pod=true", f"external_ids:namespace={_q(att.namespace)}"],
+                 "external_ids:pod=true", f"external_ids:namespace={_q(att.namespace)}"],
             ]
         argv: list[str] = []
         for cmd in cmds:

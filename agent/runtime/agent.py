@@ -14,7 +14,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 from ..adapters.ovsdb import NorthboundReader, OvsReader, SourceDown
 from ..core.drift import CheckedCell, summarize

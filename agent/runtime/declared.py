@@ -125,7 +125,7 @@ class KubernetesSource:
         def loop() -> None:
             gen, seen = -1, health()  # whatever arrived before this thread looked is a change too
             while not self._stop.is_set():
-                self.kube.wait_until(lambda: self.kube.generation != gen or health() != seen, timeout=1.0)
+                self.kube.wait_until(lambda g=gen, h=seen: self.generation() != g or health() != h, timeout=1.0)
                 files = _signature(self.endpoint_files)
                 if files != self._files_signature:
                     self._files_signature = files

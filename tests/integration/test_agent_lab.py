@@ -18,7 +18,6 @@ import pytest
 from segcheck.agent.adapters.auth import TokenFileAuth
 from segcheck.agent.adapters.ovsdb import NorthboundReader, OvsReader
 from segcheck.agent.adapters.probers.raw import RawSocketProber
-from segcheck.agent.core.model import Ref
 from segcheck.agent.lab.controller import LabController
 from segcheck.agent.lab.locator import LabLocator
 from segcheck.agent.runtime.agent import Agent
