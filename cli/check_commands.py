@@ -157,6 +157,7 @@ def render_report(report: CheckReport, fmt: str, errors: list[str]) -> int:
             "findings": [f.to_json() for f in report.findings],
             "mapping": None if report.mapping is None else {
                 "localnet": report.mapping.localnet, "bridge": report.mapping.bridge, "ok": report.mapping.ok},
+            "ovnk_detected": report.ovnk,
             "errors": errors,
             "duration_seconds": round(report.duration_seconds, 3),
         }], fmt)
@@ -175,6 +176,8 @@ def render_report(report: CheckReport, fmt: str, errors: list[str]) -> int:
     if report.mapping is not None:
         state = "ok" if report.mapping.ok else "BROKEN"
         out.print(f"localnet {report.mapping.localnet} -> bridge {report.mapping.bridge or '-'}: {state}")
+    if report.ovnk:
+        out.print("OVN-K as seen in NB: " + "; ".join(report.ovnk))
     for f in report.findings:
         out.print(f"[yellow]{f.severity.value}[/] {f.kind.value}: {f.policy or ''} {f.message}")
     for err in errors:

@@ -23,7 +23,8 @@ from ..core.state import AgentState, Histogram
 
 PROGRAMMED_KINDS = frozenset({
     FindingKind.UNOWNED_ACL, FindingKind.UNKNOWN_ACL, FindingKind.POLICY_NOT_PROGRAMMED, FindingKind.LOCALNET_UNMAPPED,
-    FindingKind.PATCH_PORT_MISSING, FindingKind.LOCALNET_SWITCH_MISSING, FindingKind.ATTACHMENT_PORT_MISSING})
+    FindingKind.PATCH_PORT_MISSING, FindingKind.LOCALNET_SWITCH_MISSING, FindingKind.ATTACHMENT_PORT_MISSING,
+    FindingKind.PROFILE_MISMATCH})
 
 
 def _histogram(name: str, doc: str, h: Histogram) -> HistogramMetricFamily:

@@ -36,6 +36,7 @@ class FindingKind(enum.Enum):
     LOCALNET_UNMAPPED = "localnet-unmapped"
     PATCH_PORT_MISSING = "patch-port-missing"
     LOCALNET_SWITCH_MISSING = "localnet-switch-missing"
+    PROFILE_MISMATCH = "ovnk-profile-mismatch"
     ATTACHMENT_PORT_MISSING = "attachment-port-missing"
     # Observed plane / sources.
     SOURCE_DOWN = "source-down"

@@ -9,6 +9,7 @@ between two ports passes both directions; an external host enters or leaves thro
 from __future__ import annotations
 
 import bisect
+import re
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -235,6 +236,33 @@ class ProgrammedPlane:
                     f"no port group owned by {policy.ref.namespace}:{policy.ref.name} in OVN northbound",
                     policy.ref, self.network.ref, Severity.ERROR))
         return out
+
+
+def detect_ovnk(nb: NbSnapshot, network: Network, profile_name: str, end_port_supported: bool
+                ) -> tuple[list[str], list[Finding]]:
+    """What the programmed ACLs reveal about the OVN-Kubernetes version, and where it contradicts the profile
+    segcheck was told to expect (--ovnk-version)."""
+    controller = ovnk_names.network_controller(network.cni_name)
+    owned = [a for a in nb.acls.values()
+             if a.ids.get(ovnk_names.OWNER_CONTROLLER) == controller and a.ids.get(ovnk_names.OWNER_TYPE) == "NetworkPolicy"]
+    seen: list[str] = []
+    if any(ovnk_names.PORT_POLICY_PROTOCOL in a.ids for a in owned):
+        seen.append("one ACL per rule, peer and protocol (port-policy-protocol)")
+    if any(ovnk_names.PORT_POLICY_INDEX in a.ids for a in owned):
+        seen.append("one ACL per port entry (port-policy-index: an older OVN-K)")
+    ranged = [a for a in owned if re.search(r"\d+\s*<=?\s*(tcp|udp|sctp)\.dst\s*<=?\s*\d+", a.match)]
+    if ranged:
+        seen.append("port ranges programmed (endPort honoured)")
+    if any(a.tier for a in owned):
+        seen.append("ACL tiers in use")
+    findings = []
+    if ranged and not end_port_supported:
+        findings.append(Finding(
+            FindingKind.PROFILE_MISMATCH,
+            f"OVN NB holds port-range ACLs ({ranged[0].short}: {ranged[0].match}), so this OVN-K honours endPort, "
+            f"but segcheck expects OVN-K {profile_name} behaviour: run with --ovnk-version 2025",
+            network=network.ref))
+    return seen, findings
 
 
 def judge_port(segments: list[tuple[PortRange, Judgement]], port: int) -> Judgement:

@@ -17,7 +17,7 @@ from ..core.inventory import Inventory
 from ..core.model import Endpoint, Judgement, PortRange, Protocol, Reason, Ref, Verdict
 from ..core.northbound import NbSnapshot, OvsSnapshot
 from ..core.probe import Evidence, ProbeJob, ProbeProtocol, ProbeResult, Prober, SendPoint
-from ..core.programmed import MappingStatus, ProgrammedPlane, check_localnet_mapping
+from ..core.programmed import MappingStatus, ProgrammedPlane, check_localnet_mapping, detect_ovnk
 from ..core.reachability import NetworkReachability
 
 
@@ -33,6 +33,7 @@ class CheckReport:
     cells: list[CheckedCell]
     findings: list[Finding] = field(default_factory=list)
     mapping: MappingStatus | None = None
+    ovnk: list[str] = field(default_factory=list)
     probes: list[ProbeResult] = field(default_factory=list)
     duration_seconds: float = 0.0
 
@@ -76,7 +77,14 @@ class Checker:
             found += self.programmed.findings
             selecting = sorted({i for side in self.expected.sides for i in side.policies})
             found += self.programmed.policy_findings(self.expected.policies[i] for i in selecting)
+            found += self.ovnk_detected()[1]
         return found
+
+    def ovnk_detected(self) -> tuple[list[str], list[Finding]]:
+        """What OVN NB reveals about the OVN-K version (nothing without NB)."""
+        if self.nb is None:
+            return [], []
+        return detect_ovnk(self.nb, self.net, self.profile.name, self.profile.end_port_supported)
 
     def mapping(self) -> MappingStatus | None:
         return check_localnet_mapping(self.net, self.ovs) if self.ovs is not None else None
@@ -129,7 +137,8 @@ class Checker:
         cells, probes = self.observe(self.plan(endpoint_pairs))
         mapping = self.mapping()
         findings = self.findings() + (list(mapping.findings) if mapping is not None else [])
-        return CheckReport(self.network, cells, findings, mapping, probes, time.monotonic() - started)
+        return CheckReport(self.network, cells, findings, mapping, self.ovnk_detected()[0], probes,
+                           time.monotonic() - started)
 
 
 def single_cell(checker: Checker, source: Endpoint, destination: Endpoint, port: int, protocol: Protocol) -> CheckedCell:

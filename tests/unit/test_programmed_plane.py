@@ -446,3 +446,23 @@ def test_judge_port_picks_the_segment_holding_the_port():
     segs = plane(seed_nb()).segments(POD, DB, TCP)
     assert [judge_port(segs, p).verdict for p in (1, 5431, 5432, 5433, 65535)] == [D, D, A, D, D]
     assert segs[1][0] == PortRange(TCP, 5432, 5432)
+
+
+# --- what NB reveals about the OVN-K version ----------------------------------------------------------------
+
+
+def test_detects_the_acl_layout_and_a_profile_that_contradicts_it():
+    from segcheck.agent.core.findings import FindingKind
+    from segcheck.agent.core.programmed import detect_ovnk
+    from tests.nb_builders import Nb, acl, seed_inventory
+
+    network = seed_inventory().networks[Ref("default", "tenantblue")]
+    seen, findings = detect_ovnk(seed_nb(), network, "4.14", end_port_supported=False)
+    assert seen == ["one ACL per rule, peer and protocol (port-policy-protocol)", "ACL tiers in use"]
+    assert findings == []
+    ranged = Nb().group("pg", (), acl("rangeacl", "to-lport", 1001, "allow-related",
+                                      "tcp && 8000<=tcp.dst<=8100 && outport == @pg", owner="default:range")).build()
+    seen, findings = detect_ovnk(ranged, network, "4.14", end_port_supported=False)
+    assert "port ranges programmed (endPort honoured)" in seen
+    assert [f.kind for f in findings] == [FindingKind.PROFILE_MISMATCH]
+    assert detect_ovnk(ranged, network, "2025", end_port_supported=True)[1] == []
