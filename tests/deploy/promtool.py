@@ -14,7 +14,7 @@ from tests.prom.server import PROMTOOL_BIN
 
 def promtool(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     if not os.access(PROMTOOL_BIN, os.X_OK):
-        pytest.skip(f"{PROMTOOL_BIN} not installed (apt-get install prometheus)")
+        pytest.fail(f"{PROMTOOL_BIN} not installed (bash scripts/setup.sh installs prometheus)")
     return subprocess.run([PROMTOOL_BIN, *args], capture_output=True, text=True, timeout=120, cwd=cwd, check=False)
 
 

@@ -30,13 +30,14 @@ def _new_lab() -> Lab:
 
 
 def _bring_up(lab: Lab) -> Lab:
+    # The tests run as root with the packages scripts/setup.sh installs: a missing lab is a failure, not a skip.
     if os.geteuid() != 0:
-        pytest.skip("the lab needs root")
+        pytest.fail("the lab needs root (run the tests as root: bash scripts/test.sh)")
     try:
         lab.up()
     except LabUnavailable as exc:
         lab.down()
-        pytest.skip(f"lab unavailable here: {exc}")
+        pytest.fail(f"lab unavailable here: {exc} (bash scripts/setup.sh installs what it needs)")
     except BaseException:
         lab.down()
         raise

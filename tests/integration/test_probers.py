@@ -28,7 +28,7 @@ TIMEOUT = 0.5
 @pytest.fixture(scope="module")
 def topo() -> Iterator[nf.Topology]:
     if os.geteuid() != 0:
-        pytest.skip("network namespaces need root")
+        pytest.fail("network namespaces need root (run the tests as root)")
     yield from nf.topology()
 
 

@@ -35,6 +35,6 @@ def prometheus_rule_files() -> list[Path]:
 def prometheus(segcheck_target: ScrapeTarget, prometheus_rule_files: list[Path],
                tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
     if not prometheus_available():
-        pytest.skip(f"{PROMETHEUS_BIN} not installed (apt-get install prometheus)")
+        pytest.fail(f"{PROMETHEUS_BIN} not installed (bash scripts/setup.sh installs prometheus)")
     with running_prometheus(tmp_path_factory.mktemp("prometheus"), [segcheck_target], prometheus_rule_files) as prom:
         yield prom

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.prom.fixtures import prometheus_available
 from tests.prom.server import (
     PrometheusError,
     ScrapeTarget,
@@ -15,8 +14,7 @@ from tests.prom.server import (
     running_prometheus,
 )
 
-pytestmark = [pytest.mark.prometheus,
-              pytest.mark.skipif(not prometheus_available(), reason="prometheus not installed")]
+pytestmark = [pytest.mark.prometheus]
 
 
 def _alive(pid: int) -> bool:
