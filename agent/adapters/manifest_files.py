@@ -14,7 +14,10 @@ from ..core.manifests import ManifestError, RawObject, build_inventory
 SUFFIXES = (".yaml", ".yml", ".json")
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
+_Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when present: ~10x faster on big trees
+
+
+class _UniqueKeyLoader(_Base):  # type: ignore[misc, valid-type]
     """SafeLoader that refuses duplicate keys (a silent override hides mistakes in policies)."""
 
 

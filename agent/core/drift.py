@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any, Iterable, Sequence
 
 from .model import Attachment, Endpoint, Judgement, PortRange, Protocol, Verdict
@@ -44,7 +45,7 @@ class CheckedCell:
     observed: Judgement | None = None  # None: not probed
     drift: tuple[DriftClass, ...] = ()
 
-    @property
+    @cached_property
     def key(self) -> tuple[str, str, str, int]:
         return (self.source, self.destination, self.protocol.value, self.ports.first)
 

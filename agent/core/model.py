@@ -8,6 +8,7 @@ from __future__ import annotations
 import enum
 import ipaddress
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Mapping
 
 MIN_PORT = 1
@@ -114,8 +115,8 @@ class Attachment:
         """The address probes use and ipBlocks are matched against."""
         return self.ips[0] if self.ips else None
 
-    @property
-    def key(self) -> str:
+    @cached_property
+    def key(self) -> str:  # hot: every cell of a large matrix asks for it
         return str(self.ref)
 
 
@@ -142,7 +143,7 @@ class ExternalEndpoint:
     def ip(self) -> IPAddress | None:
         return self.ips[0] if self.ips else None
 
-    @property
+    @cached_property
     def key(self) -> str:
         return f"ext:{self.name}"
 

@@ -208,7 +208,8 @@ class Agent:
         key = (self.declared.generation(), id(self._nb), id(self._ovs))
         if self._plan is None or self._plan.key != key:
             self._plan = self._make_plan(key)
-            live = {(str(c.network), cell.key) for c, cells in zip(self._plan.checkers, self._plan.cells) for cell in cells}
+            live = {(name, cell.key) for c, cells in zip(self._plan.checkers, self._plan.cells)
+                    for name in (str(c.network),) for cell in cells}
             self._observations = {k: v for k, v in self._observations.items() if k in live}
             self._merged = {}
             self._publish()
@@ -232,9 +233,13 @@ class Agent:
             for e in checker.expected.endpoints:
                 if e.key not in plan.local:
                     plan.local[e.key] = self._local(e)
-            pairs = [(s, d) for s in checker.expected.endpoints for d in checker.expected.endpoints
-                     if s.key != d.key and (isinstance(s, Attachment) or isinstance(d, Attachment))
-                     and (plan.local[s.key] or plan.local[d.key])]
+            endpoints = checker.expected.endpoints
+            local = [e for e in endpoints if plan.local[e.key]]
+            # Only pairs with a local end: from each local endpoint to all, and from the others to each local one.
+            pairs = [(s, d) for s in local for d in endpoints
+                     if s.key != d.key and (isinstance(s, Attachment) or isinstance(d, Attachment))]
+            pairs += [(s, d) for d in local for s in endpoints
+                      if not plan.local[s.key] and (isinstance(s, Attachment) or isinstance(d, Attachment))]
             mapping = checker.mapping()
             plan.checkers.append(checker)
             plan.cells.append(checker.plan(pairs))
