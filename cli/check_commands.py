@@ -182,6 +182,10 @@ def render_report(report: CheckReport, fmt: str, errors: list[str]) -> int:
         out.print(f"[yellow]{f.severity.value}[/] {f.kind.value}: {f.policy or ''} {f.message}")
     for err in errors:
         out.print(f"[yellow]warning[/] {err}")
+    observed = sum(1 for c in report.cells if c.observed is not None and c.observed.verdict is not Verdict.UNKNOWN)
+    out.print(f"observed: {observed} of {len(report.cells)} check points (UDP and SCTP are not probed in rounds; "
+              "nor are cells whose source this node cannot send as)" if observed < len(report.cells) else
+              f"observed: all {observed} check points")
     out.print("drift: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
     return code
 

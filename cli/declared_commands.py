@@ -19,7 +19,7 @@ from segcheck.agent.core.enforcement import PROFILES, OvnkProfile, network_findi
 from segcheck.agent.core.inventory import Inventory
 from segcheck.agent.core.model import Ref
 from segcheck.agent.core.reachability import NetworkReachability
-from segcheck.agent.core.render import cell_row, grid, judgement_json, matrix_json, port_text
+from segcheck.agent.core.render import cell_json, cell_row, grid, judgement_json, matrix_json, port_text
 from segcheck.agent.core.resolve import ResolveError, resolve_pair, split_target
 
 from .output import EXIT_DRIFT, EXIT_OK, EXIT_USAGE, FORMATS, console, emit_data, emit_records, fail, table
@@ -126,13 +126,17 @@ def explain(source: str, destination: str, paths: tuple[str, ...], namespace: st
         answers = [(f"{port_text(c.ports)}/{c.protocol.value}", c.ports.first if c.ports else None, c.judgement)
                    for c in m.pair_cells(src, dst)]
     if fmt != "table":
-        emit_data({
-            "network": str(net), "profile": profile.name, "from": src.key, "to": dst.key,
-            "answers": [{"port": port, "protocol": label.split("/")[1], "expected": j.verdict.value, **judgement_json(j)}
-                        for label, port, j in answers],
-            "findings": [f.to_json() for f in findings],
-            **({"trace": {"verdict": traced.verdict, "text": traced.text}} if traced is not None else {}),
-        }, fmt)
+        # With a port: one verdict, in the keys of a matrix cell. Without: the pair's cells, as in the matrix.
+        head: dict[str, Any] = {"network": str(net), "profile": profile.name, "from": src.key, "to": dst.key}
+        if target.port is not None:
+            head.update({"port": target.port, "protocol": target.protocol.value, "expected": judgement.verdict.value,
+                         **judgement_json(judgement)})
+        else:
+            head["cells"] = [cell_json(c) for c in m.pair_cells(src, dst)]
+        head["findings"] = [f.to_json() for f in findings]
+        if traced is not None:
+            head["trace"] = {"verdict": traced.verdict, "text": traced.text}
+        emit_data(head, fmt)
     else:
         out = console()
         for label, _, j in answers:

@@ -49,8 +49,10 @@ def test_explain_answers_with_its_reasons():
     result = run("explain", "vm-server", "db:5432", "-f", SEED, "-o", "json")
     assert result.exit_code == 0
     data = json.loads(result.output)
-    assert data["answers"][0]["expected"] == "allowed"
-    assert data["answers"][0]["because"] == ["default/allow-db-egress:egress[0]"]
+    assert (data["from"], data["to"], data["port"], data["protocol"]) == ("default/vm-server", "ext:db", 5432, "TCP")
+    assert data["expected"] == "allowed" and data["because"] == ["default/allow-db-egress:egress[0]"]
+    pair = json.loads(run("explain", "podclient", "db", "-f", SEED, "-o", "json").output)
+    assert {(c["port"], c["expected"]) for c in pair["cells"]} == {(None, "denied"), (5432, "allowed")}
     assert run("explain", "ext:db", "podclient:8080", "-f", SEED).exit_code == 0
 
 
