@@ -47,6 +47,8 @@ def source_options(func: Callable[..., Any]) -> Callable[..., Any]:
                 raise fail("give the declared state with -f PATH (or use --lab)")
             paths = (str(packaged_seed()),)
         sources = lab_sources(state_dir, prefix, paths) if lab else node_sources(nb_url, ovs_url)
+        if sources.lab is not None and not sources.lab.is_healthy():
+            raise fail(f"the lab in {state_dir} (prefix {prefix!r}) is not up: run `segcheck lab up`", EXIT_CANNOT_CHECK)
         return func(paths=paths, sources=sources, **kwargs)
 
     return wrapper
