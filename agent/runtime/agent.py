@@ -14,7 +14,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from ..adapters.ovsdb import NorthboundReader, OvsReader, SourceDown
 from ..core.drift import CheckedCell, summarize
@@ -299,10 +299,7 @@ class Agent:
                 for cell in observed:
                     if cell.observed is not None:
                         self._observations[(str(checker.network), cell.key)] = _Observation(cell.observed, at, _planes(cell))
-        for r in results:
-            self._probes_by_result[r.verdict.value] += 1
-            if r.rtt_seconds is not None:
-                self._probe_hist.observe(r.rtt_seconds)
+            self._count(results)
         errors = sum(1 for r in results if r.evidence.value == "error")
         self._prober_health = SourceHealth("prober", not results or errors < len(results), 0.0,
                                            f"{errors}/{len(results)} probes failed" if errors else "")
@@ -378,10 +375,14 @@ class Agent:
         checker = Checker(inventory, network, self._nb, self._ovs, self.prober, self.locator, self.profile,
                           self.probe_timeout, self.probe_rate)
         cell = single_cell(checker, source, destination, port, protocol)
-        if protocol is not Protocol.TCP:
-            return cell
         with self._probe_lock:
-            observed, results = checker.observe([cell])
+            observed, results = checker.observe([cell], protocols=frozenset({Protocol.TCP, Protocol.UDP}))
+            self._count(results)
+        return observed[0]
+
+    def _count(self, results: Sequence[ProbeResult]) -> None:
+        """Probe counters and RTTs (under the probe lock: rounds and on-demand probes both count)."""
         for r in results:
             self._probes_by_result[r.verdict.value] += 1
-        return observed[0]
+            if r.rtt_seconds is not None:
+                self._probe_hist.observe(r.rtt_seconds)
