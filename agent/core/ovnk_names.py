@@ -20,6 +20,11 @@ def localnet_switch(network_name: str) -> str:
     return network_prefix(network_name) + "ovn_localnet_switch"
 
 
+def network_switch(network_name: str, topology: str) -> str:
+    """The logical switch of a secondary network: one per network for localnet and layer2 topologies."""
+    return network_prefix(network_name) + ("ovn_layer2_switch" if topology == "layer2" else "ovn_localnet_switch")
+
+
 def localnet_port(network_name: str) -> str:
     return network_prefix(network_name) + "ovn_localnet_port"
 

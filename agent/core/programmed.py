@@ -55,7 +55,7 @@ class ProgrammedPlane:
     def __init__(self, nb: NbSnapshot, network: Network):
         self.network = network
         self.nb = nb
-        self.switch_name = ovnk_names.localnet_switch(network.cni_name)
+        self.switch_name = ovnk_names.network_switch(network.cni_name, network.topology)
         self.localnet_port = ovnk_names.localnet_port(network.cni_name)
         self.findings: list[Finding] = []
         self._boundaries: dict[str, list[int]] = {}
@@ -64,7 +64,8 @@ class ProgrammedPlane:
         if switch is None:
             self.findings.append(Finding(
                 FindingKind.LOCALNET_SWITCH_MISSING,
-                f"no logical switch {self.switch_name} in OVN northbound: {network.ref} is not programmed on this node",
+                f"no logical switch {self.switch_name} in OVN northbound: {network.ref} ({network.topology}) is not "
+                "programmed on this node",
                 network=network.ref, severity=Severity.ERROR))
             self._ports: frozenset[str] = frozenset()
             self._acls: list[tuple[Acl, Expr | None]] = []

@@ -87,7 +87,9 @@ class Checker:
         return detect_ovnk(self.nb, self.net, self.profile.name, self.profile.end_port_supported)
 
     def mapping(self) -> MappingStatus | None:
-        return check_localnet_mapping(self.net, self.ovs) if self.ovs is not None else None
+        if self.ovs is None or self.net.topology != "localnet":
+            return None  # only a localnet leaves the node through a bridge mapping
+        return check_localnet_mapping(self.net, self.ovs)
 
     def plan(self, endpoint_pairs: Iterable[tuple[Endpoint, Endpoint]] | None = None) -> list[CheckedCell]:
         chosen = list(endpoint_pairs) if endpoint_pairs is not None else all_pairs(self.expected)

@@ -466,3 +466,19 @@ def test_detects_the_acl_layout_and_a_profile_that_contradicts_it():
     assert "port ranges programmed (endPort honoured)" in seen
     assert [f.kind for f in findings] == [FindingKind.PROFILE_MISMATCH]
     assert detect_ovnk(ranged, network, "2025", end_port_supported=True)[1] == []
+
+
+def test_layer2_networks_use_their_own_switch_and_have_no_bridge_mapping():
+    from segcheck.agent.core.model import Network
+    from segcheck.agent.core.northbound import NbSnapshot, OvsSnapshot
+    from segcheck.agent.core.programmed import ProgrammedPlane
+
+    layer2 = Network(Ref("default", "green"), "green", "layer2", subnets=("10.10.0.0/24",))
+    plane = ProgrammedPlane(NbSnapshot(), layer2)
+    assert plane.switch_name == "green_ovn_layer2_switch"
+    assert "(layer2)" in plane.findings[0].message
+    from segcheck.agent.runtime.checker import Checker
+    from tests.builders import inventory, nad
+
+    inv = inventory(nad("green", subnets="10.10.0.0/24", topology="layer2"))
+    assert Checker(inv, Ref("default", "green"), ovs=OvsSnapshot()).mapping() is None
