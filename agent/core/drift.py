@@ -81,11 +81,36 @@ def sample_port(ports: PortRange, destination: Endpoint) -> int:
     return ports.first
 
 
+Piece = tuple[Protocol, PortRange, Judgement, "Judgement | None", tuple["DriftClass", ...]]
+
+
 def check_points(expected: NetworkReachability, programmed: ProgrammedPlane | None, source: Endpoint,
-                 destination: Endpoint, protocols: Sequence[Protocol] = PROTOCOLS) -> list[CheckedCell]:
-    """The pair's port space cut where either plane changes, merged where both stay the same."""
-    out: list[CheckedCell] = []
+                 destination: Endpoint, protocols: Sequence[Protocol] = PROTOCOLS,
+                 memo: dict[tuple[object, ...], list[Piece]] | None = None) -> list[CheckedCell]:
+    """The pair's port space cut where either plane changes, merged where both stay the same.
+
+    With `memo`, pairs that both planes cannot tell apart (same classes of the expected plane, same port groups
+    and address matches in the programmed one) share the work: only names and sample ports differ."""
     s, d = expected.class_index[source.key], expected.class_index[destination.key]
+    key: tuple[object, ...] | None = (s, d, tuple(protocols))
+    if programmed is not None:
+        signature = getattr(programmed, "signature", None)  # a plane that cannot say gets no sharing
+        sig_s = signature(source) if signature else None
+        sig_d = signature(destination) if signature else None
+        key = None if sig_s is None or sig_d is None else (s, d, sig_s, sig_d, tuple(protocols))
+    pieces = memo.get(key) if memo is not None and key is not None else None
+    if pieces is None:
+        pieces = _pieces(expected, programmed, source, destination, s, d, protocols)
+        if memo is not None and key is not None:
+            memo[key] = pieces
+    network = str(expected.network)
+    return [CheckedCell(network, source.key, destination.key, proto, rng, sample_port(rng, destination), e, p, None, drift)
+            for proto, rng, e, p, drift in pieces]
+
+
+def _pieces(expected: NetworkReachability, programmed: ProgrammedPlane | None, source: Endpoint, destination: Endpoint,
+            s: int, d: int, protocols: Sequence[Protocol]) -> list[Piece]:
+    out: list[Piece] = []
     for proto in protocols:
         exp = expected._segments(s, d, proto)
         prog = programmed.segments(source, destination, proto) if programmed is not None else None
@@ -99,9 +124,7 @@ def check_points(expected: NetworkReachability, programmed: ProgrammedPlane | No
                 pieces[-1] = (PortRange(proto, pieces[-1][0].first, hi - 1), e, p)
             else:
                 pieces.append((PortRange(proto, lo, hi - 1), e, p))
-        for rng, e, p in pieces:
-            out.append(CheckedCell(str(expected.network), source.key, destination.key, proto, rng,
-                                   sample_port(rng, destination), e, p, None, classify(e, p, None)))
+        out.extend((proto, rng, e, p, classify(e, p, None)) for rng, e, p in pieces)
     return out
 
 

@@ -9,6 +9,7 @@ between two ports passes both directions; an external host enters or leaves thro
 from __future__ import annotations
 
 import bisect
+import ipaddress
 import re
 from dataclasses import dataclass
 from typing import Iterable
@@ -29,7 +30,7 @@ from .model import (
     Verdict,
 )
 from .northbound import Acl, LogicalPort, NbSnapshot, OvsSnapshot
-from .ovn_match import And, Compare, Expr, MatchSyntaxError, Packet, Resolver, evaluate, parse_match, port_constants
+from .ovn_match import And, Compare, Expr, MatchSyntaxError, Not, Or, Packet, Resolver, evaluate, parse_match, port_constants
 
 ALLOW_ACTIONS = {"allow", "allow-related", "allow-stateless"}
 DENY_ACTIONS = {"drop", "reject"}
@@ -113,12 +114,51 @@ class ProgrammedPlane:
                        key=lambda x: -x[0].priority)
                 for tier in sorted({a.tier for a, _ in chosen})]
         self._judged: dict[tuple[object, ...], Judgement] = {}
+        # What ACL matches can tell apart: port group membership, ports named in a match, and which of the
+        # matches' addresses (constants, address sets, port groups' own addresses) contain an IP.
+        self._groups_of: dict[str, frozenset[str]] = {}
+        for name, members in self._resolver.port_groups.items():
+            for member in members:
+                self._groups_of[member] = self._groups_of.get(member, frozenset()) | {name}
+        self._named_ports: set[str] = set()
+        nets: set[ipaddress.IPv4Network | ipaddress.IPv6Network] = set()
+        sets: set[str] = set()
+        for _, expr in self._acls:
+            if expr is not None:
+                _collect(expr, self._named_ports, nets, sets)
+        # An address set (or a port group's derived $pg_ip4 set) counts as one constant: membership, not members.
+        self._sets: list[list[ipaddress.IPv4Network | ipaddress.IPv6Network]] = []
+        for set_name in sorted(sets):
+            contents: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+            if set_name in nb.address_sets:
+                for text in nb.address_sets[set_name]:
+                    try:
+                        contents.append(ipaddress.ip_network(text, strict=False))
+                    except ValueError:
+                        continue
+            elif set_name.rsplit("_", 1)[0] in self._resolver.port_groups:
+                for port_name in self._resolver.port_groups[set_name.rsplit("_", 1)[0]]:
+                    contents.extend(ipaddress.ip_network(ip) for ip in self._resolver.port_ips.get(port_name, ()))
+            self._sets.append(contents)
+        self._nets = sorted(nets, key=lambda n: (n.version, int(n.network_address), n.prefixlen))
         for proto in ("tcp", "udp", "sctp"):
             cuts = {MIN_PORT, MAX_PORT + 1}
             for _, expr in self._acls:
                 if expr is not None:
                     cuts |= {c for c in port_constants(expr).get(proto, ()) if MIN_PORT <= c <= MAX_PORT + 1}
             self._boundaries[proto] = sorted(cuts)
+
+    def signature(self, endpoint: Endpoint) -> tuple[object, ...] | None:
+        """Endpoints with equal signatures get equal verdicts everywhere (None: not comparable, e.g. no port)."""
+        port = self.port_of(endpoint) if self.available else None
+        ip = endpoint.ip
+        if port is None or ip is None:
+            return None
+        named = port if port in self._named_ports else None
+        inside = tuple(i for i, net in enumerate(self._nets) if ip.version == net.version and ip in net)
+        in_sets = tuple(i for i, members in enumerate(self._sets)
+                        if any(ip.version == net.version and ip in net for net in members))
+        return (self._groups_of.get(port, frozenset()), named, ip.version, inside, in_sets)
 
     # -- locating endpoints --
 
@@ -237,6 +277,24 @@ class ProgrammedPlane:
                     f"no port group owned by {policy.ref.namespace}:{policy.ref.name} in OVN northbound",
                     policy.ref, self.network.ref, Severity.ERROR))
         return out
+
+
+def _collect(expr: Expr, names: set[str], nets: set[ipaddress.IPv4Network | ipaddress.IPv6Network],
+             sets: set[str]) -> None:
+    """Port names, address constants and address sets an ACL match mentions."""
+    if isinstance(expr, Compare):
+        for c in expr.values:
+            if c.kind == "str" and expr.field in ("inport", "outport"):
+                names.add(str(c.value))
+            elif c.kind == "net" and isinstance(c.value, (ipaddress.IPv4Network, ipaddress.IPv6Network)):
+                nets.add(c.value)
+            elif c.kind == "addrset":
+                sets.add(str(c.value))
+    elif isinstance(expr, Not):
+        _collect(expr.inner, names, nets, sets)
+    elif isinstance(expr, (And, Or)):
+        for item in expr.items:
+            _collect(item, names, nets, sets)
 
 
 def detect_ovnk(nb: NbSnapshot, network: Network, profile_name: str, end_port_supported: bool

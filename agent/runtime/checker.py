@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Protocol as TypingProtocol, Sequence
+from typing import Any, Iterable, Protocol as TypingProtocol, Sequence
 
 from ..core.drift import CheckedCell, check_points, classify, pairs as all_pairs
 from ..core.enforcement import DEFAULT_PROFILE, OvnkProfile, network_findings
@@ -94,12 +94,15 @@ class Checker:
     def plan(self, endpoint_pairs: Iterable[tuple[Endpoint, Endpoint]] | None = None) -> list[CheckedCell]:
         chosen = list(endpoint_pairs) if endpoint_pairs is not None else all_pairs(self.expected)
         cells: list[CheckedCell] = []
+        memo: dict[tuple[object, ...], Any] = {}
         for src, dst in chosen:
-            cells.extend(check_points(self.expected, self.programmed, src, dst, self.protocols))
+            cells.extend(check_points(self.expected, self.programmed, src, dst, self.protocols, memo))
         return cells
 
     def endpoint(self, key: str) -> Endpoint:
-        return next(e for e in self.expected.endpoints if e.key == key)
+        if not hasattr(self, "_by_key"):
+            self._by_key = {e.key: e for e in self.expected.endpoints}
+        return self._by_key[key]
 
     def observe(self, cells: Sequence[CheckedCell], timeout: float | None = None,
                 protocols: frozenset[Protocol] = frozenset({Protocol.TCP})) -> tuple[list[CheckedCell], list[ProbeResult]]:
