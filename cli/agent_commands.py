@@ -148,26 +148,14 @@ def drift(agent_url: str | None, paths: tuple[str, ...], lab: bool, state_dir: P
           fmt: str) -> None:
     """The cells that drift now: from a running agent, or checked locally. Exit 0 none, 1 drift, 3 cannot check."""
     if agent_url is None:
-        from .check_commands import render_report
-        from .declared_commands import load, parse_network
-        from segcheck.agent.runtime.checker import Checker
-        from segcheck.agent.runtime.sources import read_programmed
+        from .check_commands import check_networks
 
         if not paths:
             if not lab:
                 raise fail("give --agent URL, or -f PATH / --lab to check locally")
             paths = (str(packaged_seed()),)
         sources = lab_sources(state_dir, prefix, paths) if lab else node_sources()
-        inventory = load(paths)
-        wanted = parse_network(network)
-        worst = EXIT_OK
-        for net in ([wanted] if wanted else sorted(inventory.networks)):
-            prog = read_programmed(sources.nb_url, sources.ovs_url)
-            report = Checker(inventory, net, prog.nb, prog.ovs, make_prober("raw"), sources.locator).run()
-            report.cells = [c for c in report.cells if c.drift]
-            code = render_report(report, fmt, prog.errors)
-            worst = EXIT_DRIFT if EXIT_DRIFT in (worst, code) else max(worst, code)
-        raise click.exceptions.Exit(worst)
+        raise click.exceptions.Exit(check_networks(paths, sources, network, "raw", "4.14", fmt, drift_only=True))
     query = f"?network={network}" if network else ""
     data = fetch(agent_url, "/v1/drift" + query)
     if "networks" not in data:

@@ -10,7 +10,7 @@ import click
 
 from segcheck.agent.adapters.ovsdb import DEFAULT_NB, DEFAULT_OVS
 from segcheck.agent.adapters.pg_probe import postgres_answer
-from segcheck.agent.core.drift import CheckedCell, cell_json, summarize
+from segcheck.agent.core.drift import CheckedCell, cell_json, has_drift, summarize
 from segcheck.agent.core.enforcement import PROFILES
 from segcheck.agent.core.model import Judgement, Protocol, Ref, Verdict
 from segcheck.agent.core.resolve import ResolveError, resolve_pair, split_target
@@ -65,7 +65,7 @@ def _plane(j: Judgement | None) -> str:
 
 
 def _exit_code(cells: list[CheckedCell], cannot: bool) -> int:
-    if any(c.drift and c.drift != ("unknown",) for c in cells if any(d.value != "unknown" for d in c.drift)):
+    if any(has_drift(c) for c in cells):
         return EXIT_DRIFT
     return EXIT_CANNOT_CHECK if cannot else EXIT_OK
 
@@ -185,9 +185,10 @@ def render_report(report: CheckReport, fmt: str, errors: list[str]) -> int:
     for err in errors:
         out.print(f"[yellow]warning[/] {err}")
     observed = sum(1 for c in report.cells if c.observed is not None and c.observed.verdict is not Verdict.UNKNOWN)
-    out.print(f"observed: {observed} of {len(report.cells)} check points (UDP and SCTP are not probed in rounds; "
-              "nor are cells whose source this node cannot send as)" if observed < len(report.cells) else
-              f"observed: all {observed} check points")
+    if report.cells:
+        out.print(f"observed: {observed} of {len(report.cells)} check points (UDP and SCTP are not probed in rounds; "
+                  "nor are cells whose source this node cannot send as)" if observed < len(report.cells) else
+                  f"observed: all {observed} check points")
     out.print("drift: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
     return code
 
@@ -197,12 +198,20 @@ def render_report(report: CheckReport, fmt: str, errors: list[str]) -> int:
 def verify(paths: tuple[str, ...], sources: NodeSources, network: str | None, namespace: str | None, prober: str,
            ovnk: str, fmt: str) -> None:
     """Probe every cell of every network and print the three-way table. Exit 0 clean, 1 drift, 3 cannot check."""
+    raise click.exceptions.Exit(check_networks(paths, sources, network, prober, ovnk, fmt))
+
+
+def check_networks(paths: tuple[str, ...], sources: NodeSources, network: str | None, prober: str, ovnk: str,
+                   fmt: str, drift_only: bool = False) -> int:
+    """Check and render every network (or the one asked for); the exit code of the worst: drift beats the rest."""
     inventory = load(paths)
     wanted = parse_network(network)
-    nets = [wanted] if wanted is not None else sorted(inventory.networks)
     worst = EXIT_OK
-    for net in nets:
+    for net in [wanted] if wanted is not None else sorted(inventory.networks):
         checker, errors = _checker(sources, inventory, net, prober, ovnk)
-        code = render_report(checker.run(), fmt, errors)
+        report = checker.run()
+        if drift_only:
+            report.cells = [c for c in report.cells if c.drift]
+        code = render_report(report, fmt, errors)
         worst = EXIT_DRIFT if EXIT_DRIFT in (worst, code) else max(worst, code)
-    raise click.exceptions.Exit(worst)
+    return worst

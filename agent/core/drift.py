@@ -18,6 +18,7 @@ from typing import Any, Iterable, Sequence
 
 from .model import Attachment, Endpoint, Judgement, PortRange, Protocol, Verdict
 from .programmed import ProgrammedPlane, judge_port
+from .render import judgement_json, port_json
 from .reachability import PROTOCOLS, NetworkReachability
 
 
@@ -151,10 +152,13 @@ def summarize(cells: Iterable[CheckedCell]) -> dict[str, int]:
     return counts
 
 
+def has_drift(cell: CheckedCell) -> bool:
+    """Drift that is a claim (every class but `unknown`, which only says a probe found no evidence)."""
+    return any(d is not DriftClass.UNKNOWN for d in cell.drift)
+
+
 def _judgement_json(j: Judgement | None) -> Any:
-    if j is None:
-        return None
-    return {"verdict": j.verdict.value, "because": j.because, "reasons": [{"ref": r.ref, "detail": r.detail} for r in j.reasons]}
+    return None if j is None else {"verdict": j.verdict.value, **judgement_json(j)}
 
 
 def cell_json(cell: CheckedCell) -> dict[str, Any]:
@@ -162,8 +166,7 @@ def cell_json(cell: CheckedCell) -> dict[str, Any]:
         "network": cell.network,
         "from": cell.source,
         "to": cell.destination,
-        "port": cell.ports.first if not cell.ports.is_all else None,
-        **({"end_port": cell.ports.last} if cell.ports.last != cell.ports.first and not cell.ports.is_all else {}),
+        **port_json(None if cell.ports.is_all else cell.ports),
         "protocol": cell.protocol.value,
         "sample_port": cell.sample_port,
         "expected": cell.expected.verdict.value,

@@ -251,7 +251,7 @@ class ProgrammedPlane:
 
     def segments(self, source: Endpoint, destination: Endpoint, protocol: Protocol) -> list[tuple[PortRange, Judgement]]:
         """Maximal port ranges with one programmed verdict and provenance."""
-        bounds = self._boundaries.get(protocol.value.lower(), [MIN_PORT, MAX_PORT + 1]) if self.available else [MIN_PORT, MAX_PORT + 1]
+        bounds = self.boundary(protocol)
         out: list[tuple[PortRange, Judgement]] = []
         for lo, hi in zip(bounds, bounds[1:]):
             j = self.judge(source, destination, lo, protocol)

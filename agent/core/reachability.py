@@ -15,7 +15,6 @@ so only the attachment's side counts.
 from __future__ import annotations
 
 import bisect
-import ipaddress
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
@@ -26,7 +25,6 @@ from .inventory import Inventory
 from .model import (
     MAX_PORT,
     MIN_PORT,
-    AddressEndpoint,
     Attachment,
     Endpoint,
     IPAddress,
@@ -473,7 +471,3 @@ class ClassMatrix:
 
     def allows(self, src_class: int, dst_class: int, atom: int) -> bool:
         return bool(int(self.masks[src_class, dst_class, atom // 64]) >> (atom % 64) & 1)
-
-
-def address_endpoint(text: str) -> AddressEndpoint:
-    return AddressEndpoint(ipaddress.ip_address(text))

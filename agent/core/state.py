@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .drift import CheckedCell, DriftClass, summarize
+from .drift import CheckedCell, has_drift, summarize
 from .findings import Finding
 from .model import Ref
 from .programmed import MappingStatus
@@ -76,4 +76,4 @@ class AgentState:
 
 def drift_total(state: AgentState) -> int:
     """Cells with drift other than `unknown`."""
-    return sum(1 for n in state.networks for c in n.cells if any(d is not DriftClass.UNKNOWN for d in c.drift))
+    return sum(1 for n in state.networks for c in n.cells if has_drift(c))
