@@ -8,6 +8,8 @@ from typing import Any, Sequence
 
 import click
 import yaml
+
+from segcheck.agent.runtime.status import Status
 from rich.console import Console
 from rich.table import Table
 
@@ -19,6 +21,11 @@ EXIT_OK = 0
 EXIT_DRIFT = 1
 EXIT_USAGE = 2
 EXIT_CANNOT_CHECK = 3
+EXIT_CODES = {Status.MATCH: EXIT_OK, Status.DRIFT: EXIT_DRIFT, Status.COULD_NOT_CHECK: EXIT_CANNOT_CHECK}
+
+
+def exit_code(status: Status) -> int:
+    return EXIT_CODES[status]
 
 
 def console() -> Console:

@@ -15,7 +15,7 @@ from segcheck.agent.adapters.kube import Backoff, KubeSource
 from segcheck.agent.core.model import Protocol, Ref, Verdict
 from segcheck.agent.runtime.agent import Agent
 from segcheck.agent.runtime.declared import KubernetesSource
-from segcheck.agent.runtime.sources import packaged_seed
+from segcheck.agent.lab.seed import packaged_seed
 from tests.fake_kube import FakeKubeServer
 
 NODE = "worker-a"

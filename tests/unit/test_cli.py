@@ -7,7 +7,7 @@ import json
 import yaml
 from click.testing import CliRunner
 
-from segcheck.agent.runtime.sources import packaged_seed
+from segcheck.agent.lab.seed import packaged_seed
 from segcheck.cli.main import cli
 from tests.builders import mnp, nad
 

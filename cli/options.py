@@ -1,0 +1,119 @@
+"""Options shared by the commands, and the one place where the CLI chooses its sources: a node or the lab."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import click
+
+from segcheck.agent.adapters.node_sources import NodeSources
+from segcheck.agent.adapters.ovsdb import DEFAULT_NB, DEFAULT_OVS, DEFAULT_SB
+from segcheck.agent.adapters.probers import PROBERS
+from segcheck.agent.core.enforcement import PROFILES, OvnkProfile
+from segcheck.agent.core.inventory import Inventory
+from segcheck.agent.core.model import Ref
+from segcheck.agent.core.sources import Sources
+from segcheck.agent.lab.lab import DEFAULT_PREFIX, DEFAULT_STATE_DIR
+from segcheck.agent.lab.seed import packaged_seed
+from segcheck.agent.lab.sources import LabSources
+from segcheck.agent.runtime.checks import read_manifests
+
+from .output import EXIT_CANNOT_CHECK, EXIT_USAGE, FORMATS, fail
+
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def _stack(*decorators: Decorator) -> Decorator:
+    def apply(func: Callable[..., Any]) -> Callable[..., Any]:
+        for d in reversed(decorators):
+            func = d(func)
+        return func
+
+    return apply
+
+
+def output_option(formats: Sequence[str] = FORMATS) -> Decorator:
+    return click.option("-o", "--output", "fmt", type=click.Choice(formats), default="table", show_default=True)
+
+
+ovnk_option = click.option(
+    "--ovnk-version", "ovnk", type=click.Choice(sorted(PROFILES)), default="4.14", show_default=True,
+    help="OVN-Kubernetes behaviour to expect (4.14: endPort and named ports not honoured).")
+network_option = click.option("--network", default=None, metavar="NS/NAD", help="Only this network.")
+namespace_option = click.option("-n", "--namespace", default=None, help="Only workloads of this namespace.")
+
+lab_options = _stack(
+    click.option("--lab", is_flag=True, help="Check the embedded lab instead of this node."),
+    click.option("--state-dir", type=click.Path(path_type=Path), default=DEFAULT_STATE_DIR, show_default=True,
+                 help="The lab's state directory."),
+    click.option("--prefix", default=DEFAULT_PREFIX, show_default=True, help="The lab's namespace prefix."),
+)
+node_options = _stack(
+    click.option("--nb", "nb_url", default=DEFAULT_NB, show_default=True, help="OVN northbound database."),
+    click.option("--sb", "sb_url", default=DEFAULT_SB, show_default=True, help="OVN southbound database (ovn-trace)."),
+    click.option("--ovs", "ovs_url", default=DEFAULT_OVS, show_default=True, help="Open_vSwitch database."),
+    click.option("--prober", type=click.Choice(PROBERS), default="raw", show_default=True),
+)
+
+
+def profile(name: str) -> OvnkProfile:
+    return PROFILES[name]
+
+
+def parse_network(text: str | None) -> Ref | None:
+    if text is None:
+        return None
+    try:
+        return Ref.parse(text, "default")
+    except ValueError as exc:
+        raise fail(f"--network: {exc}") from None
+
+
+def manifest_paths(paths: tuple[str, ...], lab: bool) -> tuple[str, ...]:
+    """The manifests given, or with --lab the shipped seed the lab is built from."""
+    if paths:
+        return paths
+    if not lab:
+        raise fail("give the declared state with -f PATH (or use --lab)")
+    return (str(packaged_seed()),)
+
+
+def load(paths: Sequence[str]) -> Inventory:
+    """Load manifests; report every bad object (file and object named) and stop with exit 2 if any."""
+    inventory, errors = read_manifests(paths)
+    for err in errors:
+        click.echo(f"error: {err}", err=True)
+    if errors:
+        raise click.exceptions.Exit(EXIT_USAGE)
+    return inventory
+
+
+def choose_sources(lab: bool, state_dir: Path, prefix: str, paths: Sequence[str], nb_url: str, sb_url: str,
+                   ovs_url: str, prober: str, *, must_be_up: bool = True) -> Sources:
+    """The lab (built from `paths`) with --lab, else this node's sockets and namespaces."""
+    sources: Sources
+    if lab:
+        sources = LabSources.build(state_dir, prefix, paths, prober)
+    else:
+        sources = NodeSources(nb_url, ovs_url, sb_url, prober)
+    reason = sources.unavailable() if must_be_up else None
+    if reason is not None:
+        raise fail(reason, EXIT_CANNOT_CHECK)
+    return sources
+
+
+def with_sources(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Adds the lab and node options and hands the command `paths` and `sources` instead."""
+
+    @_stack(lab_options, node_options)
+    @functools.wraps(func)
+    def wrapper(paths: tuple[str, ...], lab: bool, state_dir: Path, prefix: str, nb_url: str, sb_url: str,
+                ovs_url: str, prober: str, **kwargs: Any) -> Any:
+        def sources(chosen: tuple[str, ...]) -> Sources:
+            return choose_sources(lab, state_dir, prefix, chosen, nb_url, sb_url, ovs_url, prober)
+
+        return func(paths=paths, lab=lab, open_sources=sources, **kwargs)
+
+    return wrapper
