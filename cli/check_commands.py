@@ -14,16 +14,39 @@ from segcheck.agent.core.render import cell_json
 from segcheck.agent.runtime.checker import CheckReport
 from segcheck.agent.runtime.checks import (ProbeReport, UsageError, VerifyReport, agent_drift, agent_probe,
                                            probe_cell, verify_networks)
+from segcheck.agent.runtime.status import FailOn, findings_status, worst
 
-from .options import (_stack, load, manifest_paths, namespace_option, network_option, output_option, ovnk_option,
-                      parse_network, profile, with_sources)
-from .output import EXIT_CANNOT_CHECK, console, emit_data, emit_records, exit_code, fail, table
+from .options import (_stack, fail_on_option, load, manifest_paths, namespace_option, network_option, output_option,
+                      ovnk_option, parse_network, profile, with_sources)
+from .output import EXIT_CANNOT_CHECK, console, emit_data, emit_records, exit_code, fail, is_table, table
 
 declared_options = _stack(
     click.option("-f", "--filename", "paths", multiple=True, type=click.Path(),
                  help="Manifests (declared plane). Default with --lab: the shipped seed."),
     network_option, namespace_option, ovnk_option, output_option(),
 )
+
+PROBE_EXAMPLES = """Examples:
+
+\b
+  segcheck probe vm-server db:5432 --lab          # the seed's service path: allowed, and PostgreSQL answers
+  segcheck probe podclient vm-server:22 --lab     # a denied cell: no answer while the target is alive
+  segcheck probe default/podclient 192.168.200.5:5432 -f manifests/   # on a node (the DaemonSet's sockets)
+  segcheck probe vm-server db:5432 --agent http://AGENT:9470 --token-file token
+"""
+VERIFY_EXAMPLES = """Examples:
+
+\b
+  segcheck verify --lab                   # every cell of the lab, three planes, drift per cell
+  segcheck verify -f manifests/ -o json   # on a node: JSON Lines, one network a line
+  segcheck verify --lab --fail-on never   # drift fails, findings are only reported
+"""
+DRIFT_EXAMPLES = """Examples:
+
+\b
+  segcheck drift --agent http://127.0.0.1:9470 --token-file token   # what a running agent sees drift now
+  segcheck drift --lab                                              # checked here, drifting cells only
+"""
 agent_options = _stack(
     click.option("--agent", "agent_url", default=None, metavar="URL", help="Ask a running agent (http://HOST:9470)."),
     click.option("--token", default=None, help="Bearer token for --agent (default: $SEGCHECK_TOKEN)."),
@@ -49,7 +72,7 @@ def _why(j: Judgement | None, missing: str) -> str:
                      for r in j.reasons)
 
 
-@click.command()
+@click.command(epilog=PROBE_EXAMPLES)
 @click.argument("source", metavar="FROM")
 @click.argument("destination", metavar="TO:PORT[/PROTO]")
 @agent_options
@@ -66,7 +89,7 @@ def probe(source: str, destination: str, agent_url: str | None, token: str | Non
             data, status = agent_probe(_client(agent_url, token, token_file), source, destination, network, namespace)
         except AgentUnreachable as exc:
             raise fail(str(exc), EXIT_CANNOT_CHECK) from None
-        emit_data(data, "yaml" if fmt == "table" else fmt)
+        emit_data(data, "yaml" if is_table(fmt) else fmt)
         raise click.exceptions.Exit(exit_code(status))
     chosen = manifest_paths(paths, lab)
     inventory = load(chosen)
@@ -75,7 +98,7 @@ def probe(source: str, destination: str, agent_url: str | None, token: str | Non
                             network=parse_network(network), namespace=namespace)
     except UsageError as exc:
         raise fail(str(exc)) from None
-    if fmt != "table":
+    if not is_table(fmt):
         data = {"network": str(report.network), **cell_json(report.cell)}
         data["postgres"] = None if report.postgres is None else {"ok": report.postgres.ok,
                                                                  "answer": report.postgres.summary}
@@ -122,7 +145,7 @@ def _network_json(report: CheckReport) -> dict[str, Any]:
     }
 
 
-def _print_network(report: CheckReport) -> None:
+def _print_network(report: CheckReport, wide: bool) -> None:
     out = console()
     rows = []
     for c in report.cells:
@@ -130,10 +153,13 @@ def _print_network(report: CheckReport) -> None:
             continue  # quiet UDP/SCTP rows that hold no surprise
         rng = "*" if c.ports.is_all else (f"{c.ports.first}" if c.ports.first == c.ports.last else f"{c.ports.first}-{c.ports.last}")
         rows.append([c.source, c.destination, f"{rng}/{c.protocol.value}", str(c.sample_port), c.expected.verdict.value,
-                     _plane(c.programmed), _plane(c.observed), ",".join(d.value for d in c.drift) or "ok"])
+                     _plane(c.programmed), _plane(c.observed), ",".join(d.value for d in c.drift) or "ok"]
+                    + ([_why(c.expected, ""), _why(c.programmed, "not read"), _why(c.observed, "not probed")]
+                       if wide else []))
     out.print(f"[bold]{report.network}[/]: {len(report.cells)} check points, {len(report.probes)} probes "
               f"in {report.duration_seconds:.2f} s")
-    out.print(table(None, ["FROM", "TO", "PORTS", "PROBE", "EXPECTED", "PROGRAMMED", "OBSERVED", "DRIFT"], rows, [4, 5, 6]))
+    headers = ["FROM", "TO", "PORTS", "PROBE", "EXPECTED", "PROGRAMMED", "OBSERVED", "DRIFT"]
+    out.print(table(None, headers + (["BECAUSE", "PROGRAMMED BY", "OBSERVED AS"] if wide else []), rows, [4, 5, 6]))
     if report.mapping is not None:
         state = "ok" if report.mapping.ok else "BROKEN"
         out.print(f"localnet {report.mapping.localnet} -> bridge {report.mapping.bridge or '-'}: {state}")
@@ -152,15 +178,15 @@ def _print_network(report: CheckReport) -> None:
 
 
 def _render_verify(report: VerifyReport, fmt: str) -> None:
-    if fmt != "table":
+    if not is_table(fmt):
         emit_records([_network_json(r) for r in report.networks], fmt)
     else:
         for r in report.networks:
-            _print_network(r)
+            _print_network(r, wide=fmt == "wide")
 
 
 def _verify(paths: tuple[str, ...], lab: bool, open_sources: Callable[..., Any], network: str | None, ovnk: str,
-            fmt: str, drift_only: bool) -> None:
+            fmt: str, fail_on: FailOn, drift_only: bool) -> None:
     chosen = manifest_paths(paths, lab)
     inventory = load(chosen)
     try:
@@ -169,33 +195,40 @@ def _verify(paths: tuple[str, ...], lab: bool, open_sources: Callable[..., Any],
     except UsageError as exc:
         raise fail(str(exc)) from None
     _render_verify(report, fmt)
-    raise click.exceptions.Exit(exit_code(report.status))
+    findings = [f for r in report.networks for f in r.findings]
+    raise click.exceptions.Exit(exit_code(worst([report.status, findings_status(findings, fail_on)])))
 
 
-@click.command()
+@click.command(epilog=VERIFY_EXAMPLES)
 @with_sources
 @declared_options
+@fail_on_option
 def verify(paths: tuple[str, ...], lab: bool, open_sources: Callable[..., Any], network: str | None,
-           namespace: str | None, ovnk: str, fmt: str) -> None:
-    """Probe every cell of every network and print the three-way table. Exit 0 clean, 1 drift, 3 cannot check."""
-    _verify(paths, lab, open_sources, network, ovnk, fmt, drift_only=False)
+           namespace: str | None, ovnk: str, fmt: str, fail_on: FailOn) -> None:
+    """Probe every cell of every network and print the three-way table.
+
+    Exit 0: the planes agree; 1: drift, or a finding at or above --fail-on; 2: bad input; 3: could not check."""
+    _verify(paths, lab, open_sources, network, ovnk, fmt, fail_on, drift_only=False)
 
 
-@click.command()
+@click.command(epilog=DRIFT_EXAMPLES)
 @agent_options
 @with_sources
 @declared_options
+@fail_on_option
 def drift(agent_url: str | None, token: str | None, token_file: str | None, paths: tuple[str, ...], lab: bool,
-          open_sources: Callable[..., Any], network: str | None, namespace: str | None, ovnk: str, fmt: str) -> None:
-    """The cells that drift now: from a running agent (--agent), or checked here. Exit 0 none, 1 drift,
-    3 cannot check."""
+          open_sources: Callable[..., Any], network: str | None, namespace: str | None, ovnk: str, fmt: str,
+          fail_on: FailOn) -> None:
+    """The cells that drift now: from a running agent (--agent), or checked here.
+
+    Exit 0: none; 1: drift (or, checked here, a finding at or above --fail-on); 3: could not check."""
     if agent_url is None:
-        _verify(paths, lab, open_sources, network, ovnk, fmt, drift_only=True)
+        _verify(paths, lab, open_sources, network, ovnk, fmt, fail_on, drift_only=True)
     try:
         data, status = agent_drift(_client(agent_url, token, token_file), network)
     except AgentUnreachable as exc:
         raise fail(str(exc), EXIT_CANNOT_CHECK) from None
-    if fmt != "table":
+    if not is_table(fmt):
         emit_data(data, fmt)
     else:
         out = console()

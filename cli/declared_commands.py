@@ -6,18 +6,35 @@ from typing import Any, Callable
 
 import click
 
-from segcheck.agent.core.render import cell_json, cell_row, grid, judgement_json, matrix_json, port_text
+from segcheck.agent.core.render import GRID_LEGEND, cell_json, cell_row, grid, judgement_json, matrix_json, port_text
 from segcheck.agent.runtime.checks import UsageError, expected_matrix, explain as explain_cell
+from segcheck.agent.runtime.status import FailOn, findings_status, worst
 
-from .options import (_stack, load, manifest_paths, namespace_option, network_option, output_option, ovnk_option,
-                      parse_network, profile, with_sources)
-from .output import EXIT_OK, console, emit_data, emit_records, exit_code, fail, table
+from .options import (_stack, fail_on_option, load, manifest_paths, namespace_option, network_option, output_option,
+                      ovnk_option, parse_network, profile, with_sources)
+from .output import console, emit_data, emit_records, exit_code, fail, is_table, table
 
 manifest_options = _stack(
     click.option("-f", "--filename", "paths", multiple=True, type=click.Path(),
                  help="Manifest file or folder (YAML/JSON, multi-document, List kinds). Repeatable."),
-    namespace_option, network_option, output_option(), ovnk_option,
+    namespace_option, network_option, output_option(), ovnk_option, fail_on_option,
 )
+
+MATRIX_EXAMPLES = """Examples:
+
+\b
+  segcheck matrix -f examples/seed                  # every network's grid, its cells, its findings
+  segcheck matrix -f manifests/ -n default -o json  # one namespace's workloads, JSON Lines (one network a line)
+  oc get mnp,net-attach-def,pods,vmi -A -o yaml | segcheck matrix -f -
+  segcheck matrix -f manifests/ --fail-on error     # warnings are printed but do not fail (exit 0)
+"""
+EXPLAIN_EXAMPLES = """Examples:
+
+\b
+  segcheck explain vm-server db:5432 -f examples/seed        # expected verdict and the rule behind it
+  segcheck explain default/podclient vm-server -f examples/seed  # every port range of the pair
+  segcheck explain vm-server db:5432 --lab --trace            # ... and ovn-trace of its first packet
+"""
 
 
 def _print_findings(out: Any, findings: list[Any]) -> None:
@@ -26,10 +43,13 @@ def _print_findings(out: Any, findings: list[Any]) -> None:
         out.print(f"[yellow]{f.severity.value}[/] {f.kind.value}: {who}{f.message}")
 
 
-@click.command()
+@click.command(epilog=MATRIX_EXAMPLES)
 @manifest_options
-def matrix(paths: tuple[str, ...], namespace: str | None, network: str | None, fmt: str, ovnk: str) -> None:
-    """The expected reachability matrix of each network, with policy findings below."""
+def matrix(paths: tuple[str, ...], namespace: str | None, network: str | None, fmt: str, ovnk: str,
+           fail_on: FailOn) -> None:
+    """The expected reachability matrix of each network, with policy findings below.
+
+    Exit 0: no finding at or above --fail-on; 1: such a finding; 2: bad input."""
     if not paths:
         raise fail("give the declared state with -f PATH")
     inventory = load(paths)
@@ -37,7 +57,7 @@ def matrix(paths: tuple[str, ...], namespace: str | None, network: str | None, f
         reports = expected_matrix(inventory, profile(ovnk), parse_network(network), namespace)
     except UsageError as exc:
         raise fail(str(exc)) from None
-    if fmt != "table":
+    if not is_table(fmt):
         emit_records([matrix_json(r.matrix, r.findings) for r in reports], fmt)
     else:
         out = console()
@@ -48,9 +68,16 @@ def matrix(paths: tuple[str, ...], namespace: str | None, network: str | None, f
                       f"{len(m.sides)} classes, {len(cells)} cells")
             g = grid(m, cells)
             out.print(table(None, g[0], g[1:]))
-            out.print(table(None, ["FROM", "TO", "PORT", "EXPECTED", "BECAUSE"], [cell_row(c) for c in cells], [3]))
+            out.print(GRID_LEGEND, style="dim")
+            headers = ["FROM", "TO", "PORT", "EXPECTED", "BECAUSE"] + (["REASONS"] if fmt == "wide" else [])
+            rows = [cell_row(c) + ([_reasons(c.judgement)] if fmt == "wide" else []) for c in cells]
+            out.print(table(None, headers, rows, [3]))
             _print_findings(out, r.findings)
-    raise click.exceptions.Exit(max((exit_code(r.status) for r in reports), default=EXIT_OK))
+    raise click.exceptions.Exit(exit_code(worst([findings_status(r.findings, fail_on) for r in reports])))
+
+
+def _reasons(judgement: Any) -> str:
+    return "; ".join(f"{r.ref}: {r.detail}" if r.detail else r.ref for r in judgement.reasons)
 
 
 def _explain_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -59,13 +86,15 @@ def _explain_options(func: Callable[..., Any]) -> Callable[..., Any]:
         with_sources(manifest_options(func)))
 
 
-@click.command()
+@click.command(epilog=EXPLAIN_EXAMPLES)
 @click.argument("source", metavar="FROM")
 @click.argument("destination", metavar="TO[:PORT[/PROTO]]")
 @_explain_options
 def explain(source: str, destination: str, paths: tuple[str, ...], lab: bool, open_sources: Any,
-            namespace: str | None, network: str | None, fmt: str, ovnk: str, trace: bool) -> None:
-    """One expected verdict and why. FROM/TO: a pod or VM (`[ns/]name`), an external endpoint (`db`) or an IP."""
+            namespace: str | None, network: str | None, fmt: str, ovnk: str, fail_on: FailOn, trace: bool) -> None:
+    """One expected verdict and why. FROM/TO: a pod or VM (`[ns/]name`), an external endpoint (`db`) or an IP.
+
+    Exit 0: answered; 1: a finding at or above --fail-on; 2: bad input; 3: --trace gave no evidence."""
     chosen = manifest_paths(paths, lab)
     inventory = load(chosen)
     try:
@@ -74,7 +103,7 @@ def explain(source: str, destination: str, paths: tuple[str, ...], lab: bool, op
     except UsageError as exc:
         raise fail(str(exc)) from None
     src, dst, net = report.source, report.destination, report.network
-    if fmt != "table":
+    if not is_table(fmt):
         # With a port: one verdict, in the keys of a matrix cell. Without: the pair's cells, as in the matrix.
         head: dict[str, Any] = {"network": str(net), "profile": report.profile, "from": src.key, "to": dst.key}
         if report.judgement is not None:
@@ -98,4 +127,4 @@ def explain(source: str, destination: str, paths: tuple[str, ...], lab: bool, op
             out.print(f"ovn-trace (first packet of a new connection): [bold]{report.trace.verdict}[/]")
             out.print(report.trace.text, markup=False, highlight=False)
         _print_findings(out, report.findings)
-    raise click.exceptions.Exit(exit_code(report.status))
+    raise click.exceptions.Exit(exit_code(worst([report.status, findings_status(report.findings, fail_on)])))

@@ -19,6 +19,7 @@ from segcheck.agent.lab.lab import DEFAULT_PREFIX, DEFAULT_STATE_DIR
 from segcheck.agent.lab.seed import packaged_seed
 from segcheck.agent.lab.sources import LabSources
 from segcheck.agent.runtime.checks import read_manifests
+from segcheck.agent.runtime.status import FailOn
 
 from .output import EXIT_CANNOT_CHECK, EXIT_USAGE, FORMATS, fail
 
@@ -41,6 +42,10 @@ def output_option(formats: Sequence[str] = FORMATS) -> Decorator:
 ovnk_option = click.option(
     "--ovnk-version", "ovnk", type=click.Choice(sorted(PROFILES)), default="4.14", show_default=True,
     help="OVN-Kubernetes behaviour to expect (4.14: endPort and named ports not honoured).")
+fail_on_option = click.option(
+    "--fail-on", "fail_on", type=click.Choice([f.value for f in FailOn]), default=FailOn.WARNING.value,
+    show_default=True, callback=lambda _ctx, _param, value: FailOn(value),
+    help="Which policy findings make the command exit 1 (drift always does).")
 network_option = click.option("--network", default=None, metavar="NS/NAD", help="Only this network.")
 namespace_option = click.option("-n", "--namespace", default=None, help="Only workloads of this namespace.")
 

@@ -66,6 +66,11 @@ def cell_row(cell: Cell) -> list[str]:
             ", ".join(cell.judgement.because)]
 
 
+GRID_LEGEND = ("grid: rows are sources, columns destinations (numbered as the rows); each pair's TCP verdict on "
+               "the ports no rule names: . allowed, X denied, ? unknown; + some ports differ (see the rows below); "
+               "- no cell (the same endpoint, or traffic between two external hosts)")
+
+
 def grid(matrix: NetworkReachability, cells: Iterable[Cell]) -> list[list[str]]:
     """A compact glyph grid (rows: sources, columns: destinations) of each pair's `*` TCP verdict, plus a
     `+` where some ports differ from it: the picture one scans before reading rows."""

@@ -96,10 +96,6 @@ class MatrixReport:
     matrix: NetworkReachability
     findings: list[Finding]
 
-    @property
-    def status(self) -> Status:
-        return Status.DRIFT if self.findings else Status.MATCH
-
 
 def expected_matrix(inventory: Inventory, profile: OvnkProfile, network: Ref | None = None,
                     namespace: str | None = None) -> list[MatrixReport]:
@@ -128,9 +124,10 @@ class ExplainReport:
 
     @property
     def status(self) -> Status:
+        """Could not check when a trace was asked for and gave no evidence (findings are judged by the caller)."""
         if self.trace is not None and self.trace.verdict == "unknown":
             return Status.COULD_NOT_CHECK
-        return Status.DRIFT if self.findings else Status.MATCH
+        return Status.MATCH
 
 
 def _resolve(inventory: Inventory, source: str, destination: str, network: Ref | None, namespace: str | None
