@@ -106,7 +106,7 @@ def test_resolve_pair(inv, src, dst, want):
 
 
 def test_namespace_picks_between_same_named_workloads(inv):
-    assert resolve(inv, "client", "server", namespace="other")[1] == "other/client"
+    assert resolve(inv, "client", "default/server", namespace="other")[1] == "other/client"
     assert resolve(inv, "client", "server", namespace="default")[1] == "default/client"
     # -n is a filter, as in kubectl: a name not in that namespace is not found (never another namespace's).
     with pytest.raises(ResolveError, match="not found.*'client'.*namespace 'nowhere'"):
