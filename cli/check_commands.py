@@ -16,14 +16,12 @@ from segcheck.agent.runtime.checks import (ProbeReport, UsageError, VerifyReport
                                            probe_cell, verify_networks)
 from segcheck.agent.runtime.status import FailOn, findings_status, worst
 
-from .options import (_stack, fail_on_option, load, manifest_paths, namespace_option, network_option, output_option,
-                      ovnk_option, parse_network, profile, with_sources)
+from .options import (DeclaredInput, _stack, declared_input, fail_on_option, namespace_option, network_option,
+                      output_option, ovnk_option, parse_network, profile, with_sources)
 from .output import EXIT_CANNOT_CHECK, console, emit_data, emit_records, exit_code, fail, is_table, table
 
 declared_options = _stack(
-    click.option("-f", "--filename", "paths", multiple=True, type=click.Path(),
-                 help="Manifests (declared plane). Default with --lab: the shipped seed."),
-    network_option, namespace_option, ovnk_option, output_option(),
+    declared_input, network_option, namespace_option, ovnk_option, output_option(),
 )
 
 PROBE_EXAMPLES = """Examples:
@@ -79,7 +77,7 @@ def _why(j: Judgement | None, missing: str) -> str:
 @with_sources
 @declared_options
 def probe(source: str, destination: str, agent_url: str | None, token: str | None, token_file: str | None,
-          paths: tuple[str, ...], lab: bool, open_sources: Callable[..., Any], network: str | None,
+          declared: DeclaredInput, lab: bool, open_sources: Callable[..., Any], network: str | None,
           namespace: str | None, ovnk: str, fmt: str) -> None:
     """Send a real probe and compare it with what policy expects and what OVN programmed.
 
@@ -91,10 +89,9 @@ def probe(source: str, destination: str, agent_url: str | None, token: str | Non
             raise fail(str(exc), EXIT_CANNOT_CHECK) from None
         emit_data(data, "yaml" if is_table(fmt) else fmt)
         raise click.exceptions.Exit(exit_code(status))
-    chosen = manifest_paths(paths, lab)
-    inventory = load(chosen)
+    inventory = declared.load()
     try:
-        report = probe_cell(inventory, open_sources(chosen), source, destination, profile(ovnk),
+        report = probe_cell(inventory, open_sources(declared.files), source, destination, profile(ovnk),
                             network=parse_network(network), namespace=namespace)
     except UsageError as exc:
         raise fail(str(exc)) from None
@@ -185,12 +182,11 @@ def _render_verify(report: VerifyReport, fmt: str) -> None:
             _print_network(r, wide=fmt == "wide")
 
 
-def _verify(paths: tuple[str, ...], lab: bool, open_sources: Callable[..., Any], network: str | None, ovnk: str,
+def _verify(declared: DeclaredInput, open_sources: Callable[..., Any], network: str | None, ovnk: str,
             fmt: str, fail_on: FailOn, drift_only: bool) -> None:
-    chosen = manifest_paths(paths, lab)
-    inventory = load(chosen)
+    inventory = declared.load()
     try:
-        report = verify_networks(inventory, open_sources(chosen), profile(ovnk), network=parse_network(network),
+        report = verify_networks(inventory, open_sources(declared.files), profile(ovnk), network=parse_network(network),
                                  drift_only=drift_only)
     except UsageError as exc:
         raise fail(str(exc)) from None
@@ -203,12 +199,12 @@ def _verify(paths: tuple[str, ...], lab: bool, open_sources: Callable[..., Any],
 @with_sources
 @declared_options
 @fail_on_option
-def verify(paths: tuple[str, ...], lab: bool, open_sources: Callable[..., Any], network: str | None,
+def verify(declared: DeclaredInput, lab: bool, open_sources: Callable[..., Any], network: str | None,
            namespace: str | None, ovnk: str, fmt: str, fail_on: FailOn) -> None:
     """Probe every cell of every network and print the three-way table.
 
     Exit 0: the planes agree; 1: drift, or a finding at or above --fail-on; 2: bad input; 3: could not check."""
-    _verify(paths, lab, open_sources, network, ovnk, fmt, fail_on, drift_only=False)
+    _verify(declared, open_sources, network, ovnk, fmt, fail_on, drift_only=False)
 
 
 @click.command(epilog=DRIFT_EXAMPLES)
@@ -216,14 +212,14 @@ def verify(paths: tuple[str, ...], lab: bool, open_sources: Callable[..., Any], 
 @with_sources
 @declared_options
 @fail_on_option
-def drift(agent_url: str | None, token: str | None, token_file: str | None, paths: tuple[str, ...], lab: bool,
+def drift(agent_url: str | None, token: str | None, token_file: str | None, declared: DeclaredInput, lab: bool,
           open_sources: Callable[..., Any], network: str | None, namespace: str | None, ovnk: str, fmt: str,
           fail_on: FailOn) -> None:
     """The cells that drift now: from a running agent (--agent), or checked here.
 
     Exit 0: none; 1: drift (or, checked here, a finding at or above --fail-on); 3: could not check."""
     if agent_url is None:
-        _verify(paths, lab, open_sources, network, ovnk, fmt, fail_on, drift_only=True)
+        _verify(declared, open_sources, network, ovnk, fmt, fail_on, drift_only=True)
     try:
         data, status = agent_drift(_client(agent_url, token, token_file), network)
     except AgentUnreachable as exc:

@@ -10,14 +10,12 @@ from segcheck.agent.core.render import GRID_LEGEND, cell_json, cell_row, grid, j
 from segcheck.agent.runtime.checks import UsageError, expected_matrix, explain as explain_cell
 from segcheck.agent.runtime.status import FailOn, findings_status, worst
 
-from .options import (_stack, fail_on_option, load, manifest_paths, namespace_option, network_option, output_option,
-                      ovnk_option, parse_network, profile, with_sources)
+from .options import (DeclaredInput, _stack, declared_input, fail_on_option, namespace_option, network_option,
+                      output_option, ovnk_option, parse_network, profile, with_sources)
 from .output import console, emit_data, emit_records, exit_code, fail, is_table, table
 
 manifest_options = _stack(
-    click.option("-f", "--filename", "paths", multiple=True, type=click.Path(),
-                 help="Manifest file or folder (YAML/JSON, multi-document, List kinds). Repeatable."),
-    namespace_option, network_option, output_option(), ovnk_option, fail_on_option,
+    declared_input, namespace_option, network_option, output_option(), ovnk_option, fail_on_option,
 )
 
 MATRIX_EXAMPLES = """Examples:
@@ -45,14 +43,12 @@ def _print_findings(out: Any, findings: list[Any]) -> None:
 
 @click.command(epilog=MATRIX_EXAMPLES)
 @manifest_options
-def matrix(paths: tuple[str, ...], namespace: str | None, network: str | None, fmt: str, ovnk: str,
+def matrix(declared: DeclaredInput, namespace: str | None, network: str | None, fmt: str, ovnk: str,
            fail_on: FailOn) -> None:
     """The expected reachability matrix of each network, with policy findings below.
 
     Exit 0: no finding at or above --fail-on; 1: such a finding; 2: bad input."""
-    if not paths:
-        raise fail("give the declared state with -f PATH")
-    inventory = load(paths)
+    inventory = declared.load()
     try:
         reports = expected_matrix(inventory, profile(ovnk), parse_network(network), namespace)
     except UsageError as exc:
@@ -90,16 +86,15 @@ def _explain_options(func: Callable[..., Any]) -> Callable[..., Any]:
 @click.argument("source", metavar="FROM")
 @click.argument("destination", metavar="TO[:PORT[/PROTO]]")
 @_explain_options
-def explain(source: str, destination: str, paths: tuple[str, ...], lab: bool, open_sources: Any,
+def explain(source: str, destination: str, declared: DeclaredInput, lab: bool, open_sources: Any,
             namespace: str | None, network: str | None, fmt: str, ovnk: str, fail_on: FailOn, trace: bool) -> None:
     """One expected verdict and why. FROM/TO: a pod or VM (`[ns/]name`), an external endpoint (`db`) or an IP.
 
     Exit 0: answered; 1: a finding at or above --fail-on; 2: bad input; 3: --trace gave no evidence."""
-    chosen = manifest_paths(paths, lab)
-    inventory = load(chosen)
+    inventory = declared.load()
     try:
         report = explain_cell(inventory, source, destination, profile(ovnk), network=parse_network(network),
-                              namespace=namespace, trace_with=open_sources(chosen) if trace else None)
+                              namespace=namespace, trace_with=open_sources(declared.files) if trace else None)
     except UsageError as exc:
         raise fail(str(exc)) from None
     src, dst, net = report.source, report.destination, report.network

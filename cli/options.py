@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import functools
+import sys
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -19,6 +22,7 @@ from segcheck.agent.lab.lab import DEFAULT_PREFIX, DEFAULT_STATE_DIR
 from segcheck.agent.lab.seed import packaged_seed
 from segcheck.agent.lab.sources import LabSources
 from segcheck.agent.runtime.checks import read_manifests
+from segcheck.agent.runtime.cluster import ClusterTarget, ClusterUnreachable, NoCluster, read_cluster
 from segcheck.agent.runtime.status import FailOn
 
 from .output import EXIT_CANNOT_CHECK, EXIT_USAGE, FORMATS, fail
@@ -76,23 +80,81 @@ def parse_network(text: str | None) -> Ref | None:
         raise fail(f"--network: {exc}") from None
 
 
-def manifest_paths(paths: tuple[str, ...], lab: bool) -> tuple[str, ...]:
-    """The manifests given, or with --lab the shipped seed the lab is built from."""
-    if paths:
-        return paths
-    if not lab:
-        raise fail("give the declared state with -f PATH (or use --lab)")
-    return (str(packaged_seed()),)
+STDIN = "-"
+
+declared_input_options = _stack(
+    click.option("-f", "--filename", "paths", multiple=True, type=click.Path(allow_dash=True),
+                 help="Manifest file or folder (YAML/JSON, multi-document, List kinds; - for stdin). Repeatable. "
+                      "Without -f (and without --lab): the live cluster."),
+    click.option("--kubeconfig", type=click.Path(), default=None,
+                 help="Live cluster: this kubeconfig (default: in-cluster config, else ~/.kube/config)."),
+    click.option("--context", default=None, help="Live cluster: this kubeconfig context."),
+    click.option("-A", "--all-namespaces", "all_namespaces", is_flag=True,
+                 help="Every namespace (the default: peers in any namespace count; -n only narrows what is shown)."),
+    click.option("--endpoints", "endpoint_files", multiple=True, type=click.Path(),
+                 help="Live cluster: segcheck ExternalEndpoints file(s)."),
+    click.option("--request-timeout", type=float, default=30.0, show_default=True,
+                 help="Live cluster: seconds to wait for a complete listing."),
+)
 
 
-def load(paths: Sequence[str]) -> Inventory:
-    """Load manifests; report every bad object (file and object named) and stop with exit 2 if any."""
-    inventory, errors = read_manifests(paths)
-    for err in errors:
-        click.echo(f"error: {err}", err=True)
-    if errors:
-        raise click.exceptions.Exit(EXIT_USAGE)
-    return inventory
+@dataclass(frozen=True)
+class DeclaredInput:
+    """Where the declared state comes from: manifest files (or stdin), the lab's seed, or the live cluster."""
+
+    paths: tuple[str, ...]
+    lab: bool
+    cluster: ClusterTarget
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        """The manifests given, or with --lab the shipped seed the lab is built from (empty: the live cluster)."""
+        return self.paths or ((str(packaged_seed()),) if self.lab else ())
+
+    def load(self) -> Inventory:
+        """Report every bad object (file and object named) and stop with exit 2 if any; exit 3 when the cluster
+        cannot be read."""
+        if self.files:
+            inventory, errors = _read_files(self.files)
+        else:
+            try:
+                inventory, errors = read_cluster(self.cluster)
+            except NoCluster as exc:
+                raise fail(str(exc)) from None
+            except ClusterUnreachable as exc:
+                raise fail(str(exc), EXIT_CANNOT_CHECK) from None
+        for err in errors:
+            click.echo(f"error: {err}", err=True)
+        if errors:
+            raise click.exceptions.Exit(EXIT_USAGE)
+        return inventory
+
+
+def _read_files(paths: Sequence[str]) -> tuple[Inventory, list[str]]:
+    """Manifests from files and folders; `-` is standard input (named `-` in messages)."""
+    if STDIN not in paths:
+        return read_manifests(paths)
+    with tempfile.TemporaryDirectory(prefix="segcheck-stdin-") as tmp:
+        piped = Path(tmp) / "stdin.yaml"
+        piped.write_text(sys.stdin.read())
+        inventory, errors = read_manifests([str(piped) if p == STDIN else p for p in paths])
+        return inventory, [e.replace(str(piped), STDIN) for e in errors]
+
+
+def declared_input(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Adds the declared-state options and hands the command `declared` (a DeclaredInput) instead; `lab` must be
+    an option of the command too (it defaults to False where the command has none)."""
+
+    @declared_input_options
+    @functools.wraps(func)
+    def wrapper(paths: tuple[str, ...], kubeconfig: str | None, context: str | None, all_namespaces: bool,
+                endpoint_files: tuple[str, ...], request_timeout: float, **kwargs: Any) -> Any:
+        if all_namespaces and kwargs.get("namespace"):
+            raise fail("-A and -n exclude each other")
+        target = ClusterTarget(kubeconfig, context, endpoint_files, request_timeout)
+        return func(declared=DeclaredInput(paths, bool(kwargs.get("lab")), target), **kwargs)
+
+    return wrapper
 
 
 def choose_sources(lab: bool, state_dir: Path, prefix: str, paths: Sequence[str], nb_url: str, sb_url: str,
@@ -110,15 +172,15 @@ def choose_sources(lab: bool, state_dir: Path, prefix: str, paths: Sequence[str]
 
 
 def with_sources(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Adds the lab and node options and hands the command `paths` and `sources` instead."""
+    """Adds the lab and node options and hands the command `lab` and `open_sources(manifest files)` instead."""
 
     @_stack(lab_options, node_options)
     @functools.wraps(func)
-    def wrapper(paths: tuple[str, ...], lab: bool, state_dir: Path, prefix: str, nb_url: str, sb_url: str,
-                ovs_url: str, prober: str, **kwargs: Any) -> Any:
-        def sources(chosen: tuple[str, ...]) -> Sources:
+    def wrapper(lab: bool, state_dir: Path, prefix: str, nb_url: str, sb_url: str, ovs_url: str, prober: str,
+                **kwargs: Any) -> Any:
+        def sources(chosen: Sequence[str]) -> Sources:
             return choose_sources(lab, state_dir, prefix, chosen, nb_url, sb_url, ovs_url, prober)
 
-        return func(paths=paths, lab=lab, open_sources=sources, **kwargs)
+        return func(lab=lab, open_sources=sources, **kwargs)
 
     return wrapper
