@@ -16,8 +16,8 @@ from segcheck.agent.runtime.checks import (ProbeReport, UsageError, VerifyReport
                                            probe_cell, verify_networks)
 from segcheck.agent.runtime.status import FailOn, findings_status, worst
 
-from .options import (DeclaredInput, _stack, declared_input, fail_on_option, namespace_option, network_option,
-                      output_option, ovnk_option, parse_network, profile, with_sources)
+from .options import (DeclaredInput, _stack, complete_endpoint, declared_input, fail_on_option, namespace_option,
+                      network_option, output_option, ovnk_option, parse_network, profile, with_sources)
 from .output import EXIT_CANNOT_CHECK, console, emit_data, emit_records, exit_code, fail, is_table, table
 
 declared_options = _stack(
@@ -71,8 +71,8 @@ def _why(j: Judgement | None, missing: str) -> str:
 
 
 @click.command(epilog=PROBE_EXAMPLES)
-@click.argument("source", metavar="FROM")
-@click.argument("destination", metavar="TO:PORT[/PROTO]")
+@click.argument("source", metavar="FROM", shell_complete=complete_endpoint)
+@click.argument("destination", metavar="TO:PORT[/PROTO]", shell_complete=complete_endpoint)
 @agent_options
 @with_sources
 @declared_options

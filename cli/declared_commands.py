@@ -10,8 +10,8 @@ from segcheck.agent.core.render import GRID_LEGEND, cell_json, cell_row, grid, j
 from segcheck.agent.runtime.checks import UsageError, expected_matrix, explain as explain_cell
 from segcheck.agent.runtime.status import FailOn, findings_status, worst
 
-from .options import (DeclaredInput, _stack, declared_input, fail_on_option, namespace_option, network_option,
-                      output_option, ovnk_option, parse_network, profile, with_sources)
+from .options import (DeclaredInput, _stack, complete_endpoint, declared_input, fail_on_option, namespace_option,
+                      network_option, output_option, ovnk_option, parse_network, profile, with_sources)
 from .output import console, emit_data, emit_records, exit_code, fail, is_table, table
 
 manifest_options = _stack(
@@ -83,8 +83,8 @@ def _explain_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @click.command(epilog=EXPLAIN_EXAMPLES)
-@click.argument("source", metavar="FROM")
-@click.argument("destination", metavar="TO[:PORT[/PROTO]]")
+@click.argument("source", metavar="FROM", shell_complete=complete_endpoint)
+@click.argument("destination", metavar="TO[:PORT[/PROTO]]", shell_complete=complete_endpoint)
 @_explain_options
 def explain(source: str, destination: str, declared: DeclaredInput, lab: bool, open_sources: Any,
             namespace: str | None, network: str | None, fmt: str, ovnk: str, fail_on: FailOn, trace: bool) -> None:

@@ -141,6 +141,18 @@ def _read_files(paths: Sequence[str]) -> tuple[Inventory, list[str]]:
         return inventory, [e.replace(str(piped), STDIN) for e in errors]
 
 
+def complete_endpoint(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[str]:
+    """Shell completion of FROM/TO: the workloads and external endpoints of the manifests given so far (-f), or
+    of the lab's seed with --lab. The live cluster is not asked: completion must answer at once."""
+    files = DeclaredInput(tuple(ctx.params.get("paths") or ()), bool(ctx.params.get("lab")), ClusterTarget()).files
+    if not files or STDIN in files:
+        return []
+    inventory, _ = read_manifests(files)
+    names = {a.ref.name for a in inventory.attachments} | {str(a.ref) for a in inventory.attachments}
+    names |= {e.name for e in inventory.externals}
+    return sorted(n for n in names if n.startswith(incomplete))
+
+
 def declared_input(func: Callable[..., Any]) -> Callable[..., Any]:
     """Adds the declared-state options and hands the command `declared` (a DeclaredInput) instead; `lab` must be
     an option of the command too (it defaults to False where the command has none)."""

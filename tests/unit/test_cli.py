@@ -112,3 +112,17 @@ def test_every_command_that_reports_has_examples_in_its_help():
     for command in ("matrix", "explain", "probe", "verify", "drift"):
         result = run(command, "--help")
         assert result.exit_code == 0 and "Examples:" in result.output and "segcheck " + command in result.output
+
+
+def test_shell_completion_offers_the_workloads_and_endpoints_of_the_given_manifests():
+    import os
+    import subprocess
+
+    env = dict(os.environ, COMP_WORDS=f"segcheck explain -f {SEED} vm", COMP_CWORD="4",
+               _SEGCHECK_COMPLETE="bash_complete")
+    done = subprocess.run(["segcheck"], env=env, capture_output=True, text=True, timeout=60)
+    assert done.stdout.split() == ["plain,vm-server"]
+    env.update(COMP_WORDS=f"segcheck probe vm-server -f {SEED} ", COMP_CWORD="5")
+    offered = {line.split(",", 1)[1] for line in subprocess.run(
+        ["segcheck"], env=env, capture_output=True, text=True, timeout=60).stdout.split()}
+    assert {"db", "podclient", "default/podclient", "vm-server"} <= offered
