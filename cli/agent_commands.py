@@ -98,3 +98,4 @@ def agent(node: str, listen: str, files: tuple[str, ...], kubeconfig: str | None
     service.start()
     stopping.wait()
     service.stop()
+    sources.close()

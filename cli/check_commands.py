@@ -38,6 +38,7 @@ VERIFY_EXAMPLES = """Examples:
   segcheck verify --lab                   # every cell of the lab, three planes, drift per cell
   segcheck verify -f manifests/ -o json   # on a node: JSON Lines, one network a line
   segcheck verify --lab --fail-on never   # drift fails, findings are only reported
+  segcheck verify -f manifests/ --nb must-gather/ovnnb_db.db --ovs must-gather/conf.db --planes declared,programmed
 """
 DRIFT_EXAMPLES = """Examples:
 
@@ -167,7 +168,9 @@ def _print_network(report: CheckReport, wide: bool) -> None:
     for err in report.errors:
         out.print(f"[yellow]warning[/] {err}")
     observed = sum(1 for c in report.cells if c.observed is not None and c.observed.verdict is not Verdict.UNKNOWN)
-    if report.cells:
+    if not report.probed:
+        out.print("observed: not probed (--planes declared,programmed)")
+    elif report.cells:
         out.print(f"observed: {observed} of {len(report.cells)} check points (UDP and SCTP are not probed in rounds; "
                   "nor are cells whose source this node cannot send as)" if observed < len(report.cells) else
                   f"observed: all {observed} check points")
@@ -182,12 +185,27 @@ def _render_verify(report: VerifyReport, fmt: str) -> None:
             _print_network(r, wide=fmt == "wide")
 
 
+PLANES = ("declared", "programmed", "observed")
+
+
+def _planes(_ctx: click.Context, _param: click.Parameter, value: str) -> frozenset[str]:
+    chosen = frozenset(p.strip() for p in value.split(",") if p.strip())
+    if not chosen <= set(PLANES) or "declared" not in chosen or "programmed" not in chosen:
+        raise click.BadParameter("declared,programmed[,observed]")
+    return chosen
+
+
+planes_option = click.option(
+    "--planes", default=",".join(PLANES), show_default=True, callback=_planes,
+    help="declared,programmed compares without probing (offline: --nb and --ovs may be database files).")
+
+
 def _verify(declared: DeclaredInput, open_sources: Callable[..., Any], network: str | None, ovnk: str,
-            fmt: str, fail_on: FailOn, drift_only: bool) -> None:
+            fmt: str, fail_on: FailOn, drift_only: bool, planes: frozenset[str] = frozenset(PLANES)) -> None:
     inventory = declared.load()
     try:
         report = verify_networks(inventory, open_sources(declared.files), profile(ovnk), network=parse_network(network),
-                                 drift_only=drift_only)
+                                 drift_only=drift_only, probe="observed" in planes)
     except UsageError as exc:
         raise fail(str(exc)) from None
     _render_verify(report, fmt)
@@ -199,12 +217,13 @@ def _verify(declared: DeclaredInput, open_sources: Callable[..., Any], network: 
 @with_sources
 @declared_options
 @fail_on_option
+@planes_option
 def verify(declared: DeclaredInput, lab: bool, open_sources: Callable[..., Any], network: str | None,
-           namespace: str | None, ovnk: str, fmt: str, fail_on: FailOn) -> None:
+           namespace: str | None, ovnk: str, fmt: str, fail_on: FailOn, planes: frozenset[str]) -> None:
     """Probe every cell of every network and print the three-way table.
 
     Exit 0: the planes agree; 1: drift, or a finding at or above --fail-on; 2: bad input; 3: could not check."""
-    _verify(declared, open_sources, network, ovnk, fmt, fail_on, drift_only=False)
+    _verify(declared, open_sources, network, ovnk, fmt, fail_on, drift_only=False, planes=planes)
 
 
 @click.command(epilog=DRIFT_EXAMPLES)

@@ -60,9 +60,11 @@ lab_options = _stack(
     click.option("--prefix", default=DEFAULT_PREFIX, show_default=True, help="The lab's namespace prefix."),
 )
 node_options = _stack(
-    click.option("--nb", "nb_url", default=DEFAULT_NB, show_default=True, help="OVN northbound database."),
+    click.option("--nb", "nb_url", default=DEFAULT_NB, show_default=True,
+                 help="OVN northbound database: a server URL, or a database file (a support bundle's)."),
     click.option("--sb", "sb_url", default=DEFAULT_SB, show_default=True, help="OVN southbound database (ovn-trace)."),
-    click.option("--ovs", "ovs_url", default=DEFAULT_OVS, show_default=True, help="Open_vSwitch database."),
+    click.option("--ovs", "ovs_url", default=DEFAULT_OVS, show_default=True,
+                 help="Open_vSwitch database: a server URL, or a database file (conf.db)."),
     click.option("--prober", type=click.Choice(PROBERS), default="raw", show_default=True),
 )
 
@@ -177,6 +179,9 @@ def choose_sources(lab: bool, state_dir: Path, prefix: str, paths: Sequence[str]
         sources = LabSources.build(state_dir, prefix, paths, prober)
     else:
         sources = NodeSources(nb_url, ovs_url, sb_url, prober)
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.call_on_close(sources.close)
     reason = sources.unavailable() if must_be_up else None
     if reason is not None:
         raise fail(reason, EXIT_CANNOT_CHECK)

@@ -3,11 +3,13 @@ found through /proc (hostPID), and a prober that sends from inside them."""
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 from ..core.northbound import NbSnapshot, OvsSnapshot
 from ..core.probe import Prober
 from ..core.sources import Locator, SnapshotReader, Tracer
+from .db_file import ServedDatabase, is_database_file
 from .node_locator import NodeLocator
 from .ovsdb import DEFAULT_NB, DEFAULT_OVS, DEFAULT_SB, NorthboundReader, OvsReader
 from .probers import make_prober
@@ -25,15 +27,30 @@ class NodeSources:
 
     def __post_init__(self) -> None:
         self._locator = NodeLocator()
+        self._served: dict[str, str] = {}  # database file -> the URL of its private server
+        self._resources = ExitStack()
 
     def unavailable(self) -> str | None:
         return None  # each database says for itself whether it can be read
 
+    def _url(self, value: str) -> str:
+        """A server URL as given; a database file (a support bundle's) is served to us on first use."""
+        if not is_database_file(value):
+            return value
+        if value not in self._served:
+            self._served[value] = self._resources.enter_context(ServedDatabase(value))
+        return self._served[value]
+
     def northbound(self, timeout: float = 5.0) -> SnapshotReader[NbSnapshot] | None:
-        return NorthboundReader(self.nb_url, timeout=timeout) if self.nb_url else None
+        return NorthboundReader(self._url(self.nb_url), timeout=timeout) if self.nb_url else None
 
     def open_vswitch(self, timeout: float = 5.0) -> SnapshotReader[OvsSnapshot] | None:
-        return OvsReader(self.ovs_url, timeout=timeout) if self.ovs_url else None
+        return OvsReader(self._url(self.ovs_url), timeout=timeout) if self.ovs_url else None
+
+    def close(self) -> None:
+        """Stop the servers of database files."""
+        self._resources.close()
+        self._served.clear()
 
     def tracer(self) -> Tracer | None:
         return OvnTracer(self.sb_url) if self.sb_url else None

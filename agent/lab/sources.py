@@ -66,3 +66,6 @@ class LabSources:
 
     def prober(self) -> Prober:
         return make_prober(self.prober_name)
+
+    def close(self) -> None:
+        """The lab outlives a check: nothing to release."""

@@ -34,13 +34,15 @@ class CheckReport:
     duration_seconds: float = 0.0
     errors: list[str] = field(default_factory=list)  # sources that could not be read
     status: Status = Status.MATCH  # of every cell checked (also when `cells` is later narrowed)
+    probed: bool = True  # False: declared vs programmed only
 
 
-def cells_status(cells: Sequence[CheckedCell]) -> Status:
-    """Drift beats everything; cells whose programmed plane was not read, or none observed: could not check."""
+def cells_status(cells: Sequence[CheckedCell], observed: bool = True) -> Status:
+    """Drift beats everything; cells whose programmed plane was not read, or (when probing) none observed:
+    could not check."""
     if any(has_drift(c) for c in cells):
         return Status.DRIFT
-    cannot = any(c.programmed is None for c in cells) or not any(c.observed for c in cells)
+    cannot = any(c.programmed is None for c in cells) or (observed and not any(c.observed for c in cells))
     return Status.COULD_NOT_CHECK if cannot else Status.MATCH
 
 
@@ -144,13 +146,16 @@ class Checker:
                 out.append(cell)
         return out, results
 
-    def run(self, endpoint_pairs: Iterable[tuple[Endpoint, Endpoint]] | None = None) -> CheckReport:
+    def run(self, endpoint_pairs: Iterable[tuple[Endpoint, Endpoint]] | None = None, *,
+            probe: bool = True) -> CheckReport:
+        """Plan the check points, probe them (unless `probe` is off: declared vs programmed only), judge."""
         started = time.monotonic()
-        cells, probes = self.observe(self.plan(endpoint_pairs))
+        planned = self.plan(endpoint_pairs)
+        cells, probes = self.observe(planned) if probe else (planned, [])
         mapping = self.mapping()
         findings = self.findings() + (list(mapping.findings) if mapping is not None else [])
         return CheckReport(self.network, cells, findings, mapping, self.ovnk_detected()[0], probes,
-                           time.monotonic() - started, status=cells_status(cells))
+                           time.monotonic() - started, status=cells_status(cells, observed=probe), probed=probe)
 
 
 def single_cell(checker: Checker, source: Endpoint, destination: Endpoint, port: int, protocol: Protocol) -> CheckedCell:

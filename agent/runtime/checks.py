@@ -232,12 +232,13 @@ class VerifyReport:
 
 
 def verify_networks(inventory: Inventory, sources: Sources, profile: OvnkProfile, *, network: Ref | None = None,
-                    drift_only: bool = False) -> VerifyReport:
-    """Check every cell of every network (or the one asked for) on all three planes."""
+                    drift_only: bool = False, probe: bool = True) -> VerifyReport:
+    """Check every cell of every network (or the one asked for) on all three planes; without `probe`, declared
+    against programmed only (e.g. offline, on a support bundle's databases)."""
     out = VerifyReport()
     for net in _networks(inventory, network):
         programmed = read_programmed(sources)
-        report = _checker(inventory, net, sources, programmed, profile).run()
+        report = _checker(inventory, net, sources, programmed, profile).run(probe=probe)
         report.errors = programmed.errors
         if drift_only:
             report.cells = [c for c in report.cells if c.drift]

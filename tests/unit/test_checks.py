@@ -77,6 +77,9 @@ class FakeSources:
     def prober(self) -> Prober:
         return SimulatedProber(self.decide)
 
+    def close(self) -> None:
+        pass
+
 
 def as_policy_says(job: ProbeJob) -> Verdict:
     """The seed's dataplane when it holds: only the DB's PostgreSQL port answers."""
