@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from segcheck.agent.adapters.auth import TokenFileAuth, TokenReviewAuth
+from segcheck.agent.adapters.auth import SCRAPE_METRICS, TokenFileAuth, TokenReviewAuth
 from segcheck.agent.adapters.jsonlog import configure as configure_logging
 from segcheck.agent.adapters.ovsdb import DEFAULT_NB, DEFAULT_OVS, NorthboundReader, OvsReader
 from segcheck.agent.core.enforcement import PROFILES
@@ -57,7 +57,12 @@ def _listen(text: str) -> tuple[str, int]:
 @click.option("--nb", "nb_url", default=DEFAULT_NB, show_default=True)
 @click.option("--ovs", "ovs_url", default=DEFAULT_OVS, show_default=True)
 @click.option("--auth", default="tokenreview", show_default=True,
-              help="Who may POST /v1/probe: 'tokenreview' (API server) or 'token-file:PATH'.")
+              help="Who may read /v1/matrix, /v1/drift and POST /v1/probe: 'tokenreview' (API server) or "
+                   "'token-file:PATH'.")
+@click.option("--metrics-auth", is_flag=True, help="Require a token allowed to 'get /metrics' for /metrics too.")
+@click.option("--tls-cert-file", type=click.Path(path_type=Path), default=None,
+              help="Serve HTTPS with this certificate (e.g. a service-CA serving cert; reloaded when it changes).")
+@click.option("--tls-key-file", type=click.Path(path_type=Path), default=None)
 @click.option("--interval", type=float, default=30.0, show_default=True, help="Re-probe every cell at least this often (s).")
 @click.option("--sentinel-interval", type=float, default=1.0, show_default=True,
               help="Re-probe allowed cells (service paths) this often (s); 0 turns it off.")
@@ -67,11 +72,14 @@ def _listen(text: str) -> tuple[str, int]:
 @click.option("--ovnk-version", "ovnk", type=click.Choice(sorted(PROFILES)), default="4.14", show_default=True)
 @click.option("--log-level", default="info", show_default=True)
 def agent(node: str, listen: str, files: tuple[str, ...], kubeconfig: str | None, endpoint_files: tuple[str, ...],
-          lab: bool, state_dir: Path, prefix: str, nb_url: str, ovs_url: str, auth: str, interval: float,
+          lab: bool, state_dir: Path, prefix: str, nb_url: str, ovs_url: str, auth: str, metrics_auth: bool,
+          tls_cert_file: Path | None, tls_key_file: Path | None, interval: float,
           sentinel_interval: float, probe_rate: float, max_probes: int, prober: str, ovnk: str, log_level: str) -> None:
     """Run the drift-detection agent until SIGTERM/SIGINT."""
     configure_logging(log_level)
     host, port = _listen(listen)
+    if (tls_cert_file is None) != (tls_key_file is None):
+        raise fail("--tls-cert-file and --tls-key-file go together")
     if lab and not files:
         files = (str(packaged_seed()),)
     sources = lab_sources(state_dir, prefix, files) if lab else node_sources(nb_url, ovs_url)
@@ -102,7 +110,9 @@ def agent(node: str, listen: str, files: tuple[str, ...], kubeconfig: str | None
                       OvsReader(sources.ovs_url) if sources.ovs_url else None, make_prober(prober), sources.locator,
                       node, profile=PROFILES[ovnk], interval=interval, max_probes=max_probes, probe_rate=probe_rate,
                       version=_version(), only_local=not lab, sentinel_interval=sentinel_interval)
-    service = AgentService(the_agent, host, port, authenticate)
+    tls = (tls_cert_file, tls_key_file) if tls_cert_file and tls_key_file else None
+    service = AgentService(the_agent, host, port, authenticate, metrics_access=SCRAPE_METRICS if metrics_auth else None,
+                           tls=tls)
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())
@@ -132,7 +142,10 @@ def fetch(url: str, path: str, body: dict[str, Any] | None = None, token: str | 
 
 def read_token(token: str | None, token_file: str | None) -> str | None:
     if token_file:
-        return Path(token_file).read_text().strip()
+        try:
+            return Path(token_file).read_text().strip()
+        except OSError as exc:
+            raise fail(f"--token-file {token_file}: {exc.strerror}") from None
     return token or os.environ.get("SEGCHECK_TOKEN")
 
 
@@ -143,9 +156,11 @@ def read_token(token: str | None, token_file: str | None) -> str | None:
 @click.option("--state-dir", type=click.Path(path_type=Path), default=DEFAULT_STATE_DIR, show_default=True)
 @click.option("--prefix", default=DEFAULT_PREFIX, show_default=True)
 @click.option("--network", default=None, metavar="NS/NAD")
+@click.option("--token", default=None, help="Bearer token for --agent (default: $SEGCHECK_TOKEN).")
+@click.option("--token-file", default=None, type=click.Path(), help="Read the bearer token from a file.")
 @click.option("-o", "--output", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 def drift(agent_url: str | None, paths: tuple[str, ...], lab: bool, state_dir: Path, prefix: str, network: str | None,
-          fmt: str) -> None:
+          token: str | None, token_file: str | None, fmt: str) -> None:
     """The cells that drift now: from a running agent, or checked locally. Exit 0 none, 1 drift, 3 cannot check."""
     if agent_url is None:
         from .check_commands import check_networks
@@ -157,7 +172,7 @@ def drift(agent_url: str | None, paths: tuple[str, ...], lab: bool, state_dir: P
         sources = lab_sources(state_dir, prefix, paths) if lab else node_sources()
         raise click.exceptions.Exit(check_networks(paths, sources, network, "raw", "4.14", fmt, drift_only=True))
     query = f"?network={network}" if network else ""
-    data = fetch(agent_url, "/v1/drift" + query)
+    data = fetch(agent_url, "/v1/drift" + query, token=read_token(token, token_file))
     if "networks" not in data:
         raise fail(f"agent has no evaluation yet: {data.get('error', data)}", EXIT_CANNOT_CHECK)
     drifting = sum(len(n["cells"]) for n in data["networks"])

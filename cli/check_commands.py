@@ -12,7 +12,7 @@ from segcheck.agent.adapters.ovsdb import DEFAULT_NB, DEFAULT_OVS
 from segcheck.agent.adapters.pg_probe import postgres_answer
 from segcheck.agent.core.drift import CheckedCell, cell_json, has_drift, summarize
 from segcheck.agent.core.enforcement import PROFILES
-from segcheck.agent.core.model import Judgement, Protocol, Ref, Verdict
+from segcheck.agent.core.model import Endpoint, Judgement, Protocol, Ref, Verdict
 from segcheck.agent.core.resolve import ResolveError, resolve_pair, split_target
 from segcheck.agent.lab.lab import DEFAULT_PREFIX, DEFAULT_STATE_DIR
 from segcheck.agent.runtime.checker import Checker, CheckReport, single_cell
@@ -54,9 +54,11 @@ def source_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _checker(sources: NodeSources, inventory: Any, network: Ref, prober: str, ovnk: str) -> tuple[Checker, list[str]]:
+def _checker(sources: NodeSources, inventory: Any, network: Ref, prober: str, ovnk: str,
+             extra: tuple[Endpoint, ...] = ()) -> tuple[Checker, list[str]]:
     programmed = read_programmed(sources.nb_url, sources.ovs_url)
-    checker = Checker(inventory, network, programmed.nb, programmed.ovs, make_prober(prober), sources.locator, PROFILES[ovnk])
+    checker = Checker(inventory, network, programmed.nb, programmed.ovs, make_prober(prober), sources.locator,
+                      PROFILES[ovnk], extra=extra)
     return checker, programmed.errors
 
 
@@ -101,7 +103,7 @@ def probe(source: str, destination: str, agent_url: str | None, token: str | Non
         net, src, dst = resolve_pair(inventory, source, target.text, parse_network(network), namespace)
     except ResolveError as exc:
         raise fail(str(exc)) from None
-    checker, errors = _checker(sources, inventory, net, prober, ovnk)
+    checker, errors = _checker(sources, inventory, net, prober, ovnk, extra=(src, dst))
     cell = single_cell(checker, src, dst, target.port, target.protocol)
     observed, _ = checker.observe([cell], protocols=frozenset({Protocol.TCP, Protocol.UDP}))
     cell = observed[0]

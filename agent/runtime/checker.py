@@ -62,13 +62,14 @@ class Checker:
     probe_timeout: float = 1.0
     probe_rate: float = 2000.0
     protocols: Sequence[Protocol] = tuple(Protocol)
+    extra: Sequence[Endpoint] = ()  # endpoints the inventory does not hold, e.g. an IP a user names as a target
 
     def __post_init__(self) -> None:
         net = self.inventory.networks.get(self.network)
         if net is None:
             raise KeyError(f"no NetworkAttachmentDefinition {self.network}")
         self.net = net
-        self.expected = NetworkReachability(self.inventory, self.network, profile=self.profile)
+        self.expected = NetworkReachability(self.inventory, self.network, self.extra, profile=self.profile)
         self.programmed = ProgrammedPlane(self.nb, net) if self.nb is not None else None
 
     def findings(self) -> list[Finding]:
