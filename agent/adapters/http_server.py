@@ -80,16 +80,30 @@ class _Closed(Exception):
 
 
 class _CertReloader:
+    """Serves the certificate files' current content: each handshake's SNI callback (called with or without SNI)
+    reloads them when they changed (checked at most every CERT_CHECK_SECONDS) and hands the handshake the result."""
+
     def __init__(self, cert: Path, key: Path):
         self.cert, self.key = cert, key
-        self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        self.context.minimum_version = ssl.TLSVersion.TLSv1_2
         self._stamp = self._mtimes()
-        self.context.load_cert_chain(cert, key)
+        self.context = self._load()  # the listening context
+        self.context.sni_callback = self._select
+        self._current = self.context
         self._checked = time.monotonic()
 
     def _mtimes(self) -> tuple[float, float]:
         return (self.cert.stat().st_mtime, self.key.stat().st_mtime)
+
+    def _load(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(self.cert, self.key)
+        return context
+
+    def _select(self, connection: ssl.SSLObject, name: str | None, listening: ssl.SSLContext) -> None:
+        self.refresh()
+        if self._current is not listening:
+            connection.context = self._current
 
     def refresh(self) -> None:
         now = time.monotonic()
@@ -99,7 +113,7 @@ class _CertReloader:
         try:
             stamp = self._mtimes()
             if stamp != self._stamp:
-                self.context.load_cert_chain(self.cert, self.key)  # new handshakes use it
+                self._current = self._load()
                 self._stamp = stamp
                 LOG.info("TLS certificate reloaded", extra={"cert": str(self.cert)})
         except (OSError, ssl.SSLError) as exc:  # half-written during rotation: keep the old one, retry later
@@ -210,8 +224,6 @@ class HttpServer:
             writer.transport.abort()
         finally:
             self._tasks.discard(task)
-            if self.tls:
-                self.tls.refresh()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
@@ -300,10 +312,10 @@ class HttpServer:
             raise HttpError(HTTPStatus.HTTP_VERSION_NOT_SUPPORTED, "only HTTP/1.0 and HTTP/1.1 are served")
         headers: dict[str, str] = {"": version}
         size = len(line)
-        while True:
+        for count in range(self.limits.headers + 2):
             line = await self._line(reader, progress)
             size += len(line)
-            if size > self.limits.header_bytes or len(headers) > self.limits.headers:
+            if size > self.limits.header_bytes or count > self.limits.headers:
                 raise HttpError(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "request head too large")
             if line in (b"\r\n", b"\n"):
                 return method, target, headers
@@ -315,6 +327,7 @@ class HttpServer:
             if key in headers and key in SINGLE_HEADERS:
                 raise HttpError(HTTPStatus.BAD_REQUEST, f"duplicate {name} header")
             headers[key] = f"{headers[key]}, {value}" if key in headers else value
+        raise HttpError(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "too many header lines")
 
     async def _body(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, headers: dict[str, str]) -> bytes:
         if "transfer-encoding" in headers:

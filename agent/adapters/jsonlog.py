@@ -34,12 +34,12 @@ def _uncaught(kind: type[BaseException], exc: BaseException, tb: TracebackType |
 
 def _uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
     if args.exc_value is not None:
-        _uncaught(args.exc_type, args.exc_value, args.exc_traceback, thread=args.thread.name if args.thread else None)
+        _uncaught(args.exc_type, args.exc_value, args.exc_traceback, in_thread=args.thread.name if args.thread else None)
 
 
 def _unraisable(args: "sys.UnraisableHookArgs") -> None:
     if args.exc_value is not None:
-        _uncaught(args.exc_type, args.exc_value, args.exc_traceback, where=repr(args.object)[:200])
+        _uncaught(args.exc_type, args.exc_value, args.exc_traceback, in_object=repr(args.object)[:200])
 
 
 def configure(level: str = "info") -> None:
