@@ -14,15 +14,8 @@ from tests.deploy.contract import FOREIGN_SERIES, JOB, series_names
 from tests.deploy.promtool import check_exprs_parse
 from tests.deploy.queries import all_dashboard_queries, dashboard_files, load, panels
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2].parent / "shared" / "grafana" / "dashboard.jsonschema.json"
+SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "grafana-dashboard.jsonschema.json"
 EXPECTED = {"segcheck-overview.json", "segcheck-network.json"}
-
-
-def _schema_path() -> Path:
-    # shared/ lies beside the repository (as on developers' machines and in CI).
-    if not SCHEMA_PATH.exists():
-        pytest.fail(f"Grafana dashboard schema not found at {SCHEMA_PATH}")
-    return SCHEMA_PATH
 
 
 def test_the_two_dashboards_exist() -> None:
@@ -31,7 +24,7 @@ def test_the_two_dashboards_exist() -> None:
 
 @pytest.mark.parametrize("path", dashboard_files(), ids=lambda p: p.name)
 def test_dashboard_is_valid_against_grafana_schema(path: Path) -> None:
-    schema = json.loads(_schema_path().read_text())
+    schema = json.loads(SCHEMA_PATH.read_text())
     errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(load(path)), key=lambda e: list(e.absolute_path))
     assert not errors, "\n".join(f"{list(e.absolute_path)}: {e.message[:300]}" for e in errors)
 
