@@ -17,6 +17,7 @@ import click
 
 from segcheck.agent.adapters.auth import TokenFileAuth, TokenReviewAuth
 from segcheck.agent.adapters.jsonlog import configure as configure_logging
+from segcheck.agent.adapters.metrics import DEFAULT_MAX_DRIFT_PAIRS
 from segcheck.agent.adapters.ovsdb import DEFAULT_NB, DEFAULT_OVS, NorthboundReader, OvsReader
 from segcheck.agent.core.enforcement import PROFILES
 from segcheck.agent.lab.lab import DEFAULT_PREFIX, DEFAULT_STATE_DIR
@@ -64,11 +65,14 @@ def _listen(text: str) -> tuple[str, int]:
 @click.option("--probe-rate", type=float, default=2000.0, show_default=True, help="Probes per second at most.")
 @click.option("--max-probes", type=int, default=5000, show_default=True, help="Probes per round at most.")
 @click.option("--prober", type=click.Choice(PROBERS), default="raw", show_default=True)
+@click.option("--drift-pairs", type=click.IntRange(min=0), default=DEFAULT_MAX_DRIFT_PAIRS, show_default=True,
+              help="Worst drifting pairs exposed as segcheck_drift_pair_info (a cap on its series).")
 @click.option("--ovnk-version", "ovnk", type=click.Choice(sorted(PROFILES)), default="4.14", show_default=True)
 @click.option("--log-level", default="info", show_default=True)
 def agent(node: str, listen: str, files: tuple[str, ...], kubeconfig: str | None, endpoint_files: tuple[str, ...],
           lab: bool, state_dir: Path, prefix: str, nb_url: str, ovs_url: str, auth: str, interval: float,
-          sentinel_interval: float, probe_rate: float, max_probes: int, prober: str, ovnk: str, log_level: str) -> None:
+          sentinel_interval: float, probe_rate: float, max_probes: int, prober: str, drift_pairs: int, ovnk: str,
+          log_level: str) -> None:
     """Run the drift-detection agent until SIGTERM/SIGINT."""
     configure_logging(log_level)
     host, port = _listen(listen)
@@ -102,7 +106,7 @@ def agent(node: str, listen: str, files: tuple[str, ...], kubeconfig: str | None
                       OvsReader(sources.ovs_url) if sources.ovs_url else None, make_prober(prober), sources.locator,
                       node, profile=PROFILES[ovnk], interval=interval, max_probes=max_probes, probe_rate=probe_rate,
                       version=_version(), only_local=not lab, sentinel_interval=sentinel_interval)
-    service = AgentService(the_agent, host, port, authenticate)
+    service = AgentService(the_agent, host, port, authenticate, max_drift_pairs=drift_pairs)
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())

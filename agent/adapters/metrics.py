@@ -41,17 +41,18 @@ def _drift_detail(state: AgentState, max_pairs: int) -> Iterator[Metric]:
                                   "Drifting cells per class, by the policy deciding their expected verdict.",
                                   labels=["network", "policy", "class"])
     count = GaugeMetricFamily("segcheck_drift_pairs", "Pairs with at least one drifting cell.", labels=["network"])
-    cells: list[CheckedCell] = []
+    drifting: list[CheckedCell] = []
     for net in state.networks:
         name = str(net.network)
-        for (policy, cls), n in sorted(policy_drift(net.cells).items(), key=lambda kv: (kv[0][0], kv[0][1].value)):
+        cells = [c for c in net.cells if c.drift]  # one pass over all cells; the rest sees only drifting ones
+        for (policy, cls), n in sorted(policy_drift(cells).items(), key=lambda kv: (kv[0][0], kv[0][1].value)):
             by_policy.add_metric([name, policy, cls.value], n)
-        count.add_metric([name], len({(c.source, c.destination) for c in net.cells if c.drift}))
-        cells.extend(net.cells)
+        count.add_metric([name], len({(c.source, c.destination) for c in cells}))
+        drifting.extend(cells)
     pairs = GaugeMetricFamily("segcheck_drift_pair_info",
                               f"The worst drifting pairs (at most {max_pairs}), each by its worst cell.",
                               labels=["network", "source", "destination", "class", "policy", "port"])
-    for pair in drifting_pairs(cells)[:max_pairs]:
+    for pair in drifting_pairs(drifting)[:max_pairs]:
         pairs.add_metric([pair.network, pair.source, pair.destination, pair.worst.value, ",".join(pair.policies),
                           pair.port], 1.0)
     yield from (by_policy, count, pairs)

@@ -6,7 +6,7 @@ import logging
 from typing import Any, Callable
 
 from ..adapters.http_api import ApiServer, Routes
-from ..adapters.metrics import exposition, registry_for
+from ..adapters.metrics import DEFAULT_MAX_DRIFT_PAIRS, exposition, registry_for
 from ..core.drift import cell_json, summarize
 from ..core.model import Ref
 from ..core.resolve import ResolveError, resolve_pair, split_target
@@ -45,9 +45,9 @@ def state_json(state: AgentState, query: dict[str, list[str]], drift_only: bool)
 
 class AgentService:
     def __init__(self, agent: Agent, host: str, port: int, authenticate: Callable[[str | None], str],
-                 stale_after: float | None = None):
+                 stale_after: float | None = None, max_drift_pairs: int = DEFAULT_MAX_DRIFT_PAIRS):
         self.agent = agent
-        self.registry = registry_for(lambda: agent.state)
+        self.registry = registry_for(lambda: agent.state, max_drift_pairs)
         self.stale_after = stale_after if stale_after is not None else max(60.0, agent.interval * 3)
         self.server = ApiServer(host, port, Routes(
             metrics=lambda: exposition(self.registry),
