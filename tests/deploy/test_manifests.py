@@ -93,7 +93,8 @@ def crd_validator(file: str) -> jsonschema.Draft7Validator:
     return jsonschema.Draft7Validator(schema)
 
 
-TREES = [BASE, OPENSHIFT]
+CONSOLE_DASHBOARDS = ROOT / "deploy" / "console-dashboards"
+TREES = [BASE, OPENSHIFT, CONSOLE_DASHBOARDS]
 ALL_OBJECTS = [(tree, obj) for tree in TREES for obj in render(tree)]
 
 
