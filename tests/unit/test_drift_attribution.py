@@ -15,6 +15,7 @@ from segcheck.agent.core.programmed import ProgrammedPlane
 from segcheck.agent.core.reachability import NetworkReachability
 from segcheck.agent.core.state import PROBE_BUCKETS, ROUND_BUCKETS, AgentState, Histogram, NetworkState
 
+from tests.deploy.contract import METRICS
 from tests.nb_builders import NET_REF, NETWORK, seed_inventory, seed_nb
 
 LEAK, BLACKHOLE, CONTROLLER, UNKNOWN = DriftClass.LEAK, DriftClass.BLACKHOLE, DriftClass.CONTROLLER, DriftClass.UNKNOWN
@@ -117,3 +118,13 @@ def test_no_drift_means_no_pair_or_policy_series_and_a_zero_count():
     got = samples(state_of([cell(POD, DB, 5432, (), f"{ALLOW_DB}:egress[0]")]))
     assert "segcheck_drift_pair_info" not in got and "segcheck_policy_drift_cells" not in got
     assert got["segcheck_drift_pairs"] == [{"network": "default/tenantblue", "value": "0.0"}]
+
+
+def test_the_agent_serves_the_metric_contract_the_deployment_relies_on():
+    text = exposition(registry_for(lambda: state_of(leaking_pairs(2)))).decode()
+    served = {f.name: (f.type, tuple(sorted({k for s in f.samples for k in s.labels if k != "le"})))
+              for f in text_string_to_metric_families(text)}
+    contract = {name.removesuffix("_total"): (kind, tuple(sorted(labels))) for name, (kind, labels) in METRICS.items()}
+    # Families without samples in this state (no sources, no mapping) have no labels to compare.
+    assert set(served) == set(contract)
+    assert {n: v for n, v in served.items() if v[1]} == {n: contract[n] for n, v in served.items() if v[1]}
