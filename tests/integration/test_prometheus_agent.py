@@ -17,7 +17,7 @@ from segcheck.agent.lab.locator import LabLocator
 from segcheck.agent.runtime.agent import Agent
 from segcheck.agent.runtime.declared import FilesSource
 from segcheck.agent.runtime.service import AgentService
-from segcheck.agent.runtime.sources import packaged_seed
+from segcheck.agent.lab.seed import packaged_seed
 from tests.deploy.contract import KSM_JOB
 from tests.deploy.fake_exporter import KubeStateMetricsCollector, serving
 from tests.deploy.queries import (
