@@ -13,6 +13,7 @@ import click
 
 from segcheck.agent.adapters.auth import SCRAPE_METRICS, TokenFileAuth, TokenReviewAuth
 from segcheck.agent.adapters.jsonlog import configure as configure_logging
+from segcheck.agent.adapters.metrics import DEFAULT_MAX_DRIFT_PAIRS
 from segcheck.agent.lab.seed import packaged_seed
 from segcheck.agent.runtime.agent_setup import make_agent
 from segcheck.agent.runtime.declared import DeclaredSource, FilesSource, KubernetesSource
@@ -59,12 +60,15 @@ def _listen(text: str) -> tuple[str, int]:
               help="Re-probe allowed cells (service paths) this often (s); 0 turns it off.")
 @click.option("--probe-rate", type=float, default=2000.0, show_default=True, help="Probes per second at most.")
 @click.option("--max-probes", type=int, default=5000, show_default=True, help="Probes per round at most.")
+@click.option("--drift-pairs", type=click.IntRange(min=0), default=DEFAULT_MAX_DRIFT_PAIRS, show_default=True,
+              help="Worst drifting pairs exposed as segcheck_drift_pair_info (a cap on its series).")
 @ovnk_option
 @click.option("--log-level", default="info", show_default=True)
 def agent(node: str, listen: str, files: tuple[str, ...], kubeconfig: str | None, endpoint_files: tuple[str, ...],
           lab: bool, state_dir: Path, prefix: str, nb_url: str, sb_url: str, ovs_url: str, auth: str, metrics_auth: bool,
           tls_cert_file: Path | None, tls_key_file: Path | None, interval: float,
-          sentinel_interval: float, probe_rate: float, max_probes: int, prober: str, ovnk: str, log_level: str) -> None:
+          sentinel_interval: float, probe_rate: float, max_probes: int, drift_pairs: int, prober: str, ovnk: str,
+          log_level: str) -> None:
     """Run the drift-detection agent until SIGTERM/SIGINT."""
     configure_logging(log_level)
     host, port = _listen(listen)
@@ -101,7 +105,7 @@ def agent(node: str, listen: str, files: tuple[str, ...], kubeconfig: str | None
                            probe_rate=probe_rate, version=_version(), sentinel_interval=sentinel_interval)
     tls = (tls_cert_file, tls_key_file) if tls_cert_file and tls_key_file else None
     service = AgentService(the_agent, host, port, authenticate, metrics_access=SCRAPE_METRICS if metrics_auth else None,
-                           tls=tls)
+                           tls=tls, max_drift_pairs=drift_pairs)
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())

@@ -9,7 +9,7 @@ from typing import Any
 from ..adapters.auth import Access, Authorizer
 from ..adapters.http_api import ApiServer, Routes
 from ..adapters.http_server import Limits
-from ..adapters.metrics import exposition, registry_for
+from ..adapters.metrics import DEFAULT_MAX_DRIFT_PAIRS, exposition, registry_for
 from ..core.drift import summarize
 from ..core.model import AddressEndpoint, Ref
 from ..core.render import cell_json
@@ -47,9 +47,9 @@ def state_json(state: AgentState, wanted: frozenset[str], drift_only: bool) -> d
 class AgentService:
     def __init__(self, agent: Agent, host: str, port: int, authorize: Authorizer, stale_after: float | None = None,
                  *, metrics_access: Access | None = None, tls: tuple[Path, Path] | None = None,
-                 limits: Limits = Limits()):
+                 limits: Limits = Limits(), max_drift_pairs: int = DEFAULT_MAX_DRIFT_PAIRS):
         self.agent = agent
-        self.registry = registry_for(lambda: agent.state)
+        self.registry = registry_for(lambda: agent.state, max_drift_pairs)
         self.stale_after = stale_after if stale_after is not None else max(60.0, agent.interval * 3)
         self.server = ApiServer(host, port, Routes(
             metrics=lambda: exposition(self.registry),

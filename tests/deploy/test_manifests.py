@@ -93,7 +93,9 @@ def crd_validator(file: str) -> jsonschema.Draft7Validator:
     return jsonschema.Draft7Validator(schema)
 
 
-TREES = [BASE, OPENSHIFT]
+CONSOLE_DASHBOARDS = ROOT / "deploy" / "console-dashboards"
+TREES = [BASE, OPENSHIFT, CONSOLE_DASHBOARDS]
+AGENT_TREES = [BASE, OPENSHIFT]  # the trees that deploy the agent
 ALL_OBJECTS = [(tree, obj) for tree in TREES for obj in render(tree)]
 
 
@@ -178,7 +180,7 @@ def test_namespace_admits_the_agent_under_pod_security() -> None:
 
 
 def test_network_policy_closes_the_namespace_but_the_agent_port_and_the_api_server() -> None:
-    for tree in TREES:
+    for tree in AGENT_TREES:
         objects = rendered(tree)
         deny = one(objects, "NetworkPolicy", "default-deny")["spec"]
         assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
@@ -217,7 +219,7 @@ def test_openshift_overlay_serves_metrics_with_the_service_ca_and_authenticated_
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "prometheus-k8s", "namespace": "openshift-monitoring"}]
 
 
-@pytest.mark.parametrize("tree", TREES, ids=lambda p: p.name)
+@pytest.mark.parametrize("tree", AGENT_TREES, ids=lambda p: p.name)
 def test_the_agent_accepts_the_daemonsets_arguments(tree: Path) -> None:
     from segcheck.cli.agent_commands import agent
 
