@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from .findings import Finding, FindingKind, Severity
 from .inventory import Inventory
 from .model import MAX_PORT, MIN_PORT, PortRange, Protocol, Ref
+from .ovnk.ids import LEGACY_NAME, NETWORK
 from .ovnk.versions import NbShapes
 from .policy import Direction, Peer, Policy, Rule
 from .selectors import LabelSelector
@@ -47,6 +48,10 @@ PROFILES = {
     "4.16+": _CURRENT,
 }
 DEFAULT_PROFILE = PROFILES["4.14"]
+PROFILE_HELP = ("OVN-Kubernetes behaviour and NB shapes to expect: 4.14 = OpenShift 4.14 (upstream 2023-08: port "
+                f"groups {{{LEGACY_NAME}, {NETWORK}}}, endPort dropped, named ports widened); current (alias 4.16+) = "
+                "owner-based port group ids from upstream 5aa56d377 (2024-04) on, endPort honoured and named ports "
+                "unresolved as in upstream's newest releases. Verdicts are read from either shape.")
 
 
 @dataclass(frozen=True)
@@ -230,5 +235,5 @@ def port_in(ranges: tuple[PortRange, ...], port: int, protocol: Protocol) -> boo
 
 __all__ = [
     "ALL_PORTS", "DEFAULT_PROFILE", "EnforcedPolicy", "EnforcedRule", "MAX_PORT", "MIN_PORT", "NetworkPolicies",
-    "OvnkProfile", "PROFILES", "all_findings", "enforced_policies", "network_findings", "port_in",
+    "OvnkProfile", "PROFILES", "PROFILE_HELP", "all_findings", "enforced_policies", "network_findings", "port_in",
 ]
