@@ -22,6 +22,7 @@ class NodeSources:
     ovs_url: str | None = DEFAULT_OVS
     sb_url: str | None = DEFAULT_SB
     prober_name: str = "raw"
+    node: str | None = None  # this node: its NB is its own OVN zone (OpenShift 4.14's interconnect mode)
     name: str = "node"
     sees_every_workload: bool = False
 

@@ -36,10 +36,13 @@ class Verdict(enum.Enum):
     ALLOWED = "allowed"
     DENIED = "denied"
     UNKNOWN = "unknown"
+    # Programmed plane in interconnect mode only: this node's half lets the traffic pass and the half that can
+    # still deny it is enforced (and judged) on another node. No claim either way; never a leak or a blackhole.
+    REMOTE = "remote"
 
     @property
     def glyph(self) -> str:
-        return {"allowed": ".", "denied": "X", "unknown": "?"}[self.value]
+        return {"allowed": ".", "denied": "X", "unknown": "?", "remote": "~"}[self.value]
 
 
 class AttachmentKind(enum.Enum):

@@ -382,6 +382,16 @@ class NetworkReachability:
         e, i = self.halves(self._class_of(source), self._class_of(destination))
         return judge_halves(self._halves[e], self._halves[i], self.atoms.index(port, protocol))
 
+    def judge_directions(self, s: int, d: int, directions: frozenset[Direction], port: int,
+                         protocol: Protocol) -> Verdict:
+        """The expected verdict of only some halves of a class pair (egress at the source, ingress at the
+        destination): what a node that enforces just those halves should do (interconnect zones)."""
+        e, i = self.halves(s, d)
+        atom = self.atoms.index(port, protocol)
+        chosen = ([self._halves[e]] if Direction.EGRESS in directions else []) + \
+            ([self._halves[i]] if Direction.INGRESS in directions else [])
+        return Verdict.ALLOWED if all(h.decide(atom)[0] for h in chosen) else Verdict.DENIED
+
     def _class_of(self, endpoint: Endpoint) -> int:
         idx = self.class_index.get(endpoint.key)
         if idx is None:

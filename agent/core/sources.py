@@ -61,6 +61,9 @@ class Sources(Protocol):
     name: str  # "node" or "lab", for messages
     # True where this node sees every workload (the one-node lab); a cluster node checks only its own.
     sees_every_workload: bool
+    # The node whose OVN zone the NB is (interconnect: each node judges only the halves it runs); None when one
+    # zone holds every workload.
+    node: str | None
 
     def unavailable(self) -> str | None:
         """Why nothing can be checked here at all (None: go ahead)."""

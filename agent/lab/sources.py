@@ -24,6 +24,7 @@ class LabSources:
 
     name = "lab"
     sees_every_workload = True  # one node: every workload of the lab is local
+    node: str | None = None  # ... and its one OVN zone holds them all
 
     def __init__(self, lab: Lab, prober_name: str = "raw"):
         self.lab = lab

@@ -67,6 +67,8 @@ class Agent:
         self.interval, self.jitter, self.max_probes = interval, jitter, max_probes
         self.probe_rate, self.probe_timeout, self.version, self.clock = probe_rate, probe_timeout, version, clock
         self.only_local = only_local
+        # A cluster node's NB is its own OVN zone (interconnect): it judges only the halves it runs.
+        self.zone = node if only_local else None
         # Allowed cells (the service paths: workloads -> DB) are re-probed every `sentinel_interval` so a
         # dataplane blackhole shows within about that long; the rest waits for the full round.
         self.sentinel_interval, self.max_sentinels = sentinel_interval, max_sentinels
@@ -229,7 +231,7 @@ class Agent:
             if net.cni_type != "ovn-k8s-cni-overlay":
                 continue
             checker = Checker(inventory, ref, self._nb, self._ovs, self.prober, self.locator, self.profile,
-                              self.probe_timeout, self.probe_rate)
+                              self.probe_timeout, self.probe_rate, zone=self.zone)
             for e in checker.expected.endpoints:
                 if e.key not in plan.local:
                     plan.local[e.key] = self._local(e)
@@ -373,7 +375,7 @@ class Agent:
     def probe_now(self, network: Ref, source: Endpoint, destination: Endpoint, port: int, protocol: Protocol,
                   inventory: Any) -> CheckedCell:
         checker = Checker(inventory, network, self._nb, self._ovs, self.prober, self.locator, self.profile,
-                          self.probe_timeout, self.probe_rate, extra=(source, destination))
+                          self.probe_timeout, self.probe_rate, extra=(source, destination), zone=self.zone)
         cell = single_cell(checker, source, destination, port, protocol)
         with self._probe_lock:
             observed, results = checker.observe([cell], protocols=frozenset({Protocol.TCP, Protocol.UDP}))

@@ -86,7 +86,7 @@ def read_programmed(sources: Sources, *, ovs: bool = True, timeout: float = 5.0)
 def _checker(inventory: Inventory, network: Ref, sources: Sources, programmed: Programmed, profile: OvnkProfile,
              extra: Sequence[Endpoint] = ()) -> Checker:
     return Checker(inventory, network, programmed.nb, programmed.ovs, sources.prober(), sources.locator(), profile,
-                   extra=tuple(extra))
+                   extra=tuple(extra), zone=sources.node)
 
 
 # ----------------------------------------------------------------------------- matrix
