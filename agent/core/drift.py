@@ -170,9 +170,14 @@ def pairs(matrix: NetworkReachability, local: Iterable[str] | None = None) -> li
 
 
 def summarize(cells: Iterable[CheckedCell]) -> dict[str, int]:
+    return summarize_classes(cell.drift for cell in cells)
+
+
+def summarize_classes(drifts: Iterable[tuple[DriftClass, ...]]) -> dict[str, int]:
+    """Cells per drift class (a cell may count in several)."""
     counts = {c.value: 0 for c in DriftClass}
-    for cell in cells:
-        for cls in cell.drift:
+    for drift in drifts:
+        for cls in drift:
             counts[cls.value] += 1
     return counts
 
