@@ -172,7 +172,7 @@ def rule_acls(controller: str, pg: str, rule: EnforcedRule, l3_selectors: str | 
     blocks = [p.ip_block for p in rule.peers if p.ip_block is not None]
     l3_any = all_ips_match(families) if not rule.peers else l3_selectors
     acls: list[AclSpec] = []
-    for protocol, l4 in l4_matches(rule.port_ranges):
+    for protocol, l4 in l4_matches(rule.port_ranges, rule.ports_listed):
         tail = f"{l4} && {lport}" if l4 else lport
         for i, block in enumerate(blocks):  # index among the rule's ipBlock peers, as OVN-K counts them
             acls.append(_acl(rule.direction, ids.ALLOW_PRIORITY, f"{ip_block_match(block, rule.direction)} && {tail}",
