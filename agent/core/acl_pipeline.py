@@ -65,6 +65,10 @@ class StageEffect:
     acl: Acl | None
     effect: Effect
 
+    def to_json(self) -> dict[str, str | int | None]:
+        return {"stage": self.stage.value, "tier": self.tier, "acl": self.acl.short if self.acl else None,
+                "effect": self.effect.value}
+
     def __str__(self) -> str:
         where = "no ACL" if self.tier is None else f"tier {self.tier}"
         acl = f" ({self.acl.short})" if self.acl is not None else ""

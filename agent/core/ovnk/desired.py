@@ -24,6 +24,7 @@ from typing import Mapping, Sequence
 from ..enforcement import DEFAULT_PROFILE, EnforcedPolicy, EnforcedRule, OvnkProfile, enforced_policies
 from ..inventory import Inventory
 from ..model import Attachment, Network, Ref
+from ..northbound import APPLY_AFTER_LB
 from ..policy import Direction, Peer
 from ..selectors import EVERYTHING
 from . import ids, objects
@@ -38,7 +39,6 @@ FROM_LPORT = "from-lport"
 ALLOW_RELATED = "allow-related"
 ALLOW = "allow"
 DROP = "drop"
-APPLY_AFTER_LB = "apply-after-lb"
 
 
 @dataclass(frozen=True)
