@@ -3,31 +3,18 @@ as a second opinion next to segcheck's own ACL evaluation. Never raises; the tra
 
 from __future__ import annotations
 
-import os
-import shlex
 import subprocess
 from dataclasses import dataclass
-from typing import Sequence
+
+from ..core.sources import Trace
 
 # A locally administered MAC for hosts OVN does not know (external endpoints): the logical switch floods
 # unknown destinations to ports with `unknown` addresses, which is the localnet port.
 UNKNOWN_MAC = "02:00:00:00:00:01"
 TIMEOUT = 10.0
-# ovn-trace must be as new as the ovn-northd that wrote the southbound database (a lab on trixie's OVN, a
-# must-gather from a newer cluster): this names the command to use instead of `ovn-trace` from PATH.
-COMMAND_ENV = "SEGCHECK_OVN_TRACE"
-# What an older ovn-trace prints for logical flows it cannot read: its trace would look like a drop.
+# What an ovn-trace older than the ovn-northd that wrote the southbound prints for logical flows it cannot
+# read: its trace would look like a drop.
 _UNREADABLE = ("parsing actions failed", "parsing match failed")
-
-
-def trace_command() -> list[str]:
-    return shlex.split(os.environ.get(COMMAND_ENV, "")) or ["ovn-trace"]
-
-
-@dataclass(frozen=True)
-class Trace:
-    verdict: str  # "delivered", "dropped" or "unknown"
-    text: str
 
 
 def trace_flow(inport: str, src_mac: str, dst_mac: str, src_ip: str, dst_ip: str, protocol: str, port: int | None) -> str:
@@ -42,9 +29,20 @@ def trace_flow(inport: str, src_mac: str, dst_mac: str, src_ip: str, dst_ip: str
     return " && ".join(flow)
 
 
-def ovn_trace(sb_url: str, datapath: str, flow: str, command: Sequence[str] | None = None) -> Trace:
+@dataclass(frozen=True)
+class OvnTracer:
+    """`ovn-trace` against one southbound database (`argv0`: the binary, or a loader command line for it)."""
+
+    sb_url: str
+    argv0: tuple[str, ...] = ("ovn-trace",)
+
+    def __call__(self, datapath: str, flow: str) -> Trace:
+        return ovn_trace(self.sb_url, datapath, flow, self.argv0)
+
+
+def ovn_trace(sb_url: str, datapath: str, flow: str, argv0: tuple[str, ...] = ("ovn-trace",)) -> Trace:
     """`ovn-trace --ct=new,trk`: the first packet of a new connection (the default assumes an established one)."""
-    argv = [*(command or trace_command()), f"--db={sb_url}", "--ct=new,trk", "--minimal", datapath, flow]
+    argv = [*argv0, f"--db={sb_url}", "--ct=new,trk", "--minimal", datapath, flow]
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -53,7 +51,7 @@ def ovn_trace(sb_url: str, datapath: str, flow: str, command: Sequence[str] | No
     if done.returncode != 0:
         return Trace("unknown", text)
     if any(marker in text for marker in _UNREADABLE):
-        return Trace("unknown", f"{argv[0]} cannot read this southbound database (written by a newer ovn-northd; "
-                                f"set {COMMAND_ENV} to a matching ovn-trace): {text}")
+        return Trace("unknown", f"{argv[0]} cannot read this southbound database (written by a newer ovn-northd: "
+                                f"trace with a matching ovn-trace): {text}")
     # --minimal prints only what reaches an output; a trace that ends without one is a drop.
     return Trace("delivered" if "output(" in text else "dropped", text)

@@ -282,6 +282,11 @@ class Lab:
         except BaseException:
             record["phase"] = "failed"
             state.save(self.state_dir, record)
+            log.warning("lab %s: bring-up failed; removing what it made", self.prefix)
+            try:
+                self.down()
+            except Exception as exc:  # noqa: BLE001 - the bring-up's error is the one to report
+                log.error("lab %s: cleanup after the failed bring-up failed too: %s", self.prefix, exc)
             raise
         record["phase"] = "up"
         record["bringup"] = {"seconds": round(time.monotonic() - t0, 3), "phases_ms": phases}
@@ -587,6 +592,12 @@ class Lab:
         pidfiles = self._tracked_pidfiles()
         order = {name: i for i, name in enumerate(dmn.STOP_ORDER)}
         stopped: list[str] = []
+        # An initdb still running (a bring-up that failed or died meanwhile) goes first, with its whole group.
+        if self.paths.pg_dir.is_dir():
+            for pidfile in self.paths.pg_dir.glob("*/initdb.pid"):
+                pgid = procs.read_pidfile(pidfile)
+                if pgid and procs.stop_group(pgid, marker):
+                    stopped.append(f"initdb-{pidfile.parent.name}[{pgid}]")
         for name in sorted(pidfiles, key=lambda n: order.get(n, len(order))):
             pid = procs.read_pidfile(pidfiles[name])
             if pid and procs.is_alive(pid) and procs.is_ours(pid, marker):
