@@ -67,6 +67,10 @@ class StageEffect:
     effect: Effect
     node: str | None = None  # with Effect.REMOTE: the node whose zone runs the stage (None: not known here)
 
+    def to_json(self) -> dict[str, str | int | None]:
+        return {"stage": self.stage.value, "tier": self.tier, "acl": self.acl.short if self.acl else None,
+                "effect": self.effect.value}
+
     def __str__(self) -> str:
         if self.effect is Effect.REMOTE:
             return f"judged on node {self.node}" if self.node else "judged on the node the other end runs on"

@@ -63,6 +63,7 @@ class EnforcedRule:
     index: int
     peers: tuple[Peer, ...]
     port_ranges: tuple[PortRange, ...]
+    ports_listed: bool = True  # False: no `ports` at all, i.e. every protocol, L4 or not
 
     @property
     def ref(self) -> str:
@@ -93,6 +94,7 @@ def _port_ranges(rule: Rule, policy: Policy, network: Ref, profile: OvnkProfile,
     if not rule.ports:
         return ALL_PORTS
     ranges: list[PortRange] = []
+    whole: set[Protocol] = set()  # protocols listed by an entry without a (numeric) port
     where = rule.ref(policy.ref)
     for spec in rule.ports:
         if spec.protocol_defaulted:
@@ -102,10 +104,10 @@ def _port_ranges(rule: Rule, policy: Policy, network: Ref, profile: OvnkProfile,
                 "versions crash on a missing protocol. Write `protocol: TCP` explicitly.",
                 policy.ref, network))
         if spec.port is None:
-            ranges.append(PortRange(spec.protocol))
+            whole.add(spec.protocol)
         elif isinstance(spec.port, str):
             if profile.named_ports_widen:
-                ranges.append(PortRange(spec.protocol))
+                whole.add(spec.protocol)
                 effect = f"OVN-K {profile.name} opens every {spec.protocol.value} port instead"
             else:
                 effect = f"OVN-K {profile.name} matches no port for it, so this entry allows nothing"
@@ -125,7 +127,17 @@ def _port_ranges(rule: Rule, policy: Policy, network: Ref, profile: OvnkProfile,
                     policy.ref, network))
         else:
             ranges.append(PortRange(spec.protocol, spec.port, spec.port))
-    return tuple(ranges)
+    numbered = {r.protocol for r in ranges}
+    for proto in sorted(whole & numbered, key=lambda p: p.value):
+        findings.append(Finding(
+            FindingKind.WHOLE_PROTOCOL_NARROWED,
+            f"{where}: an entry opens every {proto.value} port, but OVN-K adds no clause for it, so next to the "
+            f"numbered {proto.value} ports of the same rule only those are allowed. Put the whole-protocol entry "
+            "in a rule of its own.",
+            policy.ref, network, Severity.ERROR))
+    # As OVN-K groups a rule's ports (gress_policy.go getProtocolPortsMap): per protocol, the numbered ports, or
+    # every port when the protocol has none.
+    return tuple(ranges) + tuple(PortRange(p) for p in sorted(whole - numbered, key=lambda p: p.value))
 
 
 def _selects_anything(policy: Policy, label_sets: dict[str, set[tuple[tuple[str, str], ...]]]) -> bool:
@@ -199,7 +211,8 @@ def enforced_policies(inventory: Inventory, network: Ref, profile: OvnkProfile =
                 f"podSelector {policy.pod_selector} selects no workload of namespace {policy.ref.namespace} on {network}.",
                 policy.ref, network))
         rules = tuple(
-            EnforcedRule(policy.ref, r.direction, r.index, r.peers, _port_ranges(r, policy, network, profile, findings))
+            EnforcedRule(policy.ref, r.direction, r.index, r.peers, _port_ranges(r, policy, network, profile, findings),
+                         bool(r.ports))
             for r in policy.rules
         )
         enforced.append(EnforcedPolicy(policy.ref, policy.pod_selector, policy.policy_types, rules))

@@ -24,6 +24,7 @@ class FindingKind(enum.Enum):
     SELECTOR_PEER_WITHOUT_IPAM = "selector-peer-without-ipam"
     NAMED_PORT = "named-port"
     END_PORT_IGNORED = "end-port-ignored"
+    WHOLE_PROTOCOL_NARROWED = "whole-protocol-narrowed"
     PROTOCOL_DEFAULTED = "protocol-defaulted"
     UNKNOWN_NETWORK = "policy-for-unknown-network"
     NO_POLICY_FOR = "no-policy-for"

@@ -12,7 +12,6 @@ from ..adapters.trace import OvnTracer
 from ..core.northbound import NbSnapshot, OvsSnapshot
 from ..core.probe import Prober
 from ..core.sources import Locator, SnapshotReader, Tracer
-from . import daemons
 from .errors import LabUnavailable
 from .lab import Lab
 from .locator import LabLocator
@@ -57,8 +56,9 @@ class LabSources:
         return OvsReader(self.lab.ovs_url, timeout=timeout)
 
     def tracer(self) -> Tracer | None:
+        """The lab's own ovn-trace: it must match the ovn-northd that wrote the lab's southbound."""
         try:
-            return OvnTracer(self.lab.sb_url, (daemons.ovn_binary("ovn-trace"),))
+            return OvnTracer(self.lab.sb_url, tuple(self.lab.ovn_trace_command()))
         except LabUnavailable:
             return None
 

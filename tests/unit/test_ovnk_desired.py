@@ -225,8 +225,9 @@ def test_ipv6_blocks() -> None:
 
 def test_l4_matches_as_upstream_groups_them() -> None:
     tcp, udp = Protocol.TCP, Protocol.UDP
-    assert l4_matches([]) == []
-    assert l4_matches([PortRange(p) for p in Protocol]) == [("None", None)]
+    assert l4_matches([]) == []  # ports listed, none left (named ports unresolved): no ACL
+    assert l4_matches([], ports_listed=False) == [("None", None)]  # no ports at all: every protocol
+    assert l4_matches([PortRange(p) for p in Protocol]) == [("tcp", "tcp"), ("udp", "udp"), ("sctp", "sctp")]
     # A whole-protocol entry adds no clause, so next to a port of the same protocol only that port is matched
     # (getProtocolPortsMap: port 0 lands in neither list).
     assert l4_matches([PortRange(tcp, 80, 80), PortRange(tcp), PortRange(udp, 1, 2)]) == [

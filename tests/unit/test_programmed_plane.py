@@ -216,6 +216,7 @@ def test_every_judgement_says_what_each_stage_and_tier_did():
     assert j.chain() == {Stage.EGRESS_BEFORE_LB: "no ACL: no-match",
                          Stage.EGRESS_AFTER_LB: "tier 0 pass (acl/t0pass00) -> tier 2 allow (acl/t2allow0)",
                          Stage.INGRESS: "no ACL: no-match"}
+    assert j.effects[2].to_json() == {"stage": "egress after LB", "tier": 2, "acl": "acl/t2allow0", "effect": "allow"}
     denied = p.judge(POD, DB, 5433, TCP)
     assert [str(e) for e in denied.effects if e.stage is Stage.EGRESS_AFTER_LB] == [
         "tier 0 pass (acl/t0pass00)", "tier 2 deny (acl/t2drop00)"]
