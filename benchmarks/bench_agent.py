@@ -49,7 +49,7 @@ from segcheck.agent.lab.lab import Lab
 from segcheck.agent.lab.locator import LabLocator
 from segcheck.agent.runtime.agent import Agent
 from segcheck.agent.runtime.declared import FilesSource
-from segcheck.agent.runtime.sources import packaged_seed
+from segcheck.agent.lab.seed import packaged_seed
 
 NET = Ref("default", "tenantblue")
 MIB = 1024 * 1024

@@ -36,7 +36,7 @@ from segcheck.agent.adapters.manifest_files import load_inventory
 from segcheck.agent.core.model import Ref
 from segcheck.agent.lab.controller import LabController
 from segcheck.agent.lab.lab import Lab
-from segcheck.agent.runtime.sources import packaged_seed
+from segcheck.agent.lab.seed import packaged_seed
 
 NET = Ref("default", "tenantblue")
 MIB = 1024 * 1024

@@ -194,7 +194,7 @@ def _lab_up():  # type: ignore[no-untyped-def]
     from segcheck.agent.core.model import Ref
     from segcheck.agent.lab.controller import LabController
     from segcheck.agent.lab.lab import Lab
-    from segcheck.agent.runtime.sources import packaged_seed
+    from segcheck.agent.lab.seed import packaged_seed
 
     state_dir = Path(tempfile.mkdtemp(prefix="segcheck-bench-", dir="/tmp"))
     os.chmod(state_dir, 0o755)  # PostgreSQL runs as user postgres

@@ -1,14 +1,10 @@
-"""`segcheck agent` (the DaemonSet's entrypoint) and `segcheck drift` (ask an agent, or check locally)."""
+"""`segcheck agent`: the DaemonSet's entrypoint."""
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 import socket
 import threading
-import urllib.error
-import urllib.request
 from importlib.metadata import PackageNotFoundError, version as package_version
 from pathlib import Path
 from typing import Any
@@ -17,15 +13,13 @@ import click
 
 from segcheck.agent.adapters.auth import TokenFileAuth, TokenReviewAuth
 from segcheck.agent.adapters.jsonlog import configure as configure_logging
-from segcheck.agent.adapters.ovsdb import DEFAULT_NB, DEFAULT_OVS, NorthboundReader, OvsReader
-from segcheck.agent.core.enforcement import PROFILES
-from segcheck.agent.lab.lab import DEFAULT_PREFIX, DEFAULT_STATE_DIR
-from segcheck.agent.runtime.agent import Agent
+from segcheck.agent.lab.seed import packaged_seed
+from segcheck.agent.runtime.agent_setup import make_agent
 from segcheck.agent.runtime.declared import DeclaredSource, FilesSource, KubernetesSource
 from segcheck.agent.runtime.service import AgentService
-from segcheck.agent.runtime.sources import PROBERS, lab_sources, make_prober, node_sources, packaged_seed
 
-from .output import EXIT_CANNOT_CHECK, EXIT_DRIFT, EXIT_OK, FORMATS, console, emit_data, fail, table
+from .options import choose_sources, lab_options, node_options, ovnk_option, profile
+from .output import fail
 
 
 def _version() -> str:
@@ -51,11 +45,8 @@ def _listen(text: str) -> tuple[str, int]:
 @click.option("--kubeconfig", type=click.Path(), default=None, help="Default: in-cluster config, else ~/.kube/config.")
 @click.option("--endpoints", "endpoint_files", multiple=True, type=click.Path(),
               help="segcheck ExternalEndpoints file(s) (with the Kubernetes API).")
-@click.option("--lab", is_flag=True, help="Run against the embedded lab (its sockets, namespaces and manifests).")
-@click.option("--state-dir", type=click.Path(path_type=Path), default=DEFAULT_STATE_DIR, show_default=True)
-@click.option("--prefix", default=DEFAULT_PREFIX, show_default=True)
-@click.option("--nb", "nb_url", default=DEFAULT_NB, show_default=True)
-@click.option("--ovs", "ovs_url", default=DEFAULT_OVS, show_default=True)
+@lab_options
+@node_options
 @click.option("--auth", default="tokenreview", show_default=True,
               help="Who may POST /v1/probe: 'tokenreview' (API server) or 'token-file:PATH'.")
 @click.option("--interval", type=float, default=30.0, show_default=True, help="Re-probe every cell at least this often (s).")
@@ -63,18 +54,18 @@ def _listen(text: str) -> tuple[str, int]:
               help="Re-probe allowed cells (service paths) this often (s); 0 turns it off.")
 @click.option("--probe-rate", type=float, default=2000.0, show_default=True, help="Probes per second at most.")
 @click.option("--max-probes", type=int, default=5000, show_default=True, help="Probes per round at most.")
-@click.option("--prober", type=click.Choice(PROBERS), default="raw", show_default=True)
-@click.option("--ovnk-version", "ovnk", type=click.Choice(sorted(PROFILES)), default="4.14", show_default=True)
+@ovnk_option
 @click.option("--log-level", default="info", show_default=True)
 def agent(node: str, listen: str, files: tuple[str, ...], kubeconfig: str | None, endpoint_files: tuple[str, ...],
-          lab: bool, state_dir: Path, prefix: str, nb_url: str, ovs_url: str, auth: str, interval: float,
+          lab: bool, state_dir: Path, prefix: str, nb_url: str, sb_url: str, ovs_url: str, auth: str, interval: float,
           sentinel_interval: float, probe_rate: float, max_probes: int, prober: str, ovnk: str, log_level: str) -> None:
     """Run the drift-detection agent until SIGTERM/SIGINT."""
     configure_logging(log_level)
     host, port = _listen(listen)
     if lab and not files:
         files = (str(packaged_seed()),)
-    sources = lab_sources(state_dir, prefix, files) if lab else node_sources(nb_url, ovs_url)
+    # The agent waits for its sources (a lab still coming up, a database restarting): no readiness check here.
+    sources = choose_sources(lab, state_dir, prefix, files, nb_url, sb_url, ovs_url, prober, must_be_up=False)
     declared: DeclaredSource
     api_client: Any = None
     if files:
@@ -98,10 +89,8 @@ def agent(node: str, listen: str, files: tuple[str, ...], kubeconfig: str | None
         authenticate = TokenReviewAuth(api_client)
     else:
         raise fail(f"--auth {auth!r}: expected tokenreview or token-file:PATH")
-    the_agent = Agent(declared, NorthboundReader(sources.nb_url) if sources.nb_url else None,
-                      OvsReader(sources.ovs_url) if sources.ovs_url else None, make_prober(prober), sources.locator,
-                      node, profile=PROFILES[ovnk], interval=interval, max_probes=max_probes, probe_rate=probe_rate,
-                      version=_version(), only_local=not lab, sentinel_interval=sentinel_interval)
+    the_agent = make_agent(sources, declared, node, profile(ovnk), interval=interval, max_probes=max_probes,
+                           probe_rate=probe_rate, version=_version(), sentinel_interval=sentinel_interval)
     service = AgentService(the_agent, host, port, authenticate)
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -109,69 +98,4 @@ def agent(node: str, listen: str, files: tuple[str, ...], kubeconfig: str | None
     service.start()
     stopping.wait()
     service.stop()
-
-
-def fetch(url: str, path: str, body: dict[str, Any] | None = None, token: str | None = None, timeout: float = 30.0) -> Any:
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url.rstrip("/") + path, data=data, method="POST" if body is not None else "GET")
-    req.add_header("Content-Type", "application/json")
-    if token:
-        req.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - the user names the agent URL
-            return json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        try:
-            detail = json.loads(exc.read()).get("error", exc.reason)
-        except ValueError:
-            detail = exc.reason
-        raise fail(f"agent answered {exc.code}: {detail}", EXIT_CANNOT_CHECK) from None
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise fail(f"cannot reach the agent at {url}: {exc}", EXIT_CANNOT_CHECK) from None
-
-
-def read_token(token: str | None, token_file: str | None) -> str | None:
-    if token_file:
-        return Path(token_file).read_text().strip()
-    return token or os.environ.get("SEGCHECK_TOKEN")
-
-
-@click.command()
-@click.option("--agent", "agent_url", default=None, metavar="URL", help="Ask a running agent (http://HOST:9470).")
-@click.option("-f", "--filename", "paths", multiple=True, type=click.Path(), help="Without --agent: manifests.")
-@click.option("--lab", is_flag=True, help="Without --agent: check the lab.")
-@click.option("--state-dir", type=click.Path(path_type=Path), default=DEFAULT_STATE_DIR, show_default=True)
-@click.option("--prefix", default=DEFAULT_PREFIX, show_default=True)
-@click.option("--network", default=None, metavar="NS/NAD")
-@click.option("-o", "--output", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
-def drift(agent_url: str | None, paths: tuple[str, ...], lab: bool, state_dir: Path, prefix: str, network: str | None,
-          fmt: str) -> None:
-    """The cells that drift now: from a running agent, or checked locally. Exit 0 none, 1 drift, 3 cannot check."""
-    if agent_url is None:
-        from .check_commands import check_networks
-
-        if not paths:
-            if not lab:
-                raise fail("give --agent URL, or -f PATH / --lab to check locally")
-            paths = (str(packaged_seed()),)
-        sources = lab_sources(state_dir, prefix, paths) if lab else node_sources()
-        raise click.exceptions.Exit(check_networks(paths, sources, network, "raw", "4.14", fmt, drift_only=True))
-    query = f"?network={network}" if network else ""
-    data = fetch(agent_url, "/v1/drift" + query)
-    if "networks" not in data:
-        raise fail(f"agent has no evaluation yet: {data.get('error', data)}", EXIT_CANNOT_CHECK)
-    drifting = sum(len(n["cells"]) for n in data["networks"])
-    if fmt != "table":
-        emit_data(data, fmt)
-    else:
-        out = console()
-        out.print(f"agent on node {data['node']}")
-        rows = [[c["from"], c["to"], f"{c['port'] if c['port'] is not None else '*'}/{c['protocol']}", c["expected"],
-                 (c["programmed"] or {}).get("verdict", "-"), (c["observed"] or {}).get("verdict", "-"), ",".join(c["drift"])]
-                for n in data["networks"] for c in n["cells"]]
-        out.print(table(None, ["FROM", "TO", "PORT", "EXPECTED", "PROGRAMMED", "OBSERVED", "DRIFT"], rows, [3, 4, 5]))
-        for s in data["sources"]:
-            if not s["up"]:
-                out.print(f"[yellow]source {s['source']} down[/] ({s['detail']})")
-    down = any(not s["up"] for s in data["sources"])
-    raise click.exceptions.Exit(EXIT_DRIFT if drifting else (EXIT_CANNOT_CHECK if down else EXIT_OK))
+    sources.close()

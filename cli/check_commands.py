@@ -1,169 +1,149 @@
-"""`segcheck probe` and `segcheck verify`: the three planes side by side, on the lab or on a node."""
+"""`segcheck probe`, `segcheck verify` and `segcheck drift`: the three planes side by side, on the lab, on a
+node, or as a running agent sees them."""
 
 from __future__ import annotations
 
-import functools
-from pathlib import Path
 from typing import Any, Callable
 
 import click
 
-from segcheck.agent.adapters.ovsdb import DEFAULT_NB, DEFAULT_OVS
-from segcheck.agent.adapters.pg_probe import postgres_answer
-from segcheck.agent.core.drift import CheckedCell, cell_json, has_drift, summarize
-from segcheck.agent.core.enforcement import PROFILES
-from segcheck.agent.core.model import Judgement, Protocol, Ref, Verdict
-from segcheck.agent.core.resolve import ResolveError, resolve_pair, split_target
-from segcheck.agent.lab.lab import DEFAULT_PREFIX, DEFAULT_STATE_DIR
-from segcheck.agent.runtime.checker import Checker, CheckReport, single_cell
-from segcheck.agent.runtime.sources import PROBERS, NodeSources, lab_sources, make_prober, node_sources, packaged_seed, read_programmed
+from segcheck.agent.adapters.agent_client import AgentClient, AgentUnreachable, read_token
+from segcheck.agent.core.drift import summarize
+from segcheck.agent.core.model import Judgement, Protocol, Verdict
+from segcheck.agent.core.render import cell_json
+from segcheck.agent.runtime.checker import CheckReport
+from segcheck.agent.runtime.checks import (ProbeReport, UsageError, VerifyReport, agent_drift, agent_probe,
+                                           probe_cell, verify_networks)
+from segcheck.agent.runtime.status import FailOn, findings_status, worst
 
-from .declared_commands import load, parse_network
-from .output import EXIT_CANNOT_CHECK, EXIT_DRIFT, EXIT_OK, FORMATS, console, emit_data, emit_records, fail, table
+from .options import (DeclaredInput, _stack, complete_endpoint, declared_input, fail_on_option, namespace_option,
+                      network_option, output_option, ovnk_option, parse_network, profile, with_sources)
+from .output import EXIT_CANNOT_CHECK, console, emit_data, emit_records, exit_code, fail, is_table, table
 
-POSTGRES_PORT = 5432
+declared_options = _stack(
+    declared_input, network_option, namespace_option, ovnk_option, output_option(),
+)
+
+PROBE_EXAMPLES = """Examples:
+
+\b
+  segcheck probe vm-server db:5432 --lab          # the seed's service path: allowed, and PostgreSQL answers
+  segcheck probe podclient vm-server:22 --lab     # a denied cell: no answer while the target is alive
+  segcheck probe default/podclient 192.168.200.5:5432 -f manifests/   # on a node (the DaemonSet's sockets)
+  segcheck probe vm-server db:5432 --agent http://AGENT:9470 --token-file token
+"""
+VERIFY_EXAMPLES = """Examples:
+
+\b
+  segcheck verify --lab                   # every cell of the lab, three planes, drift per cell
+  segcheck verify -f manifests/ -o json   # on a node: JSON Lines, one network a line
+  segcheck verify --lab --fail-on never   # drift fails, findings are only reported
+  segcheck verify -f manifests/ --nb must-gather/ovnnb_db.db --ovs must-gather/conf.db --planes declared,programmed
+"""
+DRIFT_EXAMPLES = """Examples:
+
+\b
+  segcheck drift --agent http://127.0.0.1:9470 --token-file token   # what a running agent sees drift now
+  segcheck drift --lab                                              # checked here, drifting cells only
+"""
+agent_options = _stack(
+    click.option("--agent", "agent_url", default=None, metavar="URL", help="Ask a running agent (http://HOST:9470)."),
+    click.option("--token", default=None, help="Bearer token for --agent (default: $SEGCHECK_TOKEN)."),
+    click.option("--token-file", default=None, type=click.Path(), help="Read the bearer token from a file."),
+)
 
 
-def source_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    @click.option("-f", "--filename", "paths", multiple=True, type=click.Path(),
-                  help="Manifests (declared plane). Default with --lab: the shipped seed.")
-    @click.option("--lab", is_flag=True, help="Check the embedded lab instead of this node.")
-    @click.option("--state-dir", type=click.Path(path_type=Path), default=DEFAULT_STATE_DIR, show_default=True)
-    @click.option("--prefix", default=DEFAULT_PREFIX, show_default=True, help="Lab namespace prefix.")
-    @click.option("--nb", "nb_url", default=DEFAULT_NB, show_default=True, help="OVN northbound database.")
-    @click.option("--ovs", "ovs_url", default=DEFAULT_OVS, show_default=True, help="Open_vSwitch database.")
-    @click.option("--network", default=None, metavar="NS/NAD")
-    @click.option("-n", "--namespace", default=None)
-    @click.option("--prober", type=click.Choice(PROBERS), default="raw", show_default=True)
-    @click.option("--ovnk-version", "ovnk", type=click.Choice(sorted(PROFILES)), default="4.14", show_default=True)
-    @click.option("-o", "--output", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
-    @functools.wraps(func)
-    def wrapper(paths: tuple[str, ...], lab: bool, state_dir: Path, prefix: str, nb_url: str, ovs_url: str,
-                **kwargs: Any) -> Any:
-        if kwargs.get("agent_url"):
-            return func(paths=paths, sources=None, **kwargs)
-        if not paths:
-            if not lab:
-                raise fail("give the declared state with -f PATH (or use --lab)")
-            paths = (str(packaged_seed()),)
-        sources = lab_sources(state_dir, prefix, paths) if lab else node_sources(nb_url, ovs_url)
-        if sources.lab is not None and not sources.lab.is_healthy():
-            raise fail(f"the lab in {state_dir} (prefix {prefix!r}) is not up: run `segcheck lab up`", EXIT_CANNOT_CHECK)
-        return func(paths=paths, sources=sources, **kwargs)
-
-    return wrapper
-
-
-def _checker(sources: NodeSources, inventory: Any, network: Ref, prober: str, ovnk: str) -> tuple[Checker, list[str]]:
-    programmed = read_programmed(sources.nb_url, sources.ovs_url)
-    checker = Checker(inventory, network, programmed.nb, programmed.ovs, make_prober(prober), sources.locator, PROFILES[ovnk])
-    return checker, programmed.errors
+def _client(agent_url: str, token: str | None, token_file: str | None) -> AgentClient:
+    try:
+        return AgentClient(agent_url, read_token(token, token_file))
+    except AgentUnreachable as exc:
+        raise fail(str(exc), EXIT_CANNOT_CHECK) from None
 
 
 def _plane(j: Judgement | None) -> str:
     return "-" if j is None else j.verdict.value
 
 
-def _exit_code(cells: list[CheckedCell], cannot: bool) -> int:
-    if any(has_drift(c) for c in cells):
-        return EXIT_DRIFT
-    return EXIT_CANNOT_CHECK if cannot else EXIT_OK
+def _why(j: Judgement | None, missing: str) -> str:
+    if j is None:
+        return missing
+    return "; ".join(f"{r.ref} ({r.detail})" if r.detail and not r.detail.startswith("allows") else r.ref
+                     for r in j.reasons)
 
 
-@click.command()
-@click.argument("source", metavar="FROM")
-@click.argument("destination", metavar="TO:PORT[/PROTO]")
-@click.option("--agent", "agent_url", default=None, metavar="URL", help="Ask a running agent to send the probe.")
-@click.option("--token", default=None, help="Bearer token for --agent (default: $SEGCHECK_TOKEN).")
-@click.option("--token-file", default=None, type=click.Path(), help="Read the bearer token from a file.")
-@source_options
+@click.command(epilog=PROBE_EXAMPLES)
+@click.argument("source", metavar="FROM", shell_complete=complete_endpoint)
+@click.argument("destination", metavar="TO:PORT[/PROTO]", shell_complete=complete_endpoint)
+@agent_options
+@with_sources
+@declared_options
 def probe(source: str, destination: str, agent_url: str | None, token: str | None, token_file: str | None,
-          paths: tuple[str, ...], sources: NodeSources, network: str | None,
-          namespace: str | None, prober: str, ovnk: str, fmt: str) -> None:
+          declared: DeclaredInput, lab: bool, open_sources: Callable[..., Any], network: str | None,
+          namespace: str | None, ovnk: str, fmt: str) -> None:
     """Send a real probe and compare it with what policy expects and what OVN programmed.
 
     Exit 0 when all three agree, 1 on drift, 3 when it could not check (probe or database gave no evidence)."""
     if agent_url is not None:
-        from .agent_commands import fetch, read_token
-
-        body = {"from": source, "to": destination, **({"network": network} if network else {}),
-                **({"namespace": namespace} if namespace else {})}
-        data = fetch(agent_url, "/v1/probe", body, read_token(token, token_file))
-        drift = [d for d in data.get("drift", []) if d != "unknown"]
-        unknown = any((data.get(p) or {}).get("verdict", "unknown") == "unknown" for p in ("observed", "programmed"))
-        emit_data(data, "yaml" if fmt == "table" else fmt)
-        raise click.exceptions.Exit(EXIT_DRIFT if drift else (EXIT_CANNOT_CHECK if unknown else EXIT_OK))
-    inventory = load(paths)
+        try:
+            data, status = agent_probe(_client(agent_url, token, token_file), source, destination, network, namespace)
+        except AgentUnreachable as exc:
+            raise fail(str(exc), EXIT_CANNOT_CHECK) from None
+        emit_data(data, "yaml" if is_table(fmt) else fmt)
+        raise click.exceptions.Exit(exit_code(status))
+    inventory = declared.load()
     try:
-        target = split_target(destination)
-        if target.port is None:
-            raise ResolveError(f"{destination!r}: give a port, e.g. {destination}:5432")
-        net, src, dst = resolve_pair(inventory, source, target.text, parse_network(network), namespace)
-    except ResolveError as exc:
+        report = probe_cell(inventory, open_sources(declared.files), source, destination, profile(ovnk),
+                            network=parse_network(network), namespace=namespace)
+    except UsageError as exc:
         raise fail(str(exc)) from None
-    checker, errors = _checker(sources, inventory, net, prober, ovnk)
-    cell = single_cell(checker, src, dst, target.port, target.protocol)
-    observed, _ = checker.observe([cell], protocols=frozenset({Protocol.TCP, Protocol.UDP}))
-    cell = observed[0]
-    pg = None
-    if cell.observed is not None and cell.observed.verdict is Verdict.ALLOWED and target.port == POSTGRES_PORT:
-        netns = getattr(sources.locator, "application_netns", lambda e: None)(src)
-        point = sources.locator.send_point(src) if sources.locator is not None else None
-        ns = netns or (point.netns if point is not None else None)
-        if ns is not None and dst.ip is not None:
-            pg = postgres_answer(ns, str(dst.ip), target.port)
-    cannot = cell.observed is None or cell.observed.verdict is Verdict.UNKNOWN or cell.programmed is None \
-        or cell.programmed.verdict is Verdict.UNKNOWN
-    code = _exit_code([cell], cannot)
-    if fmt != "table":
-        data = cell_json(cell)
-        data["postgres"] = None if pg is None else {"ok": pg.ok, "answer": pg.summary}
-        data["errors"] = errors
-        data["status"] = {EXIT_OK: "match", EXIT_DRIFT: "drift", EXIT_CANNOT_CHECK: "could-not-check"}[code]
+    if not is_table(fmt):
+        data = {"network": str(report.network), **cell_json(report.cell)}
+        data["postgres"] = None if report.postgres is None else {"ok": report.postgres.ok,
+                                                                 "answer": report.postgres.summary}
+        data["errors"] = report.errors
+        data["status"] = report.status.value
         emit_data(data, fmt)
     else:
-        out = console()
-        out.print(f"[bold]{src.key} -> {dst.key} {target.port}/{target.protocol.value}[/] on {net}")
-        rows = [["observed", _plane(cell.observed), _why(cell.observed, "not probed: this node cannot send as the source")],
-                ["expected", cell.expected.verdict.value, _why(cell.expected, "")],
-                ["programmed", _plane(cell.programmed), _why(cell.programmed, "northbound not readable")]]
-        if pg is not None:
-            rows.append(["postgres", "answered" if pg.ok else "no answer", pg.summary])
-        out.print(table(None, ["PLANE", "VERDICT", "WHY"], rows, [1]))
-        for err in errors:
-            out.print(f"[yellow]warning[/] {err}")
-        if code == EXIT_OK:
-            out.print("[green]match[/]: observed, expected and programmed agree")
-        elif code == EXIT_DRIFT:
-            out.print(f"[bold red]drift[/]: {', '.join(d.value for d in cell.drift)}")
-        else:
-            out.print("[yellow]could not check[/]: a plane gave no evidence")
-    raise click.exceptions.Exit(code)
+        _print_probe(report)
+    raise click.exceptions.Exit(exit_code(report.status))
 
 
-def _why(j: Judgement | None, missing: str) -> str:
-    if j is None:
-        return missing
-    return "; ".join(f"{r.ref} ({r.detail})" if r.detail and not r.detail.startswith("allows") else r.ref for r in j.reasons)
+def _print_probe(report: ProbeReport) -> None:
+    out, cell = console(), report.cell
+    out.print(f"[bold]{report.source.key} -> {report.destination.key} {report.port}/{report.protocol.value}[/] "
+              f"on {report.network}")
+    rows = [["observed", _plane(cell.observed), _why(cell.observed, "not probed: this node cannot send as the source")],
+            ["expected", cell.expected.verdict.value, _why(cell.expected, "")],
+            ["programmed", _plane(cell.programmed), _why(cell.programmed, "northbound not readable")]]
+    if report.postgres is not None:
+        rows.append(["postgres", "answered" if report.postgres.ok else "no answer", report.postgres.summary])
+    out.print(table(None, ["PLANE", "VERDICT", "WHY"], rows, [1]))
+    for err in report.errors:
+        out.print(f"[yellow]warning[/] {err}")
+    status = report.status.value
+    if status == "match":
+        out.print("[green]match[/]: observed, expected and programmed agree")
+    elif status == "drift":
+        out.print(f"[bold red]drift[/]: {', '.join(d.value for d in cell.drift)}")
+    else:
+        out.print("[yellow]could not check[/]: a plane gave no evidence")
 
 
-def render_report(report: CheckReport, fmt: str, errors: list[str]) -> int:
-    counts = summarize(report.cells)
-    cannot = any(c.programmed is None for c in report.cells) or not any(c.observed for c in report.cells)
-    code = _exit_code(report.cells, cannot)
-    if fmt != "table":
-        emit_records([{
-            "network": str(report.network),
-            "cells": [cell_json(c) for c in report.cells],
-            "drift": counts,
-            "findings": [f.to_json() for f in report.findings],
-            "mapping": None if report.mapping is None else {
-                "localnet": report.mapping.localnet, "bridge": report.mapping.bridge, "ok": report.mapping.ok},
-            "ovnk_detected": report.ovnk,
-            "errors": errors,
-            "duration_seconds": round(report.duration_seconds, 3),
-        }], fmt)
-        return code
+def _network_json(report: CheckReport) -> dict[str, Any]:
+    return {
+        "network": str(report.network),
+        "cells": [cell_json(c) for c in report.cells],
+        "drift": summarize(report.cells),
+        "findings": [f.to_json() for f in report.findings],
+        "mapping": None if report.mapping is None else {
+            "localnet": report.mapping.localnet, "bridge": report.mapping.bridge, "ok": report.mapping.ok},
+        "ovnk_detected": report.ovnk,
+        "errors": report.errors,
+        "duration_seconds": round(report.duration_seconds, 3),
+    }
+
+
+def _print_network(report: CheckReport, wide: bool) -> None:
     out = console()
     rows = []
     for c in report.cells:
@@ -171,10 +151,13 @@ def render_report(report: CheckReport, fmt: str, errors: list[str]) -> int:
             continue  # quiet UDP/SCTP rows that hold no surprise
         rng = "*" if c.ports.is_all else (f"{c.ports.first}" if c.ports.first == c.ports.last else f"{c.ports.first}-{c.ports.last}")
         rows.append([c.source, c.destination, f"{rng}/{c.protocol.value}", str(c.sample_port), c.expected.verdict.value,
-                     _plane(c.programmed), _plane(c.observed), ",".join(d.value for d in c.drift) or "ok"])
+                     _plane(c.programmed), _plane(c.observed), ",".join(d.value for d in c.drift) or "ok"]
+                    + ([_why(c.expected, ""), _why(c.programmed, "not read"), _why(c.observed, "not probed")]
+                       if wide else []))
     out.print(f"[bold]{report.network}[/]: {len(report.cells)} check points, {len(report.probes)} probes "
               f"in {report.duration_seconds:.2f} s")
-    out.print(table(None, ["FROM", "TO", "PORTS", "PROBE", "EXPECTED", "PROGRAMMED", "OBSERVED", "DRIFT"], rows, [4, 5, 6]))
+    headers = ["FROM", "TO", "PORTS", "PROBE", "EXPECTED", "PROGRAMMED", "OBSERVED", "DRIFT"]
+    out.print(table(None, headers + (["BECAUSE", "PROGRAMMED BY", "OBSERVED AS"] if wide else []), rows, [4, 5, 6]))
     if report.mapping is not None:
         state = "ok" if report.mapping.ok else "BROKEN"
         out.print(f"localnet {report.mapping.localnet} -> bridge {report.mapping.bridge or '-'}: {state}")
@@ -182,36 +165,94 @@ def render_report(report: CheckReport, fmt: str, errors: list[str]) -> int:
         out.print("OVN-K as seen in NB: " + "; ".join(report.ovnk))
     for f in report.findings:
         out.print(f"[yellow]{f.severity.value}[/] {f.kind.value}: {f.policy or ''} {f.message}")
-    for err in errors:
+    for err in report.errors:
         out.print(f"[yellow]warning[/] {err}")
     observed = sum(1 for c in report.cells if c.observed is not None and c.observed.verdict is not Verdict.UNKNOWN)
-    if report.cells:
+    if not report.probed:
+        out.print("observed: not probed (--planes declared,programmed)")
+    elif report.cells:
         out.print(f"observed: {observed} of {len(report.cells)} check points (UDP and SCTP are not probed in rounds; "
                   "nor are cells whose source this node cannot send as)" if observed < len(report.cells) else
                   f"observed: all {observed} check points")
-    out.print("drift: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
-    return code
+    out.print("drift: " + ", ".join(f"{k}={v}" for k, v in summarize(report.cells).items()))
 
 
-@click.command()
-@source_options
-def verify(paths: tuple[str, ...], sources: NodeSources, network: str | None, namespace: str | None, prober: str,
-           ovnk: str, fmt: str) -> None:
-    """Probe every cell of every network and print the three-way table. Exit 0 clean, 1 drift, 3 cannot check."""
-    raise click.exceptions.Exit(check_networks(paths, sources, network, prober, ovnk, fmt))
+def _render_verify(report: VerifyReport, fmt: str) -> None:
+    if not is_table(fmt):
+        emit_records([_network_json(r) for r in report.networks], fmt)
+    else:
+        for r in report.networks:
+            _print_network(r, wide=fmt == "wide")
 
 
-def check_networks(paths: tuple[str, ...], sources: NodeSources, network: str | None, prober: str, ovnk: str,
-                   fmt: str, drift_only: bool = False) -> int:
-    """Check and render every network (or the one asked for); the exit code of the worst: drift beats the rest."""
-    inventory = load(paths)
-    wanted = parse_network(network)
-    worst = EXIT_OK
-    for net in [wanted] if wanted is not None else sorted(inventory.networks):
-        checker, errors = _checker(sources, inventory, net, prober, ovnk)
-        report = checker.run()
-        if drift_only:
-            report.cells = [c for c in report.cells if c.drift]
-        code = render_report(report, fmt, errors)
-        worst = EXIT_DRIFT if EXIT_DRIFT in (worst, code) else max(worst, code)
-    return worst
+PLANES = ("declared", "programmed", "observed")
+
+
+def _planes(_ctx: click.Context, _param: click.Parameter, value: str) -> frozenset[str]:
+    chosen = frozenset(p.strip() for p in value.split(",") if p.strip())
+    if not chosen <= set(PLANES) or "declared" not in chosen or "programmed" not in chosen:
+        raise click.BadParameter("declared,programmed[,observed]")
+    return chosen
+
+
+planes_option = click.option(
+    "--planes", default=",".join(PLANES), show_default=True, callback=_planes,
+    help="declared,programmed compares without probing (offline: --nb and --ovs may be database files).")
+
+
+def _verify(declared: DeclaredInput, open_sources: Callable[..., Any], network: str | None, ovnk: str,
+            fmt: str, fail_on: FailOn, drift_only: bool, planes: frozenset[str] = frozenset(PLANES)) -> None:
+    inventory = declared.load()
+    try:
+        report = verify_networks(inventory, open_sources(declared.files), profile(ovnk), network=parse_network(network),
+                                 drift_only=drift_only, probe="observed" in planes)
+    except UsageError as exc:
+        raise fail(str(exc)) from None
+    _render_verify(report, fmt)
+    findings = [f for r in report.networks for f in r.findings]
+    raise click.exceptions.Exit(exit_code(worst([report.status, findings_status(findings, fail_on)])))
+
+
+@click.command(epilog=VERIFY_EXAMPLES)
+@with_sources
+@declared_options
+@fail_on_option
+@planes_option
+def verify(declared: DeclaredInput, lab: bool, open_sources: Callable[..., Any], network: str | None,
+           namespace: str | None, ovnk: str, fmt: str, fail_on: FailOn, planes: frozenset[str]) -> None:
+    """Probe every cell of every network and print the three-way table.
+
+    Exit 0: the planes agree; 1: drift, or a finding at or above --fail-on; 2: bad input; 3: could not check."""
+    _verify(declared, open_sources, network, ovnk, fmt, fail_on, drift_only=False, planes=planes)
+
+
+@click.command(epilog=DRIFT_EXAMPLES)
+@agent_options
+@with_sources
+@declared_options
+@fail_on_option
+def drift(agent_url: str | None, token: str | None, token_file: str | None, declared: DeclaredInput, lab: bool,
+          open_sources: Callable[..., Any], network: str | None, namespace: str | None, ovnk: str, fmt: str,
+          fail_on: FailOn) -> None:
+    """The cells that drift now: from a running agent (--agent), or checked here.
+
+    Exit 0: none; 1: drift (or, checked here, a finding at or above --fail-on); 3: could not check."""
+    if agent_url is None:
+        _verify(declared, open_sources, network, ovnk, fmt, fail_on, drift_only=True)
+    try:
+        data, status = agent_drift(_client(agent_url, token, token_file), network)
+    except AgentUnreachable as exc:
+        raise fail(str(exc), EXIT_CANNOT_CHECK) from None
+    if not is_table(fmt):
+        emit_data(data, fmt)
+    else:
+        out = console()
+        out.print(f"agent on node {data.get('node', '?')}")
+        rows = [[c["from"], c["to"], f"{c['port'] if c['port'] is not None else '*'}/{c['protocol']}", c["expected"],
+                 (c["programmed"] or {}).get("verdict", "-"), (c["observed"] or {}).get("verdict", "-"), ",".join(c["drift"])]
+                for n in data["networks"] for c in n["cells"]]
+        out.print(table(None, ["FROM", "TO", "PORT", "EXPECTED", "PROGRAMMED", "OBSERVED", "DRIFT"], rows, [3, 4, 5]))
+        for s in data.get("sources", []):
+            if not s["up"]:
+                out.print(f"[yellow]source {s['source']} down[/] ({s['detail']})")
+    raise click.exceptions.Exit(exit_code(status))

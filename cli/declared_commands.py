@@ -1,4 +1,4 @@
-"""`segcheck matrix` and `segcheck explain`: the declared plane, from manifest files."""
+"""`segcheck matrix` and `segcheck explain`: the declared plane (explain can also trace through OVN)."""
 
 from __future__ import annotations
 
@@ -6,163 +6,120 @@ from typing import Any, Callable
 
 import click
 
-from pathlib import Path
+from segcheck.agent.core.render import GRID_LEGEND, cell_json, cell_row, grid, judgement_json, matrix_json, port_text
+from segcheck.agent.runtime.checks import UsageError, expected_matrix, explain as explain_cell
+from segcheck.agent.runtime.status import FailOn, findings_status, worst
 
-from segcheck.agent.adapters.manifest_files import load_inventory
-from segcheck.agent.adapters.ovsdb import DEFAULT_NB, DEFAULT_SB
-from segcheck.agent.adapters.trace import UNKNOWN_MAC, Trace, ovn_trace, trace_flow
-from segcheck.agent.core.model import Attachment, Endpoint, Network
-from segcheck.agent.core.programmed import ProgrammedPlane
-from segcheck.agent.lab.lab import DEFAULT_PREFIX, DEFAULT_STATE_DIR, Lab
-from segcheck.agent.runtime.sources import read_programmed
-from segcheck.agent.core.enforcement import PROFILES, OvnkProfile, network_findings
-from segcheck.agent.core.inventory import Inventory
-from segcheck.agent.core.model import Ref
-from segcheck.agent.core.reachability import NetworkReachability
-from segcheck.agent.core.render import cell_json, cell_row, grid, judgement_json, matrix_json, port_text
-from segcheck.agent.core.resolve import ResolveError, resolve_pair, split_target
+from .options import (DeclaredInput, _stack, complete_endpoint, declared_input, fail_on_option, namespace_option,
+                      network_option, output_option, ovnk_option, parse_network, profile, with_sources)
+from .output import console, emit_data, emit_records, exit_code, fail, is_table, table
 
-from .output import EXIT_DRIFT, EXIT_OK, EXIT_USAGE, FORMATS, console, emit_data, emit_records, fail, table
+manifest_options = _stack(
+    declared_input, namespace_option, network_option, output_option(), ovnk_option, fail_on_option,
+)
 
+MATRIX_EXAMPLES = """Examples:
 
-def manifest_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    func = click.option("-f", "--filename", "paths", multiple=True, required=True, type=click.Path(),
-                        help="Manifest file or folder (YAML/JSON, multi-document, List kinds). Repeatable.")(func)
-    func = click.option("-n", "--namespace", default=None, help="Only workloads of this namespace.")(func)
-    func = click.option("--network", default=None, metavar="NS/NAD", help="Only this network.")(func)
-    func = click.option("-o", "--output", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)(func)
-    func = click.option("--ovnk-version", "ovnk", type=click.Choice(sorted(PROFILES)), default="4.14", show_default=True,
-                        help="OVN-Kubernetes behaviour to expect (4.14: endPort and named ports not honoured).")(func)
-    return func
+\b
+  segcheck matrix -f examples/seed                  # every network's grid, its cells, its findings
+  segcheck matrix -f manifests/ -n default -o json  # one namespace's workloads, JSON Lines (one network a line)
+  oc get mnp,net-attach-def,pods,vmi -A -o yaml | segcheck matrix -f -
+  segcheck matrix -f manifests/ --fail-on error     # warnings are printed but do not fail (exit 0)
+"""
+EXPLAIN_EXAMPLES = """Examples:
 
-
-def load(paths: tuple[str, ...], strict: bool = True) -> Inventory:
-    """Load manifests; report every bad object (file and object named) and stop with exit 2 if any."""
-    inventory, errors = load_inventory(paths)
-    for err in errors:
-        click.echo(f"error: {err}", err=True)
-    if errors and strict:
-        raise click.exceptions.Exit(EXIT_USAGE)
-    return inventory
+\b
+  segcheck explain vm-server db:5432 -f examples/seed        # expected verdict and the rule behind it
+  segcheck explain default/podclient vm-server -f examples/seed  # every port range of the pair
+  segcheck explain vm-server db:5432 --lab --trace            # ... and ovn-trace of its first packet
+"""
 
 
-def parse_network(text: str | None) -> Ref | None:
-    if text is None:
-        return None
-    try:
-        return Ref.parse(text, "default")
-    except ValueError as exc:
-        raise fail(f"--network: {exc}") from None
+def _print_findings(out: Any, findings: list[Any]) -> None:
+    for f in findings:
+        who = f"{f.policy}: " if f.policy else ""
+        out.print(f"[yellow]{f.severity.value}[/] {f.kind.value}: {who}{f.message}")
 
 
-@click.command()
+@click.command(epilog=MATRIX_EXAMPLES)
 @manifest_options
-def matrix(paths: tuple[str, ...], namespace: str | None, network: str | None, fmt: str, ovnk: str) -> None:
-    """The expected reachability matrix of each network, with policy findings below."""
-    inventory = load(paths)
-    profile: OvnkProfile = PROFILES[ovnk]
-    wanted = parse_network(network)
-    nets = sorted(inventory.networks) if wanted is None else [wanted]
-    if wanted is not None and wanted not in inventory.networks:
-        raise fail(f"no NetworkAttachmentDefinition {wanted} in the manifests")
-    results, found_any = [], False
-    for net in nets:
-        m = NetworkReachability(inventory, net, profile=profile, namespace=namespace)
-        findings = network_findings(inventory, net, profile)
-        found_any = found_any or bool(findings)
-        results.append((m, findings))
-    if fmt != "table":
-        emit_records([matrix_json(m, f) for m, f in results], fmt)
+def matrix(declared: DeclaredInput, namespace: str | None, network: str | None, fmt: str, ovnk: str,
+           fail_on: FailOn) -> None:
+    """The expected reachability matrix of each network, with policy findings below.
+
+    Exit 0: no finding at or above --fail-on; 1: such a finding; 2: bad input."""
+    inventory = declared.load()
+    try:
+        reports = expected_matrix(inventory, profile(ovnk), parse_network(network), namespace)
+    except UsageError as exc:
+        raise fail(str(exc)) from None
+    if not is_table(fmt):
+        emit_records([matrix_json(r.matrix, r.findings) for r in reports], fmt)
     else:
         out = console()
-        for m, findings in results:
+        for r in reports:
+            m = r.matrix
             cells = list(m.cells())
-            out.print(f"[bold]{m.network}[/] (OVN-K {profile.name}): {len(m.endpoints)} endpoints, "
+            out.print(f"[bold]{m.network}[/] (OVN-K {m.profile.name}): {len(m.endpoints)} endpoints, "
                       f"{len(m.sides)} classes, {len(cells)} cells")
             g = grid(m, cells)
             out.print(table(None, g[0], g[1:]))
-            out.print(table(None, ["FROM", "TO", "PORT", "EXPECTED", "BECAUSE"], [cell_row(c) for c in cells], [3]))
-            for f in findings:
-                who = f"{f.policy}: " if f.policy else ""
-                out.print(f"[yellow]{f.severity.value}[/] {f.kind.value}: {who}{f.message}")
-    raise click.exceptions.Exit(EXIT_DRIFT if found_any else EXIT_OK)
+            out.print(GRID_LEGEND, style="dim")
+            headers = ["FROM", "TO", "PORT", "EXPECTED", "BECAUSE"] + (["REASONS"] if fmt == "wide" else [])
+            rows = [cell_row(c) + ([_reasons(c.judgement)] if fmt == "wide" else []) for c in cells]
+            out.print(table(None, headers, rows, [3]))
+            _print_findings(out, r.findings)
+    raise click.exceptions.Exit(exit_code(worst([findings_status(r.findings, fail_on) for r in reports])))
 
 
-@click.command()
-@click.argument("source", metavar="FROM")
-@click.argument("destination", metavar="TO[:PORT[/PROTO]]")
-@manifest_options
-@click.option("--trace", is_flag=True, help="Also trace the cell through OVN's logical pipeline (ovn-trace).")
-@click.option("--lab", is_flag=True, help="With --trace: the lab's databases.")
-@click.option("--state-dir", type=click.Path(path_type=Path), default=DEFAULT_STATE_DIR, show_default=True)
-@click.option("--prefix", default=DEFAULT_PREFIX, show_default=True)
-@click.option("--nb", "nb_url", default=DEFAULT_NB, show_default=True, help="With --trace: OVN northbound.")
-@click.option("--sb", "sb_url", default=DEFAULT_SB, show_default=True, help="With --trace: OVN southbound.")
-def explain(source: str, destination: str, paths: tuple[str, ...], namespace: str | None, network: str | None,
-            fmt: str, ovnk: str, trace: bool, lab: bool, state_dir: Path, prefix: str, nb_url: str,
-            sb_url: str) -> None:
-    """One expected verdict and why. FROM/TO: a pod or VM (`[ns/]name`), an external endpoint (`db`) or an IP."""
-    inventory = load(paths)
-    profile = PROFILES[ovnk]
+def _reasons(judgement: Any) -> str:
+    return "; ".join(f"{r.ref}: {r.detail}" if r.detail else r.ref for r in judgement.reasons)
+
+
+def _explain_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--trace", is_flag=True,
+                        help="Also trace the cell through OVN's logical pipeline (ovn-trace; --lab for the lab's).")(
+        with_sources(manifest_options(func)))
+
+
+@click.command(epilog=EXPLAIN_EXAMPLES)
+@click.argument("source", metavar="FROM", shell_complete=complete_endpoint)
+@click.argument("destination", metavar="TO[:PORT[/PROTO]]", shell_complete=complete_endpoint)
+@_explain_options
+def explain(source: str, destination: str, declared: DeclaredInput, lab: bool, open_sources: Any,
+            namespace: str | None, network: str | None, fmt: str, ovnk: str, fail_on: FailOn, trace: bool) -> None:
+    """One expected verdict and why. FROM/TO: a pod or VM (`[ns/]name`), an external endpoint (`db`) or an IP.
+
+    Exit 0: answered; 1: a finding at or above --fail-on; 2: bad input; 3: --trace gave no evidence."""
+    inventory = declared.load()
     try:
-        target = split_target(destination)
-        net, src, dst = resolve_pair(inventory, source, target.text, parse_network(network), namespace)
-    except ResolveError as exc:
+        report = explain_cell(inventory, source, destination, profile(ovnk), network=parse_network(network),
+                              namespace=namespace, trace_with=open_sources(declared.files) if trace else None)
+    except UsageError as exc:
         raise fail(str(exc)) from None
-    m = NetworkReachability(inventory, net, extra=[src, dst], profile=profile)
-    findings = network_findings(inventory, net, profile)
-    traced = None
-    if trace:
-        if target.port is None:
-            raise fail("--trace needs a port: TO:PORT[/PROTO]")
-        if lab:
-            the_lab = Lab(state_dir=state_dir, prefix=prefix)
-            nb_url, sb_url = the_lab.nb_url, the_lab.sb_url
-        traced = trace_cell(inventory.networks[net], src, dst, target.port, target.protocol.value, nb_url, sb_url)
-    if target.port is not None:
-        judgement = m.judge(src, dst, target.port, target.protocol)
-        answers = [(f"{target.port}/{target.protocol.value}", target.port, judgement)]
-    else:
-        answers = [(f"{port_text(c.ports)}/{c.protocol.value}", c.ports.first if c.ports else None, c.judgement)
-                   for c in m.pair_cells(src, dst)]
-    if fmt != "table":
+    src, dst, net = report.source, report.destination, report.network
+    if not is_table(fmt):
         # With a port: one verdict, in the keys of a matrix cell. Without: the pair's cells, as in the matrix.
-        head: dict[str, Any] = {"network": str(net), "profile": profile.name, "from": src.key, "to": dst.key}
-        if target.port is not None:
-            head.update({"port": target.port, "protocol": target.protocol.value, "expected": judgement.verdict.value,
-                         **judgement_json(judgement)})
+        head: dict[str, Any] = {"network": str(net), "profile": report.profile, "from": src.key, "to": dst.key}
+        if report.judgement is not None:
+            head.update({"port": report.port, "protocol": report.protocol.value,
+                         "expected": report.judgement.verdict.value, **judgement_json(report.judgement)})
         else:
-            head["cells"] = [cell_json(c) for c in m.pair_cells(src, dst)]
-        head["findings"] = [f.to_json() for f in findings]
-        if traced is not None:
-            head["trace"] = {"verdict": traced.verdict, "text": traced.text}
+            head["cells"] = [cell_json(c) for c in report.cells]
+        head["findings"] = [f.to_json() for f in report.findings]
+        if report.trace is not None:
+            head["trace"] = {"verdict": report.trace.verdict, "text": report.trace.text}
         emit_data(head, fmt)
     else:
         out = console()
-        for label, _, j in answers:
+        answers = ([(f"{report.port}/{report.protocol.value}", report.judgement)] if report.judgement is not None else
+                   [(f"{port_text(c.ports)}/{c.protocol.value}", c.judgement) for c in report.cells])
+        for label, j in answers:
             out.print(f"{src.key} -> {dst.key} {label} on {net}: expected [bold]{j.verdict.value}[/]")
             for r in j.reasons:
                 out.print(f"  because {r.ref}: {r.detail}")
-        if traced is not None:
-            out.print(f"ovn-trace (first packet of a new connection): [bold]{traced.verdict}[/]")
-            out.print(traced.text, markup=False, highlight=False)
-        for f in findings:
-            out.print(f"[yellow]{f.severity.value}[/] {f.kind.value}: {f.policy or ''} {f.message}")
-    raise click.exceptions.Exit(EXIT_DRIFT if findings else EXIT_OK)
-
-
-def trace_cell(network: Network, src: Endpoint, dst: Endpoint, port: int, protocol: str, nb_url: str,
-               sb_url: str) -> Trace:
-    """Locate both ends' logical ports and MACs in NB, then ask ovn-trace what the pipeline does."""
-    programmed = read_programmed(nb_url, None)
-    if programmed.nb is None:
-        return Trace("unknown", "; ".join(programmed.errors))
-    plane = ProgrammedPlane(programmed.nb, network)
-    inport = plane.port_of(src)
-    if inport is None or src.ip is None or dst.ip is None:
-        return Trace("unknown", f"no logical port or address for {src.key}")
-    def mac(e: Endpoint) -> str:
-        row = plane.port_row(e)
-        return row.macs[0] if row is not None and row.macs and isinstance(e, Attachment) else UNKNOWN_MAC
-    flow = trace_flow(inport, mac(src), mac(dst), str(src.ip), str(dst.ip), protocol, port)
-    return ovn_trace(sb_url, plane.switch_name, flow)
+        if report.trace is not None:
+            out.print(f"ovn-trace (first packet of a new connection): [bold]{report.trace.verdict}[/]")
+            out.print(report.trace.text, markup=False, highlight=False)
+        _print_findings(out, report.findings)
+    raise click.exceptions.Exit(exit_code(worst([report.status, findings_status(report.findings, fail_on)])))

@@ -6,8 +6,8 @@ import logging
 
 import click
 
-from .agent_commands import agent, drift
-from .check_commands import probe, verify
+from .agent_commands import agent
+from .check_commands import drift, probe, verify
 from .declared_commands import explain, matrix
 from .lab_commands import lab
 

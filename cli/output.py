@@ -8,10 +8,14 @@ from typing import Any, Sequence
 
 import click
 import yaml
+
+from segcheck.agent.runtime.status import Status
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
-FORMATS = ("table", "json", "yaml")
+FORMATS = ("table", "wide", "json", "yaml")  # wide: the table with the reasons behind each verdict
+TABLE_FORMATS = ("table", "wide")
 VERDICT_STYLE = {"allowed": "green", "denied": "red", "unknown": "yellow", "drift": "bold red"}
 
 # Exit codes shared by every command (kubectl habits, shared/design.md "Conventions").
@@ -19,6 +23,11 @@ EXIT_OK = 0
 EXIT_DRIFT = 1
 EXIT_USAGE = 2
 EXIT_CANNOT_CHECK = 3
+EXIT_CODES = {Status.MATCH: EXIT_OK, Status.DRIFT: EXIT_DRIFT, Status.COULD_NOT_CHECK: EXIT_CANNOT_CHECK}
+
+
+def exit_code(status: Status) -> int:
+    return EXIT_CODES[status]
 
 
 def console() -> Console:
@@ -43,7 +52,10 @@ def emit_records(records: list[Any], fmt: str) -> None:
 
 
 def table(title: str | None, headers: Sequence[str], rows: Sequence[Sequence[str]], verdict_columns: Sequence[int] = ()) -> Table:
-    t = Table(title=title, show_lines=False, title_justify="left")
+    """Boxed on a terminal; plain aligned columns (as kubectl prints them) into a pipe or a file."""
+    tty = sys.stdout.isatty()
+    t = Table(title=title, show_lines=False, title_justify="left", box=box.SQUARE if tty else None,
+              pad_edge=tty, show_edge=tty)
     for h in headers:
         t.add_column(h, overflow="fold")
     for row in rows:
@@ -53,6 +65,10 @@ def table(title: str | None, headers: Sequence[str], rows: Sequence[Sequence[str
             cells.append(f"[{style}]{value}[/]" if style else value)
         t.add_row(*cells)
     return t
+
+
+def is_table(fmt: str) -> bool:
+    return fmt in TABLE_FORMATS
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> "click.exceptions.Exit":

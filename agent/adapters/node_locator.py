@@ -103,6 +103,13 @@ class NodeLocator:
                     return SendPoint(path, name, endpoint.ip, mac)
         return None
 
+    def application_netns(self, endpoint: Endpoint) -> str | None:
+        """A pod's own namespace; None for a VM, whose sockets live in the guest, out of this node's reach."""
+        if isinstance(endpoint, Attachment) and endpoint.kind is AttachmentKind.VM:
+            return None
+        point = self.send_point(endpoint)
+        return point.netns if point is not None else None
+
 
 def _arg(args: list[str], flag: str) -> str | None:
     for i, a in enumerate(args):

@@ -26,6 +26,7 @@ from ..core.northbound import (
     PortGroup,
     parse_bridge_mappings,
 )
+from ..core.sources import SourceUnavailable
 
 LOG = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ DEFAULT_SB = "unix:/var/run/ovn-ic/ovnsb_db.sock"
 DEFAULT_OVS = "unix:/var/run/openvswitch/db.sock"
 
 
-class SourceDown(RuntimeError):
+class SourceDown(SourceUnavailable):
     """The database cannot be read now; retrying later can help."""
 
 

@@ -6,16 +6,12 @@ from __future__ import annotations
 import subprocess
 from dataclasses import dataclass
 
+from ..core.sources import Trace
+
 # A locally administered MAC for hosts OVN does not know (external endpoints): the logical switch floods
 # unknown destinations to ports with `unknown` addresses, which is the localnet port.
 UNKNOWN_MAC = "02:00:00:00:00:01"
 TIMEOUT = 10.0
-
-
-@dataclass(frozen=True)
-class Trace:
-    verdict: str  # "delivered", "dropped" or "unknown"
-    text: str
 
 
 def trace_flow(inport: str, src_mac: str, dst_mac: str, src_ip: str, dst_ip: str, protocol: str, port: int | None) -> str:
@@ -30,9 +26,20 @@ def trace_flow(inport: str, src_mac: str, dst_mac: str, src_ip: str, dst_ip: str
     return " && ".join(flow)
 
 
-def ovn_trace(sb_url: str, datapath: str, flow: str) -> Trace:
+@dataclass(frozen=True)
+class OvnTracer:
+    """`ovn-trace` against one southbound database (`argv0`: the binary, or a loader command line for it)."""
+
+    sb_url: str
+    argv0: tuple[str, ...] = ("ovn-trace",)
+
+    def __call__(self, datapath: str, flow: str) -> Trace:
+        return ovn_trace(self.sb_url, datapath, flow, self.argv0)
+
+
+def ovn_trace(sb_url: str, datapath: str, flow: str, argv0: tuple[str, ...] = ("ovn-trace",)) -> Trace:
     """`ovn-trace --ct=new,trk`: the first packet of a new connection (the default assumes an established one)."""
-    argv = ["ovn-trace", f"--db={sb_url}", "--ct=new,trk", "--minimal", datapath, flow]
+    argv = [*argv0, f"--db={sb_url}", "--ct=new,trk", "--minimal", datapath, flow]
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
     except (OSError, subprocess.TimeoutExpired) as exc:

@@ -14,11 +14,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, replace
 from functools import cached_property
-from typing import Any, Iterable, Sequence
+from typing import Iterable, Sequence
 
 from .model import Attachment, Endpoint, Judgement, PortRange, Protocol, Verdict
 from .programmed import ProgrammedPlane, judge_port
-from .render import judgement_json, port_json
 from .reachability import PROTOCOLS, NetworkReachability
 
 
@@ -155,23 +154,3 @@ def summarize(cells: Iterable[CheckedCell]) -> dict[str, int]:
 def has_drift(cell: CheckedCell) -> bool:
     """Drift that is a claim (every class but `unknown`, which only says a probe found no evidence)."""
     return any(d is not DriftClass.UNKNOWN for d in cell.drift)
-
-
-def _judgement_json(j: Judgement | None) -> Any:
-    return None if j is None else {"verdict": j.verdict.value, **judgement_json(j)}
-
-
-def cell_json(cell: CheckedCell) -> dict[str, Any]:
-    return {
-        "network": cell.network,
-        "from": cell.source,
-        "to": cell.destination,
-        **port_json(None if cell.ports.is_all else cell.ports),
-        "protocol": cell.protocol.value,
-        "sample_port": cell.sample_port,
-        "expected": cell.expected.verdict.value,
-        "because": cell.expected.because,
-        "programmed": _judgement_json(cell.programmed),
-        "observed": _judgement_json(cell.observed),
-        "drift": [d.value for d in cell.drift],
-    }

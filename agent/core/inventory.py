@@ -38,13 +38,14 @@ class Inventory:
         return [e for e in self.externals if e.network is None or e.network in nads]
 
     def find_workload(self, text: str, default_namespace: str | None = None) -> list[Attachment]:
-        """Attachments of the pod or VM named `[ns/]name` (one per network it is attached to)."""
+        """Attachments of the pod or VM named `[ns/]name` (one per network it is attached to); a bare name with a
+        namespace given (`-n`) is looked up in that namespace only, as kubectl does."""
         if "/" in text:
             ref = Ref.parse(text, "")
             return [a for a in self.attachments if a.ref == ref]
         found = [a for a in self.attachments if a.ref.name == text]
         if default_namespace is not None:
-            found = [a for a in found if a.ref.namespace == default_namespace] or found
+            found = [a for a in found if a.ref.namespace == default_namespace]
         return found
 
     def find_external(self, name: str) -> ExternalEndpoint | None:

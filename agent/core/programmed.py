@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable
 
-from . import ovnk_names
+from .ovnk import ids, names, ownership
 from .enforcement import EnforcedPolicy
 from .findings import Finding, FindingKind, Severity
 from .model import (
@@ -34,13 +34,10 @@ from .ovn_match import And, Compare, Expr, MatchSyntaxError, Not, Or, Packet, Re
 
 ALLOW_ACTIONS = {"allow", "allow-related", "allow-stateless"}
 DENY_ACTIONS = {"drop", "reject"}
-KNOWN_OWNER_TYPES = {"NetworkPolicy", "NetworkPolicyDefaultDeny", "DefaultDeny", "NetpolDefault", "NetpolNamespace",
-                     "NetpolNode", "AdminNetworkPolicy", "BaselineAdminNetworkPolicy", "EgressFirewall"}
 
 
 def acl_reason(acl: Acl) -> Reason:
-    ids = acl.ids
-    owner = ids.get(ovnk_names.OWNER_NAME) or ids.get("name") or "unowned"
+    owner = acl.ids.get(ids.OBJECT_NAME) or acl.ids.get(ids.LEGACY_NAME) or "unowned"
     return Reason(acl.short, f"{acl.direction} tier {acl.tier} priority {acl.priority} {acl.action}, owner {owner}: {acl.match}")
 
 
@@ -56,8 +53,8 @@ class ProgrammedPlane:
     def __init__(self, nb: NbSnapshot, network: Network):
         self.network = network
         self.nb = nb
-        self.switch_name = ovnk_names.network_switch(network.cni_name, network.topology)
-        self.localnet_port = ovnk_names.localnet_port(network.cni_name)
+        self.switch_name = names.network_switch(network.cni_name, network.topology)
+        self.localnet_port = names.localnet_port(network.cni_name)
         self.findings: list[Finding] = []
         self._boundaries: dict[str, list[int]] = {}
         switch = nb.switches.get(self.switch_name)
@@ -89,7 +86,7 @@ class ProgrammedPlane:
                 self.findings.append(Finding(
                     FindingKind.UNKNOWN_ACL, f"{acl.short} match cannot be parsed ({exc}): {acl.match}",
                     network=network.ref, severity=Severity.ERROR))
-            if acl.ids.get(ovnk_names.OWNER_TYPE) not in KNOWN_OWNER_TYPES:
+            if acl.ids.get(ids.OWNER_TYPE) not in ids.KNOWN_OWNER_TYPES:
                 self.findings.append(Finding(
                     FindingKind.UNOWNED_ACL,
                     f"{acl.short} ({acl.direction} priority {acl.priority} {acl.action}: {acl.match}) has no OVN-K owner "
@@ -129,17 +126,7 @@ class ProgrammedPlane:
         # An address set (or a port group's derived $pg_ip4 set) counts as one constant: membership, not members.
         self._sets: list[list[ipaddress.IPv4Network | ipaddress.IPv6Network]] = []
         for set_name in sorted(sets):
-            contents: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
-            if set_name in nb.address_sets:
-                for text in nb.address_sets[set_name]:
-                    try:
-                        contents.append(ipaddress.ip_network(text, strict=False))
-                    except ValueError:
-                        continue
-            elif set_name.rsplit("_", 1)[0] in self._resolver.port_groups:
-                for port_name in self._resolver.port_groups[set_name.rsplit("_", 1)[0]]:
-                    contents.extend(ipaddress.ip_network(ip) for ip in self._resolver.port_ips.get(port_name, ()))
-            self._sets.append(contents)
+            self._sets.append(self._resolver.address_set(set_name) or [])
         self._nets = sorted(nets, key=lambda n: (n.version, int(n.network_address), n.prefixlen))
         for proto in ("tcp", "udp", "sctp"):
             cuts = {MIN_PORT, MAX_PORT + 1}
@@ -166,7 +153,7 @@ class ProgrammedPlane:
         """The logical switch port a packet of this endpoint uses: its own LSP, or the localnet port."""
         if not isinstance(endpoint, Attachment):
             return self.localnet_port if self.localnet_port in self._ports else None
-        by_name = ovnk_names.pod_port(self.network.ref, endpoint.ref)
+        by_name = names.pod_port(self.network.ref, endpoint.ref)
         if by_name in self._ports:
             return by_name
         # VMs' ports are named after the virt-launcher pod: find the port carrying the workload's address.
@@ -267,14 +254,17 @@ class ProgrammedPlane:
     # -- ownership --
 
     def policy_findings(self, policies: Iterable[EnforcedPolicy]) -> list[Finding]:
-        """Policies that should select workloads here but own no port group on this node."""
-        owned = {pg.external_ids and dict(pg.external_ids).get(ovnk_names.OWNER_NAME) for pg in self.nb.port_groups.values()}
+        """Policies that should be programmed here but own neither a port group nor an ACL on this node
+        (ownership read from the port group in the shapes of either OVN-K version, or from the ACLs)."""
+        net = self.network.cni_name
+        owned = {ownership.port_group_policy(pg.name, dict(pg.external_ids), net) for pg in self.nb.port_groups.values()}
+        owned |= {ownership.acl_policy(acl.ids, net) for acl in self.nb.acls.values()}
         out = []
         for policy in policies:
-            if f"{policy.ref.namespace}:{policy.ref.name}" not in owned:
+            if policy.ref not in owned:
                 out.append(Finding(
                     FindingKind.POLICY_NOT_PROGRAMMED,
-                    f"no port group owned by {policy.ref.namespace}:{policy.ref.name} in OVN northbound",
+                    f"neither a port group nor an ACL of {names.policy_key(policy.ref)} in OVN northbound",
                     policy.ref, self.network.ref, Severity.ERROR))
         return out
 
@@ -301,14 +291,14 @@ def detect_ovnk(nb: NbSnapshot, network: Network, profile_name: str, end_port_su
                 ) -> tuple[list[str], list[Finding]]:
     """What the programmed ACLs reveal about the OVN-Kubernetes version, and where it contradicts the profile
     segcheck was told to expect (--ovnk-version)."""
-    controller = ovnk_names.network_controller(network.cni_name)
+    controller = names.network_controller(network.cni_name)
     owned = [a for a in nb.acls.values()
-             if a.ids.get(ovnk_names.OWNER_CONTROLLER) == controller and a.ids.get(ovnk_names.OWNER_TYPE) == "NetworkPolicy"]
+             if a.ids.get(ids.OWNER_CONTROLLER) == controller and a.ids.get(ids.OWNER_TYPE) == ids.NETWORK_POLICY]
     seen: list[str] = []
-    if any(ovnk_names.PORT_POLICY_PROTOCOL in a.ids for a in owned):
-        seen.append("one ACL per rule, peer and protocol (port-policy-protocol)")
-    if any(ovnk_names.PORT_POLICY_INDEX in a.ids for a in owned):
-        seen.append("one ACL per port entry (port-policy-index: an older OVN-K)")
+    if any(ids.PORT_POLICY_PROTOCOL in a.ids for a in owned):
+        seen.append(f"one ACL per rule, peer and protocol ({ids.PORT_POLICY_PROTOCOL})")
+    if any(ids.PORT_POLICY_INDEX in a.ids for a in owned):
+        seen.append(f"one ACL per port entry ({ids.PORT_POLICY_INDEX}: an older OVN-K)")
     ranged = [a for a in owned if re.search(r"\d+\s*<=?\s*(tcp|udp|sctp)\.dst\s*<=?\s*\d+", a.match)]
     if ranged:
         seen.append("port ranges programmed (endPort honoured)")
@@ -319,7 +309,7 @@ def detect_ovnk(nb: NbSnapshot, network: Network, profile_name: str, end_port_su
         findings.append(Finding(
             FindingKind.PROFILE_MISMATCH,
             f"OVN NB holds port-range ACLs ({ranged[0].short}: {ranged[0].match}), so this OVN-K honours endPort, "
-            f"but segcheck expects OVN-K {profile_name} behaviour: run with --ovnk-version 2025",
+            f"but segcheck expects OVN-K {profile_name} behaviour: run with --ovnk-version current",
             network=network.ref))
     return seen, findings
 
@@ -355,8 +345,8 @@ def check_localnet_mapping(network: Network, ovs: OvsSnapshot, expected_bridge: 
             FindingKind.LOCALNET_UNMAPPED, f"localnet {physnet!r} is mapped to {bridge}, expected {expected_bridge}",
             network=network.ref, severity=Severity.ERROR))
     if bridge is not None:
-        lport = ovnk_names.localnet_port(network.cni_name)
-        wanted = [(bridge, ovnk_names.patch_port_to_br_int(lport)), ("br-int", ovnk_names.patch_port_from_br_int(lport))]
+        lport = names.localnet_port(network.cni_name)
+        wanted = [(bridge, names.patch_port_to_br_int(lport)), ("br-int", names.patch_port_from_br_int(lport))]
         if bridge not in ovs.bridges:
             findings.append(Finding(FindingKind.PATCH_PORT_MISSING, f"bridge {bridge} does not exist on this node",
                                     network=network.ref, severity=Severity.ERROR))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Sequence
 
+from .drift import CheckedCell
 from .findings import Finding
 from .model import Judgement, PortRange
 from .reachability import Cell, NetworkReachability
@@ -26,12 +27,24 @@ def judgement_json(judgement: Judgement) -> dict[str, Any]:
     }
 
 
-def cell_json(cell: Cell) -> dict[str, Any]:
-    out: dict[str, Any] = {"from": cell.source, "to": cell.destination}
-    out.update(port_json(cell.ports))
-    out["protocol"] = cell.protocol.value
-    out["expected"] = cell.verdict.value
-    out["because"] = cell.judgement.because
+def plane_json(judgement: Judgement | None) -> dict[str, Any] | None:
+    """A programmed or observed plane: null when it was not read (or not probed)."""
+    return None if judgement is None else {"verdict": judgement.verdict.value, **judgement_json(judgement)}
+
+
+def cell_json(cell: Cell | CheckedCell) -> dict[str, Any]:
+    """The one JSON shape of a cell, for every command and the agent's API: the expected verdict of a pair over
+    a port range, and, for a checked cell, its probe port, the programmed and observed planes and its drift.
+    The network is named by the enclosing record."""
+    ports = cell.ports if isinstance(cell, Cell) else (None if cell.ports.is_all else cell.ports)
+    out: dict[str, Any] = {"from": cell.source, "to": cell.destination, **port_json(ports),
+                           "protocol": cell.protocol.value}
+    if isinstance(cell, Cell):
+        out.update({"expected": cell.verdict.value, "because": cell.judgement.because})
+        return out
+    out.update({"expected": cell.expected.verdict.value, "because": cell.expected.because,
+                "sample_port": cell.sample_port, "programmed": plane_json(cell.programmed),
+                "observed": plane_json(cell.observed), "drift": [d.value for d in cell.drift]})
     return out
 
 
@@ -51,6 +64,11 @@ def port_text(ports: PortRange | None) -> str:
 def cell_row(cell: Cell) -> list[str]:
     return [cell.source, cell.destination, f"{port_text(cell.ports)}/{cell.protocol.value}", cell.verdict.value,
             ", ".join(cell.judgement.because)]
+
+
+GRID_LEGEND = ("grid: rows are sources, columns destinations (numbered as the rows); each pair's TCP verdict on "
+               "the ports no rule names: . allowed, X denied, ? unknown; + some ports differ (see the rows below); "
+               "- no cell (the same endpoint, or traffic between two external hosts)")
 
 
 def grid(matrix: NetworkReachability, cells: Iterable[Cell]) -> list[list[str]]:

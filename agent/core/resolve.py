@@ -67,8 +67,8 @@ def resolve_endpoint(inventory: Inventory, text: str, network: Ref | None, names
     if external is not None and (network is None or external.network in (None, network)):
         workloads.append(external)
     if not workloads:
-        where = f" on {network}" if network else ""
-        raise ResolveError(f"{text!r} is neither a pod, a VM nor an external endpoint{where}")
+        where = (f" in namespace {namespace!r}" if namespace else "") + (f" on {network}" if network else "")
+        raise ResolveError(f"not found: {text!r} is neither a pod, a VM nor an external endpoint{where}")
     return workloads
 
 

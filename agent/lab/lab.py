@@ -20,7 +20,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from segcheck.agent.core import ovnk_names
+from segcheck.agent.core.ovnk import ids as ovnk_ids
+from segcheck.agent.core.ovnk import names as ovnk_names
 from segcheck.agent.core.model import parse_ip
 from segcheck.agent.core.probe import SendPoint
 
@@ -335,8 +336,8 @@ class Lab:
         sw, lnp = self.switch_name, self.localnet_port_name
         cmds: list[list[str]] = [
             ["--may-exist", "ls-add", sw],
-            ["set", "Logical_Switch", sw, f"external_ids:{_q(ovnk_names.NETWORK_KEY)}={_q(net.localnet_name)}",
-             f"external_ids:{_q('k8s.ovn.org/topology')}=localnet"],
+            ["set", "Logical_Switch", sw, f"external_ids:{_q(ovnk_ids.NETWORK)}={_q(net.localnet_name)}",
+             f"external_ids:{_q(ovnk_ids.TOPOLOGY)}=localnet"],
             ["--may-exist", "lsp-add", sw, lnp],
             ["lsp-set-type", lnp, "localnet"],
             ["lsp-set-addresses", lnp, "unknown"],
@@ -349,8 +350,8 @@ class Lab:
                 ["--may-exist", "lsp-add", sw, lsp],
                 ["lsp-set-addresses", lsp, addr],
                 ["lsp-set-port-security", lsp, addr],
-                ["set", "Logical_Switch_Port", lsp, f"external_ids:{_q(ovnk_names.NAD_KEY)}={_q(str(net.nad))}",
-                 f"external_ids:{_q(ovnk_names.NETWORK_KEY)}={_q(net.localnet_name)}",
+                ["set", "Logical_Switch_Port", lsp, f"external_ids:{_q(ovnk_ids.NAD)}={_q(str(net.nad))}",
+                 f"external_ids:{_q(ovnk_ids.NETWORK)}={_q(net.localnet_name)}",
                  "external_ids:pod=true", f"external_ids:namespace={_q(att.namespace)}"],
             ]
         argv: list[str] = []

@@ -8,23 +8,19 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, Protocol as TypingProtocol, Sequence
+from typing import Any, Iterable, Sequence
 
-from ..core.drift import CheckedCell, check_points, classify, pairs as all_pairs
+from ..core.drift import CheckedCell, check_points, classify, has_drift, pairs as all_pairs
 from ..core.enforcement import DEFAULT_PROFILE, OvnkProfile, network_findings
 from ..core.findings import Finding
 from ..core.inventory import Inventory
 from ..core.model import Endpoint, Judgement, PortRange, Protocol, Reason, Ref, Verdict
 from ..core.northbound import NbSnapshot, OvsSnapshot
-from ..core.probe import Evidence, ProbeJob, ProbeProtocol, ProbeResult, Prober, SendPoint
+from ..core.probe import Evidence, ProbeJob, ProbeProtocol, ProbeResult, Prober
 from ..core.programmed import MappingStatus, ProgrammedPlane, check_localnet_mapping, detect_ovnk
 from ..core.reachability import NetworkReachability
-
-
-class Locator(TypingProtocol):
-    """Where a probe from an endpoint leaves (None: not on this node / cannot send as it)."""
-
-    def send_point(self, endpoint: Endpoint) -> SendPoint | None: ...
+from ..core.sources import Locator
+from .status import Status
 
 
 @dataclass
@@ -36,6 +32,18 @@ class CheckReport:
     ovnk: list[str] = field(default_factory=list)
     probes: list[ProbeResult] = field(default_factory=list)
     duration_seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)  # sources that could not be read
+    status: Status = Status.MATCH  # of every cell checked (also when `cells` is later narrowed)
+    probed: bool = True  # False: declared vs programmed only
+
+
+def cells_status(cells: Sequence[CheckedCell], observed: bool = True) -> Status:
+    """Drift beats everything; cells whose programmed plane was not read, or (when probing) none observed:
+    could not check."""
+    if any(has_drift(c) for c in cells):
+        return Status.DRIFT
+    cannot = any(c.programmed is None for c in cells) or (observed and not any(c.observed for c in cells))
+    return Status.COULD_NOT_CHECK if cannot else Status.MATCH
 
 
 def observed_judgement(result: ProbeResult) -> Judgement:
@@ -62,13 +70,14 @@ class Checker:
     probe_timeout: float = 1.0
     probe_rate: float = 2000.0
     protocols: Sequence[Protocol] = tuple(Protocol)
+    extra: Sequence[Endpoint] = ()  # endpoints outside the declared state (an IP target) to check too
 
     def __post_init__(self) -> None:
         net = self.inventory.networks.get(self.network)
         if net is None:
             raise KeyError(f"no NetworkAttachmentDefinition {self.network}")
         self.net = net
-        self.expected = NetworkReachability(self.inventory, self.network, profile=self.profile)
+        self.expected = NetworkReachability(self.inventory, self.network, extra=self.extra, profile=self.profile)
         self.programmed = ProgrammedPlane(self.nb, net) if self.nb is not None else None
 
     def findings(self) -> list[Finding]:
@@ -137,13 +146,16 @@ class Checker:
                 out.append(cell)
         return out, results
 
-    def run(self, endpoint_pairs: Iterable[tuple[Endpoint, Endpoint]] | None = None) -> CheckReport:
+    def run(self, endpoint_pairs: Iterable[tuple[Endpoint, Endpoint]] | None = None, *,
+            probe: bool = True) -> CheckReport:
+        """Plan the check points, probe them (unless `probe` is off: declared vs programmed only), judge."""
         started = time.monotonic()
-        cells, probes = self.observe(self.plan(endpoint_pairs))
+        planned = self.plan(endpoint_pairs)
+        cells, probes = self.observe(planned) if probe else (planned, [])
         mapping = self.mapping()
         findings = self.findings() + (list(mapping.findings) if mapping is not None else [])
         return CheckReport(self.network, cells, findings, mapping, self.ovnk_detected()[0], probes,
-                           time.monotonic() - started)
+                           time.monotonic() - started, status=cells_status(cells, observed=probe), probed=probe)
 
 
 def single_cell(checker: Checker, source: Endpoint, destination: Endpoint, port: int, protocol: Protocol) -> CheckedCell:

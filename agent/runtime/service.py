@@ -7,7 +7,8 @@ from typing import Any, Callable
 
 from ..adapters.http_api import ApiServer, Routes
 from ..adapters.metrics import exposition, registry_for
-from ..core.drift import cell_json, summarize
+from ..core.drift import summarize
+from ..core.render import cell_json
 from ..core.model import Ref
 from ..core.resolve import ResolveError, resolve_pair, split_target
 from ..core.state import AgentState
@@ -96,7 +97,7 @@ class AgentService:
         except (ResolveError, ValueError) as exc:
             return 400, {"error": str(exc)}
         cell = self.agent.probe_now(net, src, dst, target.port, target.protocol, inventory)
-        return 200, cell_json(cell)
+        return 200, {"network": str(net), **cell_json(cell)}
 
     def start(self) -> None:
         self.agent.start()

@@ -12,8 +12,10 @@ from segcheck.agent.core.model import Ref
 from segcheck.agent.lab.controller import LabController
 from segcheck.agent.lab.lab import Lab
 from segcheck.agent.lab.locator import LabLocator
+from segcheck.agent.lab.seed import packaged_seed
+from segcheck.agent.lab.sources import LabSources
 from segcheck.agent.runtime.checker import Checker
-from segcheck.agent.runtime.sources import packaged_seed, read_programmed
+from segcheck.agent.runtime.checks import read_programmed
 
 NET = Ref("default", "tenantblue")
 
@@ -25,7 +27,7 @@ def seed_inventory() -> Inventory:
 
 
 def checker(lab: Lab, inventory: Inventory, prober: RawSocketProber | None = None) -> Checker:
-    programmed = read_programmed(lab.nb_url, lab.ovs_url)
+    programmed = read_programmed(LabSources(lab))
     assert not programmed.errors, programmed.errors
     return Checker(inventory, NET, programmed.nb, programmed.ovs, prober or RawSocketProber(), LabLocator(lab))
 

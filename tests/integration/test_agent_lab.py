@@ -23,7 +23,7 @@ from segcheck.agent.lab.locator import LabLocator
 from segcheck.agent.runtime.agent import Agent
 from segcheck.agent.runtime.declared import FilesSource
 from segcheck.agent.runtime.service import AgentService
-from segcheck.agent.runtime.sources import packaged_seed
+from segcheck.agent.lab.seed import packaged_seed
 
 from .planes import NET, drop_flow, owned_acl, seeded
 

@@ -17,7 +17,7 @@ from segcheck.agent.lab.locator import LabLocator
 from segcheck.agent.runtime.agent import Agent
 from segcheck.agent.runtime.declared import FilesSource
 from segcheck.agent.runtime.service import AgentService
-from segcheck.agent.runtime.sources import packaged_seed
+from segcheck.agent.lab.seed import packaged_seed
 from tests.deploy.queries import RULES, Query, alert_rules, all_dashboard_queries
 from tests.prom.fixtures import prometheus  # noqa: F401 - fixture
 from tests.prom.server import Prometheus, ScrapeTarget

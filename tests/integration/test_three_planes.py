@@ -13,7 +13,7 @@ from segcheck.agent.core.findings import FindingKind
 from segcheck.agent.core.model import Protocol, Verdict
 from segcheck.agent.lab.controller import LabController
 
-from segcheck.agent.runtime.sources import packaged_seed
+from segcheck.agent.lab.seed import packaged_seed
 
 from .planes import NET, checker, drop_flow, owned_acl, seeded
 

@@ -3,7 +3,6 @@ resourceVersion), driving the agent loop. No OVN, no probes: only what the API d
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,34 +14,12 @@ from segcheck.agent.adapters.kube import Backoff, KubeSource
 from segcheck.agent.core.model import Protocol, Ref, Verdict
 from segcheck.agent.runtime.agent import Agent
 from segcheck.agent.runtime.declared import KubernetesSource
-from segcheck.agent.runtime.sources import packaged_seed
+from segcheck.agent.lab.seed import packaged_seed
 from tests.fake_kube import FakeKubeServer
+from tests.fake_kube.seed import NODE, seed_objects
 
-NODE = "worker-a"
 NET = Ref("default", "tenantblue")
 DEADLINE = 10.0
-
-
-def seed_objects() -> dict[str, dict]:
-    """The seed's API objects as a cluster would serve them: pods scheduled on NODE, the VM as its VMI."""
-    objects = {}
-    for path in sorted(Path(packaged_seed()).glob("*.yaml")):
-        for doc in yaml.safe_load_all(path.read_text()):
-            if doc and doc["kind"] in ("NetworkAttachmentDefinition", "MultiNetworkPolicy", "Pod", "VirtualMachine"):
-                objects[doc["metadata"]["name"]] = doc
-    pod = objects["podclient"]
-    pod["spec"]["nodeName"] = NODE
-    vm = objects.pop("vm-server")
-    template = copy.deepcopy(vm["spec"]["template"])
-    objects["vm-server"] = {
-        "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
-        "metadata": {"name": "vm-server", "namespace": "default", "labels": template["metadata"]["labels"]},
-        "spec": template["spec"],
-        "status": {"nodeName": NODE, "interfaces": [
-            {"name": "underlay", "mac": "02:00:00:00:00:20", "ipAddress": "192.168.200.20",
-             "ipAddresses": ["192.168.200.20"]}]},
-    }
-    return objects
 
 
 @pytest.fixture

@@ -11,11 +11,11 @@ import itertools
 from dataclasses import replace
 
 import pytest
+from segcheck.agent.core.render import cell_json
 from segcheck.agent.core.drift import (
     DRIFT_CLASSES,
     CheckedCell,
     DriftClass,
-    cell_json,
     check_points,
     classify,
     pairs,
@@ -239,8 +239,8 @@ def test_summarize_counts_every_class():
 
 def test_cell_json_for_all_ports():
     assert cell_json(cell(PortRange(TCP))) == {
-        "network": "default/tenantblue", "from": POD, "to": DB, "port": None, "protocol": "TCP", "sample_port": 1,
-        "expected": "denied", "because": ["default/default-deny:egress"], "programmed": None, "observed": None,
+        "from": POD, "to": DB, "port": None, "protocol": "TCP", "expected": "denied",
+        "because": ["default/default-deny:egress"], "sample_port": 1, "programmed": None, "observed": None,
         "drift": []}
 
 
@@ -253,7 +253,8 @@ def test_cell_json_for_a_range_with_all_planes():
                                  "reasons": [{"ref": "acl/8340a7b2", "detail": "from-lport ... allow-related"}]}
     assert out["observed"]["because"] == ["probe/syn-ack"]
     assert out["drift"] == ["leak", "controller"]
-    assert list(out) == ["network", "from", "to", "port", "end_port", "protocol", "sample_port", "expected", "because",
+    # One shape for every command: a matrix cell's keys first, then the planes a check adds.
+    assert list(out) == ["from", "to", "port", "end_port", "protocol", "expected", "because", "sample_port",
                          "programmed", "observed", "drift"]
 
 

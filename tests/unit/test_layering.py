@@ -1,4 +1,5 @@
-"""The architecture, checked: a pure core, adapters below the runtime, the CLI on top; packaging complete."""
+"""The architecture, checked: a pure core -> adapters and the lab -> runtime -> cli; the lab reachable only from
+the CLI; no import circle; packaging complete."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ PACKAGES = {"agent": "segcheck.agent", "cli": "segcheck.cli"}
 # The core may use the standard library's pure modules, nothing that does I/O.
 CORE_ALLOWED = {"__future__", "abc", "bisect", "collections", "dataclasses", "enum", "functools", "hashlib",
                 "ipaddress", "itertools", "json", "math", "re", "typing"}
-# Who may import whom inside segcheck (lower layers never import higher ones).
+# Who may import whom inside segcheck (lower layers never import higher ones). The lab sits beside the runtime's
+# adapters: it may use adapters, and only the CLI may use it (the DaemonSet's code path never knows it exists).
 LAYERS = ["segcheck.agent.core", "segcheck.agent.adapters", "segcheck.agent.lab", "segcheck.agent.runtime", "segcheck.cli"]
+LAB = "segcheck.agent.lab"
+MAY_IMPORT_LAB = ("segcheck.agent.lab", "segcheck.cli")
 
 
 def modules():
@@ -80,3 +84,56 @@ def test_every_package_is_listed_in_pyproject():
     listed = set(config["tool"]["setuptools"]["packages"])
     found = {name for name, is_pkg, _ in modules() if is_pkg}
     assert found <= listed, f"add to pyproject [tool.setuptools] packages: {sorted(found - listed)}"
+
+
+def _within(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+def test_only_the_cli_imports_the_lab():
+    bad = [f"{name} imports {imp}" for name, is_pkg, path in modules()
+           if not any(_within(name, p) for p in MAY_IMPORT_LAB)
+           for imp in imports(name, is_pkg, path) if _within(imp, LAB)]
+    assert not bad, "\n".join(bad)
+
+
+def _graph() -> dict[str, set[str]]:
+    """Module -> the segcheck modules it imports (a `from package import name` counts as the package)."""
+    known = {name for name, _, _ in modules()}
+    graph: dict[str, set[str]] = {}
+    for name, is_pkg, path in modules():
+        targets = set()
+        for imp in imports(name, is_pkg, path):
+            while imp and imp not in known:
+                imp = imp.rpartition(".")[0]
+            if imp and imp != name:
+                targets.add(imp)
+        graph[name] = targets
+    return graph
+
+
+def _package_edge(importer: str, imported: str) -> bool:
+    """A package's __init__ importing its own submodules (or a submodule its package) is no circle of design."""
+    return _within(imported, importer) or _within(importer, imported)
+
+
+def test_no_import_circle():
+    graph = {m: {t for t in ts if not _package_edge(m, t)} for m, ts in _graph().items()}
+    circles: list[list[str]] = []
+    state: dict[str, int] = {}  # 1: on the stack, 2: done
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                circles.append(stack[stack.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt, stack)
+        stack.pop()
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [])
+    assert not circles, "\n".join(" -> ".join(c) for c in circles)

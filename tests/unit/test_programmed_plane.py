@@ -158,16 +158,20 @@ def test_seed_segments_split_at_the_db_port(seed):
     assert seed.boundary(TCP) == [1, 5432, 5433, 65536]
 
 
-def test_policy_without_port_group_is_not_programmed():
+def test_policy_without_port_group_or_acls_is_not_programmed():
     inv = seed_inventory()
     nb = seed_nb(inv)
-    pruned = NbSnapshot(nb.switches, nb.ports, {n: pg for n, pg in nb.port_groups.items()
-                                               if pg.external_ids and dict(pg.external_ids)["k8s.ovn.org/name"]
-                                               != "default:allow-db-egress"}, nb.address_sets, nb.acls)
-    found = plane(pruned).policy_findings(enforced_policies(inv, NET_REF).policies)
+    [(name, pg)] = [(n, pg) for n, pg in nb.port_groups.items() if dict(pg.external_ids).get("name") == "default_allow-db-egress"]
+    pgs = {n: g for n, g in nb.port_groups.items() if n != name}
+    policies = enforced_policies(inv, NET_REF).policies
+    acls_left = NbSnapshot(nb.switches, nb.ports, pgs, nb.address_sets, nb.acls)
+    assert plane(acls_left).policy_findings(policies) == []  # its ACLs still name it as their owner
+    assert verdict(plane(acls_left), POD, DB, 5432) is D  # but they apply to no port any more
+    gone = NbSnapshot(nb.switches, nb.ports, pgs, nb.address_sets,
+                      {u: a for u, a in nb.acls.items() if u not in pg.acls})
+    found = plane(gone).policy_findings(policies)
     assert [(f.kind, str(f.policy), str(f.network)) for f in found] == [
         (FindingKind.POLICY_NOT_PROGRAMMED, "default/allow-db-egress", "default/tenantblue")]
-    assert verdict(plane(pruned), POD, DB, 5432) is D  # its allow ACL went with the port group
 
 
 # ----------------------------------------------------------------------------- stages

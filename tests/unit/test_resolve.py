@@ -106,9 +106,11 @@ def test_resolve_pair(inv, src, dst, want):
 
 
 def test_namespace_picks_between_same_named_workloads(inv):
-    assert resolve(inv, "client", "server", namespace="other")[1] == "other/client"
+    assert resolve(inv, "client", "default/server", namespace="other")[1] == "other/client"
     assert resolve(inv, "client", "server", namespace="default")[1] == "default/client"
-    assert resolve(inv, "client", "server", namespace="nowhere")[1] == "default/client"  # first found otherwise
+    # -n is a filter, as in kubectl: a name not in that namespace is not found (never another namespace's).
+    with pytest.raises(ResolveError, match="not found.*'client'.*namespace 'nowhere'"):
+        resolve(inv, "client", "server", namespace="nowhere")
 
 
 def test_the_endpoints_carry_their_attachment_on_the_chosen_network(inv):

@@ -1,0 +1,62 @@
+"""The sources of a real node (the DaemonSet's view): its OVN NB/SB and OVS sockets, its network namespaces
+found through /proc (hostPID), and a prober that sends from inside them."""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from dataclasses import dataclass
+
+from ..core.northbound import NbSnapshot, OvsSnapshot
+from ..core.probe import Prober
+from ..core.sources import Locator, SnapshotReader, Tracer
+from .db_file import ServedDatabase, is_database_file
+from .node_locator import NodeLocator
+from .ovsdb import DEFAULT_NB, DEFAULT_OVS, DEFAULT_SB, NorthboundReader, OvsReader
+from .probers import make_prober
+from .trace import OvnTracer
+
+
+@dataclass
+class NodeSources:
+    nb_url: str | None = DEFAULT_NB
+    ovs_url: str | None = DEFAULT_OVS
+    sb_url: str | None = DEFAULT_SB
+    prober_name: str = "raw"
+    name: str = "node"
+    sees_every_workload: bool = False
+
+    def __post_init__(self) -> None:
+        self._locator = NodeLocator()
+        self._served: dict[str, str] = {}  # database file -> the URL of its private server
+        self._resources = ExitStack()
+
+    def unavailable(self) -> str | None:
+        return None  # each database says for itself whether it can be read
+
+    def _url(self, value: str) -> str:
+        """A server URL as given; a database file (a support bundle's) is served to us on first use."""
+        if not is_database_file(value):
+            return value
+        if value not in self._served:
+            self._served[value] = self._resources.enter_context(ServedDatabase(value))
+        return self._served[value]
+
+    def northbound(self, timeout: float = 5.0) -> SnapshotReader[NbSnapshot] | None:
+        return NorthboundReader(self._url(self.nb_url), timeout=timeout) if self.nb_url else None
+
+    def open_vswitch(self, timeout: float = 5.0) -> SnapshotReader[OvsSnapshot] | None:
+        return OvsReader(self._url(self.ovs_url), timeout=timeout) if self.ovs_url else None
+
+    def close(self) -> None:
+        """Stop the servers of database files."""
+        self._resources.close()
+        self._served.clear()
+
+    def tracer(self) -> Tracer | None:
+        return OvnTracer(self.sb_url) if self.sb_url else None
+
+    def locator(self) -> Locator:
+        return self._locator
+
+    def prober(self) -> Prober:
+        return make_prober(self.prober_name)

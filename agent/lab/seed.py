@@ -1,0 +1,12 @@
+"""The shipped seed scenario (examples/seed): the lab's default manifests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def packaged_seed() -> Path:
+    """examples/seed next to the installed sources (editable installs and the repository)."""
+    import segcheck.agent
+
+    return Path(segcheck.agent.__file__).resolve().parents[1] / "examples" / "seed"

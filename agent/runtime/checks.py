@@ -1,0 +1,265 @@
+"""The use cases behind the one-shot commands, as functions returning typed reports (they print nothing).
+
+- `expected_matrix`: the declared plane of each network (`segcheck matrix`);
+- `explain`: one expected verdict and its rules, optionally traced through OVN (`segcheck explain`);
+- `probe_cell`: one cell on all three planes, with the PostgreSQL follow-up (`segcheck probe`);
+- `verify_networks`: every cell of every network on all three planes (`segcheck verify`, local `drift`).
+
+The sources (node or lab) are given by the caller; nothing here knows which.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from ..adapters.agent_client import AgentClient
+from ..adapters.manifest_files import load_inventory
+from ..adapters.pg_probe import PgAnswer, postgres_answer
+from ..adapters.trace import UNKNOWN_MAC, trace_flow
+from ..core.drift import CheckedCell, has_drift
+from ..core.enforcement import OvnkProfile, network_findings
+from ..core.findings import Finding
+from ..core.inventory import Inventory
+from ..core.model import Attachment, Endpoint, Judgement, Protocol, Ref, Verdict
+from ..core.northbound import NbSnapshot, OvsSnapshot
+from ..core.programmed import ProgrammedPlane
+from ..core.reachability import Cell, NetworkReachability
+from ..core.resolve import ResolveError, resolve_pair, split_target
+from ..core.sources import SnapshotReader, SourceUnavailable, Sources, Trace
+from .checker import Checker, CheckReport, single_cell
+from .status import Status, worst
+
+POSTGRES_PORT = 5432
+
+
+class UsageError(ValueError):
+    """The request cannot be answered as asked (unknown workload, missing port...): the user must change it."""
+
+
+def read_manifests(paths: Sequence[str]) -> tuple[Inventory, list[str]]:
+    """The declared state from manifest files or folders, and every bad object (file and object named)."""
+    inventory, errors = load_inventory(paths)
+    return inventory, [str(e) for e in errors]
+
+
+def _networks(inventory: Inventory, wanted: Ref | None) -> list[Ref]:
+    if wanted is None:
+        return sorted(inventory.networks)
+    if wanted not in inventory.networks:
+        raise UsageError(f"no NetworkAttachmentDefinition {wanted} in the declared state")
+    return [wanted]
+
+
+# ----------------------------------------------------------------------------- programmed plane
+
+@dataclass
+class Programmed:
+    nb: NbSnapshot | None
+    ovs: OvsSnapshot | None
+    errors: list[str]
+
+
+def _snapshot(reader: SnapshotReader[NbSnapshot] | SnapshotReader[OvsSnapshot] | None,
+              errors: list[str]) -> NbSnapshot | OvsSnapshot | None:
+    if reader is None:
+        return None
+    try:
+        return reader.snapshot()
+    except SourceUnavailable as exc:
+        errors.append(str(exc))
+        return None
+    finally:
+        reader.close()
+
+
+def read_programmed(sources: Sources, *, ovs: bool = True, timeout: float = 5.0) -> Programmed:
+    """One consistent read of each database; one that cannot be read leaves its plane unknown."""
+    errors: list[str] = []
+    nb = _snapshot(sources.northbound(timeout), errors)
+    snap = _snapshot(sources.open_vswitch(timeout), errors) if ovs else None
+    assert nb is None or isinstance(nb, NbSnapshot)
+    assert snap is None or isinstance(snap, OvsSnapshot)
+    return Programmed(nb, snap, errors)
+
+
+def _checker(inventory: Inventory, network: Ref, sources: Sources, programmed: Programmed, profile: OvnkProfile,
+             extra: Sequence[Endpoint] = ()) -> Checker:
+    return Checker(inventory, network, programmed.nb, programmed.ovs, sources.prober(), sources.locator(), profile,
+                   extra=tuple(extra))
+
+
+# ----------------------------------------------------------------------------- matrix
+
+@dataclass
+class MatrixReport:
+    matrix: NetworkReachability
+    findings: list[Finding]
+
+
+def expected_matrix(inventory: Inventory, profile: OvnkProfile, network: Ref | None = None,
+                    namespace: str | None = None) -> list[MatrixReport]:
+    """The expected reachability of each network (or the one asked for), with its policy findings."""
+    if namespace is not None and not any(a.ref.namespace == namespace for a in inventory.attachments):
+        raise UsageError(f"no pod or VM in namespace {namespace!r} in the declared state")
+    return [MatrixReport(NetworkReachability(inventory, net, profile=profile, namespace=namespace),
+                         network_findings(inventory, net, profile))
+            for net in _networks(inventory, network)]
+
+
+# ----------------------------------------------------------------------------- explain
+
+@dataclass
+class ExplainReport:
+    network: Ref
+    profile: str
+    source: Endpoint
+    destination: Endpoint
+    port: int | None
+    protocol: Protocol
+    judgement: Judgement | None  # with a port: its verdict
+    cells: list[Cell]  # without a port: the pair's cells
+    findings: list[Finding]
+    trace: Trace | None = None
+
+    @property
+    def status(self) -> Status:
+        """Could not check when a trace was asked for and gave no evidence (findings are judged by the caller)."""
+        if self.trace is not None and self.trace.verdict == "unknown":
+            return Status.COULD_NOT_CHECK
+        return Status.MATCH
+
+
+def _resolve(inventory: Inventory, source: str, destination: str, network: Ref | None, namespace: str | None
+             ) -> tuple[Ref, Endpoint, Endpoint, int | None, Protocol]:
+    try:
+        target = split_target(destination)
+        net, src, dst = resolve_pair(inventory, source, target.text, network, namespace)
+    except ResolveError as exc:
+        raise UsageError(str(exc)) from None
+    return net, src, dst, target.port, target.protocol
+
+
+def explain(inventory: Inventory, source: str, destination: str, profile: OvnkProfile, *,
+            network: Ref | None = None, namespace: str | None = None, trace_with: Sources | None = None) -> ExplainReport:
+    """One expected verdict and why; with `trace_with`, also the first packet traced through that OVN."""
+    net, src, dst, port, protocol = _resolve(inventory, source, destination, network, namespace)
+    matrix = NetworkReachability(inventory, net, extra=[src, dst], profile=profile)
+    traced = None
+    if trace_with is not None:
+        if port is None:
+            raise UsageError("--trace needs a port: TO:PORT[/PROTO]")
+        traced = trace_cell(inventory, net, src, dst, port, protocol, trace_with)
+    return ExplainReport(
+        net, profile.name, src, dst, port, protocol,
+        matrix.judge(src, dst, port, protocol) if port is not None else None,
+        matrix.pair_cells(src, dst) if port is None else [],
+        network_findings(inventory, net, profile), traced)
+
+
+def trace_cell(inventory: Inventory, network: Ref, src: Endpoint, dst: Endpoint, port: int, protocol: Protocol,
+               sources: Sources) -> Trace:
+    """Locate both ends' logical ports and MACs in NB, then ask OVN's tracer what the pipeline does."""
+    tracer = sources.tracer()
+    if tracer is None:
+        return Trace("unknown", "no OVN southbound database to trace with")
+    programmed = read_programmed(sources, ovs=False)
+    if programmed.nb is None:
+        return Trace("unknown", "; ".join(programmed.errors) or "OVN northbound not readable")
+    plane = ProgrammedPlane(programmed.nb, inventory.networks[network])
+    inport = plane.port_of(src)
+    if inport is None or src.ip is None or dst.ip is None:
+        return Trace("unknown", f"no logical port or address for {src.key}")
+
+    def mac(e: Endpoint) -> str:
+        row = plane.port_row(e)
+        return row.macs[0] if row is not None and row.macs and isinstance(e, Attachment) else UNKNOWN_MAC
+
+    flow = trace_flow(inport, mac(src), mac(dst), str(src.ip), str(dst.ip), protocol.value, port)
+    return tracer(plane.switch_name, flow)
+
+
+# ----------------------------------------------------------------------------- probe one cell
+
+@dataclass
+class ProbeReport:
+    network: Ref
+    source: Endpoint
+    destination: Endpoint
+    port: int
+    protocol: Protocol
+    cell: CheckedCell
+    postgres: PgAnswer | None
+    errors: list[str]
+
+    @property
+    def status(self) -> Status:
+        if has_drift(self.cell):
+            return Status.DRIFT
+        unknown = any(j is None or j.verdict is Verdict.UNKNOWN for j in (self.cell.observed, self.cell.programmed))
+        return Status.COULD_NOT_CHECK if unknown else Status.MATCH
+
+
+def probe_cell(inventory: Inventory, sources: Sources, source: str, destination: str, profile: OvnkProfile, *,
+               network: Ref | None = None, namespace: str | None = None) -> ProbeReport:
+    """Send a real probe for one cell and set it beside its expected and programmed verdicts. An allowed
+    PostgreSQL port is also asked for PostgreSQL's own answer to a startup message."""
+    net, src, dst, port, protocol = _resolve(inventory, source, destination, network, namespace)
+    if port is None:
+        raise UsageError(f"{destination!r}: give a port, e.g. {destination}:{POSTGRES_PORT}")
+    programmed = read_programmed(sources)
+    checker = _checker(inventory, net, sources, programmed, profile, extra=(src, dst))
+    observed, _ = checker.observe([single_cell(checker, src, dst, port, protocol)],
+                                  protocols=frozenset({Protocol.TCP, Protocol.UDP}))
+    cell = observed[0]
+    answer = None
+    if cell.observed is not None and cell.observed.verdict is Verdict.ALLOWED and port == POSTGRES_PORT:
+        netns = sources.locator().application_netns(src)
+        if netns is not None and dst.ip is not None:
+            answer = postgres_answer(netns, str(dst.ip), port)
+    return ProbeReport(net, src, dst, port, protocol, cell, answer, programmed.errors)
+
+
+# ----------------------------------------------------------------------------- verify
+
+@dataclass
+class VerifyReport:
+    networks: list[CheckReport] = field(default_factory=list)
+
+    @property
+    def status(self) -> Status:
+        return worst([r.status for r in self.networks])
+
+
+def verify_networks(inventory: Inventory, sources: Sources, profile: OvnkProfile, *, network: Ref | None = None,
+                    drift_only: bool = False, probe: bool = True) -> VerifyReport:
+    """Check every cell of every network (or the one asked for) on all three planes; without `probe`, declared
+    against programmed only (e.g. offline, on a support bundle's databases)."""
+    out = VerifyReport()
+    for net in _networks(inventory, network):
+        programmed = read_programmed(sources)
+        report = _checker(inventory, net, sources, programmed, profile).run(probe=probe)
+        report.errors = programmed.errors
+        if drift_only:
+            report.cells = [c for c in report.cells if c.drift]
+        out.networks.append(report)
+    return out
+
+
+# ----------------------------------------------------------------------------- asking a running agent
+
+def agent_drift(client: AgentClient, network: str | None = None) -> tuple[dict[str, Any], Status]:
+    """The cells that drift now on the agent's node; could-not-check when one of its sources is down."""
+    data = client.drift(network)
+    drifting = any(n.get("cells") for n in data.get("networks", []))
+    down = any(not s.get("up") for s in data.get("sources", []))
+    return data, Status.DRIFT if drifting else (Status.COULD_NOT_CHECK if down else Status.MATCH)
+
+
+def agent_probe(client: AgentClient, source: str, destination: str, network: str | None = None,
+                namespace: str | None = None) -> tuple[dict[str, Any], Status]:
+    """One probe sent by the agent, judged on its three planes (`unknown` drift is no claim)."""
+    data = client.probe(source, destination, network, namespace)
+    drift = [d for d in data.get("drift", []) if d != "unknown"]
+    unknown = any((data.get(p) or {}).get("verdict", "unknown") == "unknown" for p in ("observed", "programmed"))
+    return data, Status.DRIFT if drift else (Status.COULD_NOT_CHECK if unknown else Status.MATCH)
