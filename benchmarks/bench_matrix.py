@@ -1,6 +1,6 @@
 """`segcheck matrix -o json` end to end, as users run it, against the naive pairwise oracle in the same run.
 
-For each world size (generated manifest files, see benchmarks/worlds.py) the CLI runs as a child process
+For each world size (generated manifest files, see tests/worlds.py) the CLI runs as a child process
 (`python -m segcheck.cli matrix -f DIR -o json [ARGS]`, stdout to a file): wall time from spawn to exit, and the
 child's own peak RSS (os.wait4). The child runs under an address-space limit and a timeout, so a path that
 scales with pairs is reported as such instead of taking the machine down.
@@ -29,12 +29,11 @@ from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from segcheck.agent.adapters.manifest_files import load_inventory  # noqa: E402
 from segcheck.agent.core.model import Attachment, Endpoint, Protocol, Ref, Verdict  # noqa: E402
 from tests.oracle import naive_verdict  # noqa: E402
-from worlds import NETWORK, PORTS, write_world  # noqa: E402
+from tests.worlds import NETWORK, PORTS, SHAPES, write_world  # noqa: E402
 
 GIB = 1 << 30
 TARGETS = {(1000, 100): (2.0, None), (5000, 500): (10.0, 1.0)}  # issue 14: seconds, GiB

@@ -244,7 +244,9 @@ class NetworkReachability:
         self._classify()
         self._half_ids: dict[tuple[int, Direction, int], int] = {}
         self._halves: list[Half] = []
-        self._shapes: dict[tuple[int, int], Shape] = {}
+        self._shape_of_halves: dict[tuple[int, int], int] = {}
+        self._shape_ids: dict[Shape, int] = {}
+        self.shapes: list[Shape] = []  # distinct pair shapes, numbered in the order they are first met
         self._segment_memo: dict[tuple[int, int, Protocol], Segments] = {}
 
     # -- classification --
@@ -330,7 +332,7 @@ class NetworkReachability:
                 live |= mask
         sel_masks = [m & live for m in self._selector_masks(keys)]
         empty_peers = sum(1 << bit for bit, r in enumerate(self.rules) if not r.peers) & live
-        class_of: dict[tuple[int, int], int] = {}
+        class_of: dict[tuple[int, int, bool], int] = {}
         self.sides: list[Side] = []
         self.peer_masks: list[int] = []
         self._class_side: list[int] = []
@@ -343,7 +345,8 @@ class NetworkReachability:
             else:
                 side, sid, mask = UNSELECTED, unselected_id, empty_peers
             mask |= self._ip_index.lookup(ep.ip) & live
-            ck = (sid, mask)
+            # Workloads and other endpoints never share a class: pairs of two non-workloads have no cells.
+            ck = (sid, mask, isinstance(ep, Attachment))
             idx = class_of.get(ck)
             if idx is None:
                 idx = class_of[ck] = len(self.sides)
@@ -423,11 +426,19 @@ class NetworkReachability:
     def shape(self, s: int, d: int) -> Shape:
         """A class pair's cells: per protocol, one `ports=None` entry for the majority verdict and one entry per
         port range that differs. UDP and SCTP are listed only where they differ from TCP's default."""
+        return self.shapes[self.shape_id(s, d)]
+
+    def shape_id(self, s: int, d: int) -> int:
+        """The number of a class pair's shape: pairs with equal verdicts and provenance share it."""
         halves = self.halves(s, d)
-        hit = self._shapes.get(halves)
-        if hit is None:
-            hit = self._shapes[halves] = self._compute_shape(*halves)
-        return hit
+        sid = self._shape_of_halves.get(halves)
+        if sid is None:
+            shape = self._compute_shape(*halves)
+            sid = self._shape_ids.setdefault(shape, len(self.shapes))
+            if sid == len(self.shapes):
+                self.shapes.append(shape)
+            self._shape_of_halves[halves] = sid
+        return sid
 
     def _compute_shape(self, e: int, i: int) -> Shape:
         out: list[tuple[Protocol, PortRange | None, Judgement]] = []
@@ -446,6 +457,25 @@ class NetworkReachability:
             out.append((proto, None, next(j for _, j in segments if j.verdict is default)))
             out.extend((proto, rng, j) for rng, j in exceptions)
         return tuple(out)
+
+    # -- classes --
+
+    def is_workload_class(self, c: int) -> bool:
+        return isinstance(self.members[c][0], Attachment)
+
+    def class_policies(self, c: int) -> list[Ref]:
+        """The policies that select the members of class c."""
+        return [self.policies[pi].ref for pi in self.sides[c].policies]
+
+    def class_pairs(self, src_class: int) -> Iterator[int]:
+        """The destination classes of src_class that hold a pair with cells: a pair needs two different
+        endpoints, one of them a workload."""
+        workload = self.is_workload_class(src_class)
+        for d in range(len(self.members)):
+            if d == src_class and len(self.members[d]) < 2:
+                continue
+            if workload or self.is_workload_class(d):
+                yield d
 
     # -- cells --
 
