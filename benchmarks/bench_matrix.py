@@ -46,6 +46,7 @@ MAX_CHECKED_OUTPUT = 400 << 20
 @dataclass
 class Run:
     seconds: float
+    cpu: float  # user + system seconds of the child (wall minus this is waiting, e.g. for other processes)
     max_rss: int  # bytes
     output_bytes: int
     exit_code: int | None  # None: killed at the timeout
@@ -70,7 +71,8 @@ def run_cli(world: Path, out: Path, extra: list[str], timeout: float, mem_limit:
         child.returncode = os.waitstatus_to_exitcode(status)  # reaped by wait4; keep Popen from waiting again
         stderr.seek(0)
         err = stderr.read().decode(errors="replace")
-    return Run(seconds, usage.ru_maxrss * 1024, out.stat().st_size, None if timed_out else child.returncode, err)
+    return Run(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, out.stat().st_size,
+               None if timed_out else child.returncode, err)
 
 
 def printed_verdicts(out: Path) -> Callable[[str, str, int, Protocol], Verdict] | None:
@@ -116,7 +118,7 @@ def naive_baseline(inv: Any, net: Ref, rng: random.Random, size: int) -> tuple[l
 
 def report_run(label: str, run: Run, out: Path, naive_full: float, sample: list[Any], naive: list[Verdict]) -> None:
     status = "killed at the timeout" if run.exit_code is None else f"exit {run.exit_code}"
-    print(f"  {label}: {run.seconds:.2f} s wall, {run.max_rss / 2**20:,.0f} MiB max RSS, "
+    print(f"  {label}: {run.seconds:.2f} s wall ({run.cpu:.2f} s CPU), {run.max_rss / 2**20:,.0f} MiB max RSS, "
           f"{run.output_bytes / 2**20:,.1f} MiB of JSON ({status})")
     if run.exit_code not in (0, 1):
         lines = run.stderr.strip().splitlines()
