@@ -188,8 +188,9 @@ def enforced_policies(inventory: Inventory, network: Ref, profile: OvnkProfile =
     label_sets: dict[str, set[tuple[tuple[str, str], ...]]] = {}
     for a in inventory.attachments_on(network):
         label_sets.setdefault(a.ref.namespace, set()).add(a.labels)
+    nads = inventory.same_network(network)
     for policy in sorted(inventory.policies, key=lambda p: p.ref):
-        if network not in policy.networks():
+        if nads.isdisjoint(policy.networks()):
             continue
         if policy.api_version not in profile.served_api_versions:
             continue  # never admitted, so never programmed
@@ -223,10 +224,11 @@ def network_findings(inventory: Inventory, network: Ref, profile: OvnkProfile = 
     """Findings to show with one network: those of the policies naming it, plus those of same-namespace
     policies that name no existing network (the author most likely meant this one)."""
     found: list[Finding] = []
+    nads = inventory.same_network(network)
     for policy in sorted(inventory.policies, key=lambda p: p.ref):
         names = policy.networks()
         dangling = not names or any(n not in inventory.networks for n in names)
-        if network in names or (dangling and policy.ref.namespace == network.namespace):
+        if not nads.isdisjoint(names) or (dangling and policy.ref.namespace == network.namespace):
             found.extend(_policy_findings(policy, inventory, profile))
     found.extend(enforced_policies(inventory, network, profile).findings)
     return found

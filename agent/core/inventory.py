@@ -19,12 +19,23 @@ class Inventory:
     def namespace_labels(self, name: str) -> dict[str, str]:
         return self.namespaces.get(name, NamespaceInfo(name)).label_map
 
+    def same_network(self, network: Ref) -> frozenset[Ref]:
+        """The NADs that are one network with `network`: OVN-K names a network by its CNI config `name`, so NADs
+        of one name in several namespaces share one logical switch (and policies, `shouldApplyMultiPolicy`)."""
+        net = self.networks.get(network)
+        if net is None:
+            return frozenset({network})
+        return frozenset(ref for ref, other in self.networks.items() if other.cni_name == net.cni_name)
+
     def attachments_on(self, network: Ref) -> list[Attachment]:
-        return [a for a in self.attachments if a.network == network]
+        """Attachments through `network` or any NAD of the same network."""
+        nads = self.same_network(network)
+        return [a for a in self.attachments if a.network in nads]
 
     def externals_on(self, network: Ref) -> list[ExternalEndpoint]:
         """External endpoints of a network; an endpoint with no network is on all of them."""
-        return [e for e in self.externals if e.network is None or e.network == network]
+        nads = self.same_network(network)
+        return [e for e in self.externals if e.network is None or e.network in nads]
 
     def find_workload(self, text: str, default_namespace: str | None = None) -> list[Attachment]:
         """Attachments of the pod or VM named `[ns/]name` (one per network it is attached to); a bare name with a

@@ -146,8 +146,9 @@ def parse_network(obj: dict[str, Any]) -> Network:
         except ValueError:
             raise InvalidObject(f"spec.config.subnets: invalid CIDR {cidr!r}") from None
     vlan = config.get("vlanID")
-    if vlan is not None and (isinstance(vlan, bool) or not isinstance(vlan, int) or not 1 <= vlan <= 4094):
-        raise InvalidObject(f"spec.config.vlanID: expected 1..4094, got {vlan!r}")
+    if vlan is not None and (isinstance(vlan, bool) or not isinstance(vlan, int) or not 0 <= vlan <= 4094):
+        raise InvalidObject(f"spec.config.vlanID: expected 0..4094 (0: no VLAN), got {vlan!r}")
+    vlan = vlan or None  # OVN-K (and its e2e NADs) write 0 for "no VLAN"
     mtu = config.get("mtu")
     if mtu is not None and (isinstance(mtu, bool) or not isinstance(mtu, int) or mtu < 68):
         raise InvalidObject(f"spec.config.mtu: invalid {mtu!r}")
