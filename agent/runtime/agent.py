@@ -37,7 +37,7 @@ from .schedule import Lane, ProbeSchedule
 LOG = logging.getLogger("segcheck.agent")
 HEALTH_REFRESH_SECONDS = 5.0
 SOURCE_RETRY_SECONDS = 2.0  # an OVSDB source that is down is re-tried this often even without a signal
-SENTINEL_TIMEOUT = 0.5  # an allowed path on the same L2 answers in milliseconds; the prober confirms silence
+REPROBE_TIMEOUT = 0.5  # wait of a batch of re-probes (see `_execute`)
 BATCH_SLACK = 0.25  # cells due this soon join the batch being sent: fewer, fuller batches
 
 Outcome = tuple[CellRecord, "Judgement | None", float]  # record as sent, what was observed (None: not probed), when
@@ -230,10 +230,10 @@ class Agent:
         by_network: dict[int, list[CellRecord]] = {}
         for record in batch:
             by_network.setdefault(id(record.network), []).append(record)
-        # A batch of sentinels only re-checks paths that answered before: a short wait keeps detection fast
-        # (the prober re-probes silence before it calls it denied).
-        timeout = (min(self.probe_timeout, SENTINEL_TIMEOUT)
-                   if all(r.sentinel and r.observation is not None for r in batch) else None)
+        # Re-probes (cells observed before) wait briefly: on the same L2 answers come in milliseconds, and the
+        # prober re-probes silence (fresh 5-tuples, canaries) before it calls anything denied.
+        timeout = (min(self.probe_timeout, REPROBE_TIMEOUT) if all(r.observation is not None for r in batch)
+                   else None)
         outcomes: list[Outcome] = []
         results: list[ProbeResult] = []
         failed = 0

@@ -102,8 +102,8 @@ class _PassLoss:
     lost: int = 0
     trials: int = 0
 
-    def rate(self) -> float:
-        return pass_loss(self.lost, self.trials, self.history)
+    def rate(self, earlier: float) -> float:
+        return pass_loss(self.lost, self.trials, earlier, self.history)
 
 
 @dataclass(eq=False)
@@ -465,7 +465,7 @@ class RawSocketProber:
             assert sender is not None
             chance = 1.0  # that an allowed path stays silent in every one of these passes
             for silent_pass in probe.silent_passes:
-                chance *= sender.passes[silent_pass - 1].rate()
+                chance *= sender.passes[silent_pass - 1].rate(earlier_loss(sender.passes[:silent_pass - 1]))
             window = f"{probe.attempts} probes over {passes} passes, {timeout:g}s wait each"
             if not probe.retried or (probe.attempts >= MIN_ATTEMPTS and chance <= EPSILON):
                 probe.result = ProbeResult(probe.job, Verdict.DENIED, Evidence.NO_ANSWER_TARGET_ALIVE,
@@ -479,6 +479,11 @@ class RawSocketProber:
             else:
                 again.append(probe)
         return again
+
+
+def earlier_loss(passes: list[_PassLoss]) -> float:
+    lost, trials = sum(p.lost for p in passes), sum(p.trials for p in passes)
+    return lost / trials if lost and trials else 0.0
 
 
 def silent_probes(todo: list[_Probe], sender: _Sender) -> list[_Probe]:
