@@ -212,6 +212,30 @@ def leak_detection(lab: Lab, agent: Agent, repeats: int, interval: float) -> tup
     return latencies, missed, agent._denied_period  # noqa: SLF001 - reported beside the latencies
 
 
+def under_loss(lab: Lab, agent: Agent, percent: int, seconds: float) -> dict[str, float]:
+    """The agent with `percent` % of the DB's answers dropped (nftables in its namespace) for `seconds`: every
+    state published meanwhile is inspected for false blackholes (an allowed cell observed denied)."""
+    from tests.integration.packet_loss import answer_loss
+
+    seen = {"states": 0, "false_blackhole_states": 0, "max_false_blackholes": 0, "unknown_states": 0}
+    probes_before = dict(agent.state.probes_by_result) if agent.state else {}
+
+    def inspect(state) -> bool:  # type: ignore[no-untyped-def]
+        seen["states"] += 1
+        c = counts(state)
+        if c["blackhole"]:
+            seen["false_blackhole_states"] += 1
+            seen["max_false_blackholes"] = max(seen["max_false_blackholes"], c["blackhole"])
+        seen["unknown_states"] += bool(c["unknown"])
+        return False
+
+    with answer_loss(lab.netns("db"), percent):
+        agent.wait_for(inspect, timeout=seconds)
+    after = agent.state.probes_by_result if agent.state else {}
+    seen.update({f"probes_{k}": after.get(k, 0) - probes_before.get(k, 0) for k in ("allowed", "denied", "unknown")})
+    return seen
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -303,6 +327,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=10, help="controller drift repeats")
     ap.add_argument("--dataplane-repeats", type=int, default=3)
     ap.add_argument("--leak-repeats", type=int, default=5, help="dataplane leak (denied cell passes) repeats")
+    ap.add_argument("--loss-percent", type=int, default=5, help="answer loss injected in the DB's namespace")
+    ap.add_argument("--loss-seconds", type=float, default=60.0, help="how long the agent runs under that loss (0: skip)")
     ap.add_argument("--idle-seconds", type=float, default=60.0, help="idle CPU/RSS window of the agent process")
     ap.add_argument("--sample-every", type=float, default=1.0)
     ap.add_argument("--skip-process", action="store_true", help="skip the agent-process RSS/CPU part")
@@ -343,6 +369,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  dataplane drift done ({len(dp)} seen, {dp_missed} missed within 2 intervals + 5 s)", flush=True)
         leaks, leak_missed, denied_period = leak_detection(lab, agent, args.leak_repeats, args.interval)
         print(f"  leak detection done ({len(leaks)} seen, {leak_missed} missed)", flush=True)
+        lossy = under_loss(lab, agent, args.loss_percent, args.loss_seconds) if args.loss_seconds > 0 else {}
+        print("  answer loss part done", flush=True)
         agent.stop()
         agent = None
         rss_after = vm_rss()
@@ -381,6 +409,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ratio to the probe interval: median {statistics.median(leaks) / args.interval:.2f} "
               f"(a full round would take up to 1.0 + jitter); target median <= {TARGET_LEAK:g} s: "
               f"{'met' if statistics.median(leaks) <= TARGET_LEAK else 'NOT met'}; missed {leak_missed}")
+
+    if lossy:
+        print(f"\n== {args.loss_percent} % of the DB's answers dropped for {args.loss_seconds:g} s (nftables in its namespace) ==")
+        print(f"states published: {lossy['states']}; with a (false) blackhole: {lossy['false_blackhole_states']} "
+              f"(max {lossy['max_false_blackholes']} cells); with unknown cells: {lossy['unknown_states']}")
+        print(f"probe verdicts meanwhile: allowed {lossy['probes_allowed']}, denied {lossy['probes_denied']}, "
+              f"unknown {lossy['probes_unknown']}; target 0 false blackholes: "
+              f"{'met' if lossy['false_blackhole_states'] == 0 else 'NOT met'}")
 
     print("\n== memory ==")
     print(f"this benchmark process (imports done) before the in-process agent: {rss_before / MIB:.1f} MiB; "
