@@ -209,7 +209,7 @@ def leak_detection(lab: Lab, agent: Agent, repeats: int, interval: float) -> tup
         finally:
             for flow in flows:
                 lab.run_ofctl("--strict", "del-flows", "br-int", flow.split(",actions=")[0])
-    return latencies, missed, agent._denied_period  # noqa: SLF001 - reported beside the latencies
+    return latencies, missed, agent.denied_period
 
 
 def under_loss(lab: Lab, agent: Agent, percent: int, seconds: float) -> dict[str, float]:

@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
                 agent.step()
                 sentinel.append(time.perf_counter() - t0)
                 sentinel_probes.append(sum(len(run) for run in prober.runs) - before)
-            plan = agent._plan  # noqa: SLF001 - the benchmark times a scan of the agent's own records
+            plan = agent.plan
             assert plan is not None
             records = list(plan.by_id.values())
             scans = []

@@ -79,6 +79,16 @@ class Agent:
     def state(self) -> AgentState | None:
         return self.publisher.state
 
+    @property
+    def plan(self) -> Plan | None:
+        """The cells this node checks now, with their last observations (the loop thread's; read only)."""
+        return self._plan
+
+    @property
+    def denied_period(self) -> float:
+        """How often a denied cell is re-probed now (the leak budget shared by the plan's denied cells)."""
+        return self._denied_period
+
     def poke(self) -> None:
         self._wake.set()
 
