@@ -6,10 +6,10 @@ One bad object never hides the good ones: each error is collected with the file 
 from __future__ import annotations
 
 import ipaddress
-import json
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from .input_limits import check_shape, load_embedded_json
 from .inventory import Inventory
 from .model import (
     Attachment,
@@ -56,13 +56,20 @@ class RawObject:
     data: Any
 
 
+MAX_NAME_SHOWN = 253  # a Kubernetes name's longest legal form; longer junk is cut in messages
+
+
+def _shown(value: Any) -> str | None:
+    return value[:MAX_NAME_SHOWN] if isinstance(value, str) and value else None
+
+
 def _describe(obj: Any) -> str:
+    """`Kind ns/name` for messages, from whatever of it the object has (never the whole of a bad value)."""
     if not isinstance(obj, dict):
         return f"<{type(obj).__name__}>"
     meta: dict[str, Any] = obj["metadata"] if isinstance(obj.get("metadata"), dict) else {}
-    name = meta.get("name", "?")
-    ns = meta.get("namespace")
-    return f"{obj.get('kind', '?')} {f'{ns}/' if ns else ''}{name}"
+    ns = _shown(meta.get("namespace"))
+    return f"{_shown(obj.get('kind')) or '?'} {f'{ns}/' if ns else ''}{_shown(meta.get('name')) or '?'}"
 
 
 def _mapping(value: Any, where: str) -> dict[str, Any]:
@@ -89,7 +96,10 @@ def _str(value: Any, where: str) -> str:
 
 def _labels(meta: dict[str, Any], where: str) -> tuple[tuple[str, str], ...]:
     labels = _mapping(meta.get("labels"), f"{where}.labels")
-    return tuple(sorted((str(k), str(v)) for k, v in labels.items()))
+    for key, value in labels.items():
+        if not isinstance(value, str):
+            raise InvalidObject(f"{where}.labels.{key}: a label value must be a string, got {type(value).__name__}")
+    return tuple(sorted(labels.items()))
 
 
 def _ip(text: Any, where: str) -> IPAddress:
@@ -132,9 +142,9 @@ def parse_network(obj: dict[str, Any]) -> Network:
     if not isinstance(raw, str):
         raise InvalidObject("spec.config: expected a JSON string")
     try:
-        config = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise InvalidObject(f"spec.config: invalid JSON ({exc.msg} at line {exc.lineno})") from None
+        config = load_embedded_json(raw)
+    except ValueError as exc:
+        raise InvalidObject(f"spec.config: {exc}") from None
     if not isinstance(config, dict):
         raise InvalidObject("spec.config: expected a JSON object")
     cni_name = _str(config.get("name"), "spec.config.name")
@@ -289,9 +299,9 @@ def _json_annotation(annotations: dict[str, Any], key: str) -> Any:
     if not isinstance(raw, str):
         raise InvalidObject(f"annotation {key}: expected a string")
     try:
-        return json.loads(raw)
-    except json.JSONDecodeError:
-        raise InvalidObject(f"annotation {key}: invalid JSON") from None
+        return load_embedded_json(raw)
+    except ValueError as exc:
+        raise InvalidObject(f"annotation {key}: {exc}") from None
 
 
 def _network_selections(annotations: dict[str, Any], namespace: str) -> list[dict[str, Any]]:
@@ -515,6 +525,15 @@ def parse_endpoints(obj: dict[str, Any]) -> list[ExternalEndpoint]:
 
 # --- Assembly -----------------------------------------------------------------------------------------------
 
+def _well_shaped(objects: Iterable[RawObject], errors: list[ManifestError]) -> Iterable[RawObject]:
+    for raw in objects:
+        problem = check_shape(raw.data)
+        if problem is None:
+            yield raw
+        else:
+            errors.append(ManifestError(raw.source, _describe(raw.data), problem))
+
+
 def _flatten(objects: Iterable[RawObject], errors: list[ManifestError]) -> list[RawObject]:
     flat = []
     for raw in objects:
@@ -530,7 +549,7 @@ def _flatten(objects: Iterable[RawObject], errors: list[ManifestError]) -> list[
             if not isinstance(items, list):
                 errors.append(ManifestError(raw.source, _describe(obj), "items: expected a list"))
                 continue
-            flat.extend(_flatten((RawObject(raw.source, item) for item in items), errors))
+            flat.extend(_flatten((RawObject(f"{raw.source} items[{i}]", item) for i, item in enumerate(items)), errors))
         else:
             flat.append(raw)
     return flat
@@ -545,7 +564,7 @@ def build_inventory(objects: Iterable[RawObject], parse_yaml: Any) -> tuple[Inve
     vmis: dict[Ref, list[Attachment]] = {}
     pods: list[tuple[dict[str, Any], list[Attachment]]] = []
     seen: dict[tuple[str, str], str] = {}
-    for raw in _flatten(objects, errors):
+    for raw in _flatten(_well_shaped(objects, errors), errors):
         obj = raw.data
         kind = obj.get("kind")
         try:
@@ -581,7 +600,7 @@ def build_inventory(objects: Iterable[RawObject], parse_yaml: Any) -> tuple[Inve
                 raise InvalidObject(f"unsupported kind {kind!r}")
         except InvalidObject as exc:
             errors.append(ManifestError(raw.source, _describe(obj), str(exc)))
-        except (TypeError, AttributeError, KeyError, ValueError) as exc:
+        except (TypeError, AttributeError, KeyError, ValueError, RecursionError) as exc:
             # A shape no check above anticipated: still a bad object, never a crash.
             errors.append(ManifestError(raw.source, _describe(obj), f"malformed object ({type(exc).__name__}: {exc})"))
     inv.attachments.extend(_merge_vms(vms, vmis))
