@@ -15,7 +15,8 @@ from segcheck.agent.core.model import Attachment, Endpoint, Network
 from segcheck.agent.core.programmed import ProgrammedPlane
 from segcheck.agent.lab.lab import DEFAULT_PREFIX, DEFAULT_STATE_DIR, Lab
 from segcheck.agent.runtime.sources import read_programmed
-from segcheck.agent.core.enforcement import PROFILES, OvnkProfile, network_findings
+from segcheck.agent.core.consistency import skipped_notices
+from segcheck.agent.core.enforcement import PROFILES, OvnkProfile, network_findings, unplaced_findings
 from segcheck.agent.core.inventory import Inventory
 from segcheck.agent.core.model import Ref
 from segcheck.agent.core.reachability import NetworkReachability
@@ -41,6 +42,8 @@ def load(paths: tuple[str, ...], strict: bool = True) -> Inventory:
     inventory, errors = load_inventory(paths)
     for err in errors:
         click.echo(f"error: {err}", err=True)
+    for line in skipped_notices(inventory):
+        click.echo(f"notice: {line}", err=True)
     if errors and strict:
         raise click.exceptions.Exit(EXIT_USAGE)
     return inventory
@@ -71,6 +74,10 @@ def matrix(paths: tuple[str, ...], namespace: str | None, network: str | None, f
         findings = network_findings(inventory, net, profile)
         found_any = found_any or bool(findings)
         results.append((m, findings))
+    unplaced = unplaced_findings(inventory, profile) if wanted is None else []
+    for f in unplaced:  # on stderr: they belong to no network's record
+        click.echo(f"{f.severity.value} {f.kind.value}: {f'{f.policy}: ' if f.policy else ''}{f.message}", err=True)
+    found_any = found_any or bool(unplaced)
     if fmt != "table":
         emit_records([matrix_json(m, f) for m, f in results], fmt)
     else:

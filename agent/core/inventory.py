@@ -8,6 +8,15 @@ from .model import Attachment, ExternalEndpoint, IPAddress, NamespaceInfo, Netwo
 from .policy import Policy
 
 
+@dataclass(frozen=True)
+class SkippedObject:
+    """A valid object of a kind that does not bear on secondary networks (a Service, a NetworkPolicy...)."""
+
+    source: str
+    kind: str
+    ref: Ref
+
+
 @dataclass
 class Inventory:
     networks: dict[Ref, Network] = field(default_factory=dict)
@@ -15,6 +24,7 @@ class Inventory:
     namespaces: dict[str, NamespaceInfo] = field(default_factory=dict)
     policies: list[Policy] = field(default_factory=list)
     externals: list[ExternalEndpoint] = field(default_factory=list)
+    skipped: list[SkippedObject] = field(default_factory=list)
 
     def namespace_labels(self, name: str) -> dict[str, str]:
         return self.namespaces.get(name, NamespaceInfo(name)).label_map

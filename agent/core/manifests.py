@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from .input_limits import check_shape, load_embedded_json
-from .inventory import Inventory
+from .inventory import Inventory, SkippedObject
 from .model import (
     Attachment,
     AttachmentKind,
@@ -33,7 +33,16 @@ NETWORK_STATUS_ANNOTATION = "k8s.v1.cni.cncf.io/network-status"
 ENDPOINTS_API_VERSION = "segcheck.io/v1alpha1"
 ENDPOINTS_KIND = "ExternalEndpoints"
 MNP_API_VERSIONS = ("k8s.cni.cncf.io/v1beta1", "k8s.cni.cncf.io/v1beta2")
-IGNORED_KINDS = frozenset({"NodeNetworkConfigurationPolicy", "Service", "ConfigMap", "Secret", "Deployment"})
+# API groups whose kinds segcheck reads: an unknown kind there is a mistake (a typo), not something to skip.
+MODELLED_GROUPS = frozenset({"k8s.cni.cncf.io", "kubevirt.io", "segcheck.io"})
+# Its bridge mappings are checked where they take effect, in each node's OVS (localnet-unmapped findings).
+CHECKED_ON_NODES = "NodeNetworkConfigurationPolicy"
+# Kinds of the core group ("v1") that exist but do not bear on secondary networks.
+OTHER_CORE_KINDS = frozenset({
+    "Service", "ConfigMap", "Secret", "ServiceAccount", "Endpoints", "PersistentVolumeClaim", "PersistentVolume",
+    "ReplicationController", "LimitRange", "ResourceQuota", "Event", "Node", "PodTemplate", "Binding",
+    "ComponentStatus",
+})
 
 
 class InvalidObject(ValueError):
@@ -594,10 +603,8 @@ def build_inventory(objects: Iterable[RawObject], parse_yaml: Any) -> tuple[Inve
                 inv.namespaces[ns.name] = ns
             elif kind == ENDPOINTS_KIND:
                 inv.externals.extend(parse_endpoints(obj))
-            elif kind in IGNORED_KINDS:
-                continue
-            else:
-                raise InvalidObject(f"unsupported kind {kind!r}")
+            elif kind != CHECKED_ON_NODES:
+                inv.skipped.append(_skipped(raw.source, obj, kind))
         except InvalidObject as exc:
             errors.append(ManifestError(raw.source, _describe(obj), str(exc)))
         except (TypeError, AttributeError, KeyError, ValueError, RecursionError) as exc:
@@ -611,6 +618,17 @@ def build_inventory(objects: Iterable[RawObject], parse_yaml: Any) -> tuple[Inve
         inv.attachments.extend(attachments)
     inv.attachments.sort(key=lambda a: (a.network, a.ref))
     return inv, errors
+
+
+def _skipped(source: str, obj: dict[str, Any], kind: str) -> SkippedObject:
+    """A kind segcheck does not read, if it is a well-formed object of a real API; else why it is refused."""
+    api_version = obj.get("apiVersion")
+    if not isinstance(api_version, str) or not api_version:
+        raise InvalidObject(f"kind {kind!r} without an apiVersion")
+    group = api_version.rpartition("/")[0]
+    if group in MODELLED_GROUPS or (not group and kind not in OTHER_CORE_KINDS):
+        raise InvalidObject(f"unsupported kind {kind!r} in {api_version}")
+    return SkippedObject(source, kind, _metadata(obj, namespaced="namespace" in _mapping(obj.get("metadata"), "metadata"))[0])
 
 
 def _merge_vms(vms: dict[Ref, list[Attachment]], vmis: dict[Ref, list[Attachment]]) -> list[Attachment]:

@@ -12,10 +12,13 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from segcheck.agent.adapters import manifest_files
 from segcheck.agent.adapters.manifest_files import load_inventory, read_objects
+from segcheck.agent.core.enforcement import network_findings
+from segcheck.agent.core.findings import FindingKind
 from segcheck.agent.core.input_limits import MAX_DEPTH, check_shape
 from segcheck.agent.core.manifests import RawObject, build_inventory
+from segcheck.agent.core.model import Ref
 from segcheck.cli.main import cli
-from tests.builders import nad, namespace, pod
+from tests.builders import endpoints, inventory, mnp, nad, namespace, pod
 
 DEEP = 100_000
 
@@ -205,3 +208,64 @@ def test_alias_chains_are_bounded_by_their_expansion(tmp_path_factory, levels, w
     written = 1 + 2 * levels + width  # the mapping, its keys, one sequence per level, a0's scalars
     added = 1 + levels + sum(sizes) - written
     assert any("YAML aliases expand" in str(e) for e in errors) == (added > manifest_files.MAX_ALIAS_EXPANSION)
+
+
+# --- nothing the user gave is dropped without a word ----------------------------------------------------------
+
+def write_all(tmp_path, *objects):
+    (tmp_path / "objects.yaml").write_text(yaml.safe_dump_all(list(objects)))
+    return run_matrix(tmp_path)
+
+
+def test_workloads_and_policies_naming_a_missing_nad_are_findings(tmp_path):
+    result = write_all(tmp_path, pod("a", "192.168.200.10"), mnp("p", {"podSelector": {}, "policyTypes": ["Ingress"]}),
+                       endpoints({"name": "db", "network": "default/tenantblue", "ips": ["192.168.200.5"]}))
+    assert result.exit_code == 1, result.output
+    assert "nad-missing: default/a, ext:db attach to default/tenantblue" in result.output
+    assert "policy-for-unknown-network: default/p" in result.output
+
+
+@pytest.mark.parametrize("second", [
+    pod("b", "192.168.200.10"),
+    endpoints({"name": "db", "network": "default/tenantblue", "ips": ["192.168.200.10"]}),
+    endpoints({"name": "db", "ips": ["192.168.200.10"]}),  # on every network
+])
+def test_one_address_held_twice_is_a_finding(second):
+    inv = inventory(nad(), pod("a", "192.168.200.10"), second)
+    findings = network_findings(inv, Ref("default", "tenantblue"))
+    [conflict] = [f for f in findings if f.kind is FindingKind.ADDRESS_CONFLICT]
+    assert conflict.message.startswith("192.168.200.10 is held by default/a, ") and conflict.severity.value == "error"
+
+
+def test_the_same_address_on_two_networks_is_no_conflict():
+    inv = inventory(nad(), nad("tenantred"), pod("a", "192.168.200.10"), pod("b", "192.168.200.10", network="tenantred"))
+    assert not [f for net in inv.networks for f in network_findings(inv, net) if f.kind is FindingKind.ADDRESS_CONFLICT]
+
+
+def test_kinds_that_do_not_bear_on_secondary_networks_are_skipped_with_a_notice(tmp_path):
+    other = [{"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "np", "namespace": "default"},
+              "spec": {"podSelector": {}}},
+             {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "svc", "namespace": "default"}},
+             {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d1", "namespace": "default"}},
+             {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d2", "namespace": "default"}},
+             {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "default"}}]
+    result = write_all(tmp_path, nad(), pod("a", "192.168.200.10"), *other)
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("notice:")]
+    assert lines == ["notice: skipped 2 Deployment (default/d1, default/d2): it does not bear on secondary networks",
+                     "notice: skipped 1 NetworkPolicy (default/np): it applies to the default network only",
+                     "notice: skipped 1 Secret (default/s): it does not bear on secondary networks",
+                     "notice: skipped 1 Service (default/svc): it does not bear on secondary networks"]
+    assert "default-network-only: default/np: a NetworkPolicy applies to the cluster's default network only" in result.output
+
+
+@pytest.mark.parametrize("obj,needle", [
+    ({"apiVersion": "v1", "kind": "Pdo", "metadata": {"name": "x"}}, "unsupported kind 'Pdo' in v1"),
+    ({"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinitions", "metadata": {"name": "x"}},
+     "unsupported kind 'NetworkAttachmentDefinitions'"),
+    ({"kind": "Deployment", "metadata": {"name": "x"}}, "without an apiVersion"),
+    ({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {}}, "metadata.name"),
+])
+def test_a_bad_object_of_a_skipped_kind_is_still_an_error(obj, needle):
+    _, errors = build_inventory([RawObject("f.yaml", obj)], manifest_files.parse_yaml)
+    assert len(errors) == 1 and needle in str(errors[0]), errors
