@@ -31,6 +31,7 @@ _END_MARKER = re.compile(r"\.\.\.[ \t]*(?:#.*)?(?:\r?\n|$)")
 _CONTENT = re.compile(r"^[ \t]*[^ \t\r\n#]", re.M)
 _KIND = re.compile(r"^kind:[ \t]*[\"']?([\w.-]+)", re.M)
 _NAME = re.compile(r"^[ \t]+name:[ \t]*[\"']?([\w.-]+)", re.M)
+_NAMESPACE = re.compile(r"^[ \t]+namespace:[ \t]*[\"']?([\w.-]+)", re.M)
 
 
 _TAG = "tag:yaml.org,2002:"
@@ -225,9 +226,12 @@ def _documents(text: str) -> list[_Document]:
 
 
 def _peek_object(text: str) -> str:
-    """`Kind name` of a document that does not parse, as far as its text shows it."""
-    kind, name = _KIND.search(text), _NAME.search(text)
-    return " ".join(m.group(1) for m in (kind, name) if m) or "-"
+    """`Kind ns/name` (as the core describes objects) of a document that does not parse, as far as its text
+    shows it, so the agent can tell which object's last good version to keep."""
+    kind, name, ns = (r.search(text) for r in (_KIND, _NAME, _NAMESPACE))
+    if kind is None:
+        return "-"
+    return f"{kind.group(1)} {ns.group(1) + '/' if ns else ''}{name.group(1) if name else '?'}"
 
 
 def _yaml_problem(exc: yaml.YAMLError, doc: _Document) -> str:

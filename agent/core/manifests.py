@@ -32,6 +32,8 @@ NETWORKS_ANNOTATION = "k8s.v1.cni.cncf.io/networks"
 NETWORK_STATUS_ANNOTATION = "k8s.v1.cni.cncf.io/network-status"
 ENDPOINTS_API_VERSION = "segcheck.io/v1alpha1"
 ENDPOINTS_KIND = "ExternalEndpoints"
+MODELLED_KINDS = frozenset({"NetworkAttachmentDefinition", "MultiNetworkPolicy", "Pod", "VirtualMachine",
+                            "VirtualMachineInstance", "Namespace", ENDPOINTS_KIND, "List"})
 MNP_API_VERSIONS = ("k8s.cni.cncf.io/v1beta1", "k8s.cni.cncf.io/v1beta2")
 # API groups whose kinds segcheck reads: an unknown kind there is a mistake (a typo), not something to skip.
 MODELLED_GROUPS = frozenset({"k8s.cni.cncf.io", "kubevirt.io", "segcheck.io"})
@@ -58,6 +60,12 @@ class ManifestError:
     def __str__(self) -> str:
         return f"{self.source}: {self.object}: {self.message}"
 
+    @property
+    def kind(self) -> str:
+        """The object's kind as far as known (`object` is `Kind ns/name`, `Kind`, `<type>` or `-`)."""
+        first = self.object.split(" ", 1)[0]
+        return first if first not in ("-", "?") and not first.startswith("<") else "-"
+
 
 @dataclass(frozen=True)
 class RawObject:
@@ -72,7 +80,7 @@ def _shown(value: Any) -> str | None:
     return value[:MAX_NAME_SHOWN] if isinstance(value, str) and value else None
 
 
-def _describe(obj: Any) -> str:
+def describe(obj: Any) -> str:
     """`Kind ns/name` for messages, from whatever of it the object has (never the whole of a bad value)."""
     if not isinstance(obj, dict):
         return f"<{type(obj).__name__}>"
@@ -540,7 +548,7 @@ def _well_shaped(objects: Iterable[RawObject], errors: list[ManifestError]) -> I
         if problem is None:
             yield raw
         else:
-            errors.append(ManifestError(raw.source, _describe(raw.data), problem))
+            errors.append(ManifestError(raw.source, describe(raw.data), problem))
 
 
 def _flatten(objects: Iterable[RawObject], errors: list[ManifestError]) -> list[RawObject]:
@@ -550,13 +558,13 @@ def _flatten(objects: Iterable[RawObject], errors: list[ManifestError]) -> list[
         if obj is None:
             continue
         if not isinstance(obj, dict):
-            errors.append(ManifestError(raw.source, _describe(obj), "expected a Kubernetes object (a mapping)"))
+            errors.append(ManifestError(raw.source, describe(obj), "expected a Kubernetes object (a mapping)"))
             continue
         kind = obj.get("kind")
         if isinstance(kind, str) and kind.endswith("List") and "items" in obj:
             items = obj.get("items")
             if not isinstance(items, list):
-                errors.append(ManifestError(raw.source, _describe(obj), "items: expected a list"))
+                errors.append(ManifestError(raw.source, describe(obj), "items: expected a list"))
                 continue
             flat.extend(_flatten((RawObject(f"{raw.source} items[{i}]", item) for i, item in enumerate(items)), errors))
         else:
@@ -564,22 +572,35 @@ def _flatten(objects: Iterable[RawObject], errors: list[ManifestError]) -> list[
     return flat
 
 
+def flatten_documents(documents: Iterable[RawObject]) -> tuple[list[RawObject], list[ManifestError]]:
+    """Documents -> single objects: List kinds opened, documents past the input limits refused."""
+    errors: list[ManifestError] = []
+    return _flatten(_well_shaped(documents, errors), errors), errors
+
+
 def build_inventory(objects: Iterable[RawObject], parse_yaml: Any) -> tuple[Inventory, list[ManifestError]]:
-    """Parse every object; collect errors per object. `parse_yaml(text)` parses embedded cloud-init YAML
+    """Parse every document; collect errors per object. `parse_yaml(text)` parses embedded cloud-init YAML
     (passed in so the core imports no YAML library); it must raise ValueError on bad input."""
+    flat, errors = flatten_documents(objects)
+    inv, more = inventory_from(flat, parse_yaml)
+    return inv, errors + more
+
+
+def inventory_from(flat: Iterable[RawObject], parse_yaml: Any) -> tuple[Inventory, list[ManifestError]]:
+    """`build_inventory` for objects already flattened (see flatten_documents)."""
     errors: list[ManifestError] = []
     inv = Inventory()
     vms: dict[Ref, list[Attachment]] = {}
     vmis: dict[Ref, list[Attachment]] = {}
     pods: list[tuple[dict[str, Any], list[Attachment]]] = []
     seen: dict[tuple[str, str], str] = {}
-    for raw in _flatten(_well_shaped(objects, errors), errors):
+    for raw in flat:
         obj = raw.data
         kind = obj.get("kind")
         try:
             if not isinstance(kind, str) or not kind:
                 raise InvalidObject("missing kind")
-            key = (kind, _describe(obj))
+            key = (kind, describe(obj))
             if key in seen:
                 raise InvalidObject(f"defined twice (also in {seen[key]})")
             seen[key] = raw.source
@@ -606,10 +627,10 @@ def build_inventory(objects: Iterable[RawObject], parse_yaml: Any) -> tuple[Inve
             elif kind != CHECKED_ON_NODES:
                 inv.skipped.append(_skipped(raw.source, obj, kind))
         except InvalidObject as exc:
-            errors.append(ManifestError(raw.source, _describe(obj), str(exc)))
+            errors.append(ManifestError(raw.source, describe(obj), str(exc)))
         except (TypeError, AttributeError, KeyError, ValueError, RecursionError) as exc:
             # A shape no check above anticipated: still a bad object, never a crash.
-            errors.append(ManifestError(raw.source, _describe(obj), f"malformed object ({type(exc).__name__}: {exc})"))
+            errors.append(ManifestError(raw.source, describe(obj), f"malformed object ({type(exc).__name__}: {exc})"))
     inv.attachments.extend(_merge_vms(vms, vmis))
     vm_refs = {a.ref for a in inv.attachments}
     for obj, attachments in pods:

@@ -22,7 +22,7 @@ from ..core.enforcement import DEFAULT_PROFILE, OvnkProfile
 from ..core.model import Attachment, Endpoint, Protocol, Ref, Verdict
 from ..core.northbound import NbSnapshot, OvsSnapshot
 from ..core.probe import ProbeResult, Prober
-from ..core.state import PROBE_BUCKETS, ROUND_BUCKETS, AgentState, Histogram, NetworkState, SourceHealth
+from ..core.state import PROBE_BUCKETS, ROUND_BUCKETS, AgentState, DeclaredError, Histogram, NetworkState, SourceHealth
 from .checker import Checker, Locator, single_cell
 from .declared import DeclaredSource
 
@@ -49,7 +49,7 @@ class _Plan:
     findings: list[tuple[Any, ...]]
     mappings: list[Any]
     local: dict[str, bool]
-    errors: tuple[str, ...]
+    errors: tuple[DeclaredError, ...]
 
 
 def _planes(cell: CheckedCell) -> tuple[str, str]:
@@ -80,7 +80,8 @@ class Agent:
         self._ovs: OvsSnapshot | None = None
         self._nb_health = SourceHealth("ovn_nb", False, float("inf"), "not read yet")
         self._ovs_health = SourceHealth("ovs", False, float("inf"), "not read yet")
-        self._prober_health = SourceHealth("prober", prober is not None, 0.0, "" if prober else "no prober")
+        self._prober_health = SourceHealth("prober", prober is not None, 0.0, "" if prober else "no prober",
+                                           configured=prober is not None)
         self._observations: dict[tuple[str, tuple[str, str, str, int]], _Observation] = {}
         self._probes_by_result = {v.value: 0 for v in Verdict}
         self._probe_hist = Histogram(PROBE_BUCKETS)
@@ -173,7 +174,7 @@ class Agent:
     def _read(self, reader: NorthboundReader | OvsReader | None, dirty: bool, current: Any, health: SourceHealth
               ) -> tuple[Any, SourceHealth, bool]:
         if reader is None:
-            return None, SourceHealth(health.name, False, 0.0, "not configured"), False
+            return None, SourceHealth(health.name, False, 0.0, "not configured", configured=False), False
         if not dirty and health.up and reader.connected:
             return current, SourceHealth(health.name, True, 0.0), False
         try:
@@ -223,8 +224,8 @@ class Agent:
         return self.state
 
     def _make_plan(self, key: tuple[int, int, int]) -> _Plan:
-        inventory, errors = self.declared.inventory()
-        plan = _Plan(key, [], [], [], [], {}, tuple(str(e) for e in errors))
+        inventory, _ = self.declared.inventory()
+        plan = _Plan(key, [], [], [], [], {}, self.declared.declared_errors())
         for ref, net in sorted(inventory.networks.items()):
             if net.cni_type != "ovn-k8s-cni-overlay":
                 continue

@@ -121,7 +121,7 @@ def test_a_yaml_error_loses_only_its_document(tmp_path):
     assert set(inv.namespaces) == {"kept-before", "kept-after"}
     text = [str(e) for e in errors]
     assert len(text) == 2, text
-    assert text[0].startswith(f"{tmp_path / 'all.yaml'}#2: Namespace: invalid YAML at line 8")
+    assert text[0].startswith(f"{tmp_path / 'all.yaml'}#2: Namespace ?: invalid YAML at line 8")
     assert text[1].startswith(f"{tmp_path / 'all.yaml'}#4: ") and "duplicate key 'kind'" in text[1]
 
 
