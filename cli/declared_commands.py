@@ -65,9 +65,10 @@ def matrix(paths: tuple[str, ...], namespace: str | None, network: str | None, f
     inventory = load(paths)
     profile: OvnkProfile = PROFILES[ovnk]
     wanted = parse_network(network)
-    nets = sorted(inventory.networks) if wanted is None else [wanted]
-    if wanted is not None and wanted not in inventory.networks:
+    key = None if wanted is None else inventory.network_of(wanted)  # any NAD of the network names it
+    if wanted is not None and key is None:
         raise fail(f"no NetworkAttachmentDefinition {wanted} in the manifests")
+    nets = sorted(inventory.networks) if key is None else [key]
     results, found_any = [], False
     for net in nets:
         m = NetworkReachability(inventory, net, profile=profile, namespace=namespace)

@@ -8,9 +8,11 @@ from collections import defaultdict
 
 from .findings import Finding, FindingKind, Severity
 from .inventory import Inventory, SkippedObject
-from .model import Attachment, ExternalEndpoint, IPAddress, Ref
+from .model import Attachment, ExternalEndpoint, IPAddress, Network, Ref
 
 NAMES_SHOWN = 5  # objects named in one message before "and N more"
+# The parts of a NAD's config that must agree across the NADs of one network.
+NETWORK_FIELDS = ("topology", "subnets", "exclude_subnets", "vlan_id", "mtu", "physical_network_name")
 SKIP_REASONS = {"NetworkPolicy": "it applies to the default network only"}
 
 
@@ -22,10 +24,10 @@ def _names(keys: list[str]) -> str:
 def _missing_nads(inventory: Inventory) -> list[Finding]:
     users: dict[Ref, list[str]] = defaultdict(list)
     for att in inventory.attachments:
-        if att.network not in inventory.networks:
+        if att.network not in inventory.nads:
             users[att.network].append(att.key)
     for ext in inventory.externals:
-        if ext.network is not None and ext.network not in inventory.networks:
+        if ext.network is not None and ext.network not in inventory.nads:
             users[ext.network].append(ext.key)
     return [Finding(
         FindingKind.NAD_MISSING,
@@ -57,6 +59,21 @@ def _address_conflicts(inventory: Inventory) -> list[Finding]:
     return found
 
 
+def _config_conflicts(inventory: Inventory) -> list[Finding]:
+    found = []
+    for key, network in sorted(inventory.networks.items()):
+        nads: list[Network] = [inventory.nads[ref] for ref in network.nads if ref in inventory.nads]
+        differ = [f for f in NETWORK_FIELDS if len({getattr(n, f) for n in nads}) > 1]
+        if differ:
+            values = "; ".join(f"{n.ref}: " + ", ".join(f"{f}={getattr(n, f)!r}" for f in differ) for n in nads)
+            found.append(Finding(
+                FindingKind.NETWORK_CONFIG_CONFLICT,
+                f"the NADs of network {network.cni_name!r} disagree ({values}): OVN-K runs one network per name "
+                "with the config it saw first and refuses the others, so pods attached through them do not start.",
+                network=key, severity=Severity.ERROR))
+    return found
+
+
 def _network_policies(skipped: list[SkippedObject]) -> list[Finding]:
     return [Finding(
         FindingKind.DEFAULT_NETWORK_ONLY,
@@ -66,7 +83,8 @@ def _network_policies(skipped: list[SkippedObject]) -> list[Finding]:
 
 
 def declared_findings(inventory: Inventory) -> list[Finding]:
-    return _missing_nads(inventory) + _address_conflicts(inventory) + _network_policies(inventory.skipped)
+    return (_missing_nads(inventory) + _config_conflicts(inventory) + _address_conflicts(inventory)
+            + _network_policies(inventory.skipped))
 
 
 def skipped_notices(inventory: Inventory) -> list[str]:

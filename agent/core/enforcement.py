@@ -136,7 +136,7 @@ def _policy_findings(policy: Policy, inventory: Inventory, profile: OvnkProfile)
             f"no {'k8s.v1.cni.cncf.io/policy-for'} annotation: the policy applies to no secondary network.",
             policy.ref))
     for net in policy.networks():
-        if net not in inventory.networks:
+        if net not in inventory.nads:
             found.append(Finding(
                 FindingKind.UNKNOWN_NETWORK,
                 f"policy-for names {net}, but no such NetworkAttachmentDefinition exists: the policy protects nothing there.",
@@ -166,7 +166,7 @@ def enforced_policies(inventory: Inventory, network: Ref, profile: OvnkProfile =
     for a in inventory.attachments_on(network):
         label_sets.setdefault(a.ref.namespace, set()).add(a.labels)
     for policy in sorted(inventory.policies, key=lambda p: p.ref):
-        if network not in policy.networks():
+        if network not in inventory.policy_networks(policy):
             continue
         if policy.api_version not in profile.served_api_versions:
             continue  # never admitted, so never programmed
@@ -199,8 +199,8 @@ def _shown_with(policy: Policy, inventory: Inventory, network: Ref) -> bool:
     """Whether a policy's own findings show with `network`: it names the network, or it names no existing
     network and shares the network's namespace (the author most likely meant this one)."""
     names = policy.networks()
-    dangling = not names or any(n not in inventory.networks for n in names)
-    return network in names or (dangling and policy.ref.namespace == network.namespace)
+    dangling = not names or any(n not in inventory.nads for n in names)
+    return network in inventory.policy_networks(policy) or (dangling and policy.ref.namespace == network.namespace)
 
 
 def network_findings(inventory: Inventory, network: Ref, profile: OvnkProfile = DEFAULT_PROFILE) -> list[Finding]:

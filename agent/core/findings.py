@@ -33,6 +33,7 @@ class FindingKind(enum.Enum):
     NAD_MISSING = "nad-missing"
     ADDRESS_CONFLICT = "address-conflict"
     DEFAULT_NETWORK_ONLY = "default-network-only"
+    NETWORK_CONFIG_CONFLICT = "network-config-conflict"
     # Programmed plane.
     UNOWNED_ACL = "unowned-acl"
     UNKNOWN_ACL = "unknown-acl"

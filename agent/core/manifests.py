@@ -6,7 +6,8 @@ One bad object never hides the good ones: each error is collected with the file 
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, replace
 from typing import Any, Iterable
 
 from .input_limits import check_shape, load_embedded_json
@@ -173,8 +174,9 @@ def parse_network(obj: dict[str, Any]) -> Network:
         except ValueError:
             raise InvalidObject(f"spec.config.subnets: invalid CIDR {cidr!r}") from None
     vlan = config.get("vlanID")
-    if vlan is not None and (isinstance(vlan, bool) or not isinstance(vlan, int) or not 1 <= vlan <= 4094):
-        raise InvalidObject(f"spec.config.vlanID: expected 1..4094, got {vlan!r}")
+    if vlan is not None and (isinstance(vlan, bool) or not isinstance(vlan, int) or not 0 <= vlan <= 4094):
+        raise InvalidObject(f"spec.config.vlanID: expected 0 (no VLAN) or 1..4094, got {vlan!r}")
+    vlan = vlan or None  # OVN-K's own e2e NADs carry 0: untagged
     mtu = config.get("mtu")
     if mtu is not None and (isinstance(mtu, bool) or not isinstance(mtu, int) or mtu < 68):
         raise InvalidObject(f"spec.config.mtu: invalid {mtu!r}")
@@ -344,7 +346,15 @@ def _network_selections(annotations: dict[str, Any], namespace: str) -> list[dic
     return out
 
 
+def _interface(value: Any, where: str) -> str | None:
+    if value is None or value == "":
+        return None
+    return _str(value, where)
+
+
 def parse_pod(obj: dict[str, Any]) -> list[Attachment]:
+    """One attachment per network selection; the network-status annotation, once Multus wrote it, gives the
+    interface, MAC and every address (both families on a dual-stack network)."""
     ref, meta = _metadata(obj, namespaced=True)
     annotations = _mapping(meta.get("annotations"), "metadata.annotations")
     labels = _labels(meta, "metadata")
@@ -358,21 +368,28 @@ def parse_pod(obj: dict[str, Any]) -> list[Attachment]:
         for i, entry in enumerate(status):
             if not isinstance(entry, dict) or entry.get("default"):
                 continue
+            where = f"annotation {NETWORK_STATUS_ANNOTATION}[{i}]"
             try:
-                net = Ref.parse(_str(entry.get("name"), f"{NETWORK_STATUS_ANNOTATION}[{i}].name"), ref.namespace)
+                net = Ref.parse(_str(entry.get("name"), f"{where}.name"), ref.namespace)
             except ValueError as exc:
-                raise InvalidObject(f"annotation {NETWORK_STATUS_ANNOTATION}[{i}]: {exc}") from None
-            ips = tuple(_ip(x, f"{NETWORK_STATUS_ANNOTATION}[{i}].ips") for x in _list(entry.get("ips"), "ips"))
-            found[net] = Attachment(kind, ref, net, labels, entry.get("interface"), _mac(entry.get("mac")), ips, node)
+                raise InvalidObject(f"{where}: {exc}") from None
+            ips = tuple(_ip(x, f"{where}.ips") for x in _list(entry.get("ips"), f"{where}.ips"))
+            iface = _interface(entry.get("interface"), f"{where}.interface")
+            found[net] = Attachment(kind, ref, net, labels, iface, _mac(entry.get("mac")), ips, node)
+    selected: set[Ref] = set()
     for i, sel in enumerate(_network_selections(annotations, ref.namespace)):
         where = f"annotation {NETWORKS_ANNOTATION}[{i}]"
         name = _str(sel.get("name"), f"{where}.name")
         ns = sel.get("namespace") or ref.namespace
         net = Ref.parse(name, ns) if "/" in name else Ref(str(ns), name)
+        if net in selected:
+            raise InvalidObject(f"{where}: names NAD {net} a second time; OVN-Kubernetes refuses such a pod "
+                                "(\"more than one of the same NAD\"), so it does not start")
+        selected.add(net)
         if net in found:
             continue
         ips = tuple(_ip(x, f"{where}.ips") for x in _list(sel.get("ips"), f"{where}.ips"))
-        iface = sel.get("interface") or f"net{len(found) + 1}"
+        iface = _interface(sel.get("interface"), f"{where}.interface") or f"net{i + 1}"  # Multus' default names
         found[net] = Attachment(kind, ref, net, labels, iface, _mac(sel.get("mac")), ips, node)
     return list(found.values())
 
@@ -637,8 +654,26 @@ def inventory_from(flat: Iterable[RawObject], parse_yaml: Any) -> tuple[Inventor
         if _launcher_of(obj) in vm_refs:
             continue  # the VM is the workload; its virt-launcher pod only carries it
         inv.attachments.extend(attachments)
-    inv.attachments.sort(key=lambda a: (a.network, a.ref))
+    _join_networks(inv)
+    inv.attachments.sort(key=lambda a: (a.network, a.ref, a.interface or ""))
     return inv, errors
+
+
+def _join_networks(inv: Inventory) -> None:
+    """NADs of one CNI name are one network, keyed by its first NAD; attachments and endpoints move onto
+    that key (keeping the NAD they named), and a workload attached several times is several endpoints."""
+    inv.nads = dict(sorted(inv.networks.items()))
+    groups: dict[tuple[str, str], list[Network]] = {}
+    for net in inv.nads.values():
+        groups.setdefault(net.identity, []).append(net)
+    inv.networks = {nets[0].ref: replace(nets[0], nads=tuple(n.ref for n in nets)) for nets in groups.values()}
+    key_of = {nad: key for nad, key in ((nad, inv.network_of(nad)) for nad in inv.nads) if key is not None and key != nad}
+    attachments = [replace(a, network=key_of[a.network], nad=a.network) if a.network in key_of else a
+                   for a in inv.attachments]
+    per_network = Counter((a.ref, a.kind, a.network) for a in attachments)
+    inv.attachments = [replace(a, one_of_several=True) if per_network[(a.ref, a.kind, a.network)] > 1 else a
+                       for a in attachments]
+    inv.externals = [replace(e, network=key_of[e.network]) if e.network in key_of else e for e in inv.externals]
 
 
 def _skipped(source: str, obj: dict[str, Any], kind: str) -> SkippedObject:

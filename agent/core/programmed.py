@@ -166,7 +166,7 @@ class ProgrammedPlane:
         """The logical switch port a packet of this endpoint uses: its own LSP, or the localnet port."""
         if not isinstance(endpoint, Attachment):
             return self.localnet_port if self.localnet_port in self._ports else None
-        by_name = ovnk_names.pod_port(self.network.ref, endpoint.ref)
+        by_name = ovnk_names.pod_port(endpoint.nad_ref, endpoint.ref)
         if by_name in self._ports:
             return by_name
         # VMs' ports are named after the virt-launcher pod: find the port carrying the workload's address.

@@ -64,6 +64,7 @@ class Checker:
     protocols: Sequence[Protocol] = tuple(Protocol)
 
     def __post_init__(self) -> None:
+        self.network = self.inventory.network_of(self.network) or self.network  # any NAD of the network names it
         net = self.inventory.networks.get(self.network)
         if net is None:
             raise KeyError(f"no NetworkAttachmentDefinition {self.network}")
