@@ -23,6 +23,10 @@ SUFFIXES = (".yaml", ".yml", ".json")
 MAX_INPUT_BYTES = 32 << 20  # all files of one load together; ~20x that in memory once parsed
 MAX_YAML_DOCUMENT_BYTES = 8 << 20  # a YAML document costs ~60x its size while parsed (JSON ~14x)
 MAX_ALIAS_EXPANSION = 100_000  # values YAML aliases may add to a document (billion laughs adds billions)
+MAX_YAML_NODES = 1_500_000  # values of one YAML document (~400 bytes each while parsed: ~600 MB)
+# Every YAML node but the root starts after one of these, at most two at one place (`- a: b` opens a mapping
+# and its key), so twice their count bounds the nodes a document has before it is parsed.
+_NODE_STARTS = (",", "\n", ":", "-", "[", "{", "?")
 
 _Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when present: ~10x faster on big trees
 # A document starts at `---` or ends at `...` at the start of a line; directives (`%YAML`) open the next one.
@@ -30,6 +34,7 @@ _DOCUMENT_START = re.compile(r"^(?:---|\.\.\.)(?=[ \t\r\n]|$)|^%", re.M)
 _END_MARKER = re.compile(r"\.\.\.[ \t]*(?:#.*)?(?:\r?\n|$)")
 _CONTENT = re.compile(r"^[ \t]*[^ \t\r\n#]", re.M)
 _KIND = re.compile(r"^kind:[ \t]*[\"']?([\w.-]+)", re.M)
+_METADATA = re.compile(r"^metadata:[ \t]*\r?\n((?:[ \t]+[^\n]*\n?|[ \t]*\r?\n)*)", re.M)  # its indented block
 _NAME = re.compile(r"^[ \t]+name:[ \t]*[\"']?([\w.-]+)", re.M)
 _NAMESPACE = re.compile(r"^[ \t]+namespace:[ \t]*[\"']?([\w.-]+)", re.M)
 
@@ -173,6 +178,9 @@ def _no_gc_pauses() -> Iterator[None]:
 
 
 def _load_document(text: str) -> Any:
+    if 1 + 2 * sum(text.count(c) for c in _NODE_STARTS) > MAX_YAML_NODES:
+        raise InputTooLarge(f"the document may hold more than {MAX_YAML_NODES:,} values, more than segcheck parses "
+                            "as YAML within its memory bounds; split it or give it as JSON")
     loader = _Base(text)
     try:
         node = loader.get_single_node()
@@ -228,9 +236,10 @@ def _documents(text: str) -> list[_Document]:
 def _peek_object(text: str) -> str:
     """`Kind ns/name` (as the core describes objects) of a document that does not parse, as far as its text
     shows it, so the agent can tell which object's last good version to keep."""
-    kind, name, ns = (r.search(text) for r in (_KIND, _NAME, _NAMESPACE))
+    kind, meta = _KIND.search(text), _METADATA.search(text)
     if kind is None:
         return "-"
+    name, ns = (r.search(meta.group(1)) if meta else None for r in (_NAME, _NAMESPACE))
     return f"{kind.group(1)} {ns.group(1) + '/' if ns else ''}{name.group(1) if name else '?'}"
 
 
