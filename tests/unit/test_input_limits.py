@@ -269,3 +269,29 @@ def test_kinds_that_do_not_bear_on_secondary_networks_are_skipped_with_a_notice(
 def test_a_bad_object_of_a_skipped_kind_is_still_an_error(obj, needle):
     _, errors = build_inventory([RawObject("f.yaml", obj)], manifest_files.parse_yaml)
     assert len(errors) == 1 and needle in str(errors[0]), errors
+
+
+def _nodes(node) -> int:
+    stack, count = [node], 0
+    while stack:
+        n = stack.pop()
+        count += 1
+        if isinstance(n, yaml.MappingNode):
+            stack.extend(x for pair in n.value for x in pair)
+        elif isinstance(n, yaml.SequenceNode):
+            stack.extend(n.value)
+    return count
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=json_values, flow=st.sampled_from([None, True, False]))
+def test_the_node_bound_holds_before_parsing(value, flow):
+    text = yaml.safe_dump(value, default_flow_style=flow)
+    bound = 1 + 2 * sum(text.count(c) for c in manifest_files._NODE_STARTS)
+    assert _nodes(yaml.compose(text, Loader=yaml.SafeLoader)) <= bound
+
+
+def test_a_dense_document_is_refused_before_it_is_parsed(tmp_path, monkeypatch):
+    monkeypatch.setattr(manifest_files, "MAX_YAML_NODES", 1000)
+    errors = errors_of("a: [" + ",".join(["1"] * 600) + "]\n", tmp_path=tmp_path)
+    assert len(errors) == 1 and "may hold more than 1,000 values" in errors[0] and "give it as JSON" in errors[0]
