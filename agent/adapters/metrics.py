@@ -71,6 +71,11 @@ class StateCollector:
                 (programmed if is_prog else policy).add_metric([name, kind], n)
             if net.mapping is not None:
                 mapping.add_metric([name, net.mapping.bridge or ""], 1.0 if net.mapping.ok else 0.0)
+        unplaced: dict[str, int] = {}
+        for f in state.unplaced_findings:  # of no network: network=""
+            unplaced[f.kind.value] = unplaced.get(f.kind.value, 0) + 1
+        for kind, n in sorted(unplaced.items()):
+            policy.add_metric(["", kind], n)
         yield from (drift, cells, policy, programmed, mapping)
 
         probes = CounterMetricFamily("segcheck_probes", "Probes sent, by observed result.", labels=["result"])

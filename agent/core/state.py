@@ -79,6 +79,7 @@ class AgentState:
     rounds: int
     last_drift_change: float
     declared_errors: tuple[DeclaredError, ...] = ()
+    unplaced_findings: tuple[Finding, ...] = ()  # declared-plane findings that belong to no network
 
     def drift_counts(self) -> dict[Ref, dict[str, int]]:
         return {n.network: summarize(n.cells) for n in self.networks}

@@ -18,7 +18,8 @@ from typing import Any, Callable, Sequence
 
 from ..adapters.ovsdb import NorthboundReader, OvsReader, SourceDown
 from ..core.drift import CheckedCell, summarize
-from ..core.enforcement import DEFAULT_PROFILE, OvnkProfile
+from ..core.enforcement import DEFAULT_PROFILE, OvnkProfile, unplaced_findings
+from ..core.findings import Finding
 from ..core.model import Attachment, Endpoint, Protocol, Ref, Verdict
 from ..core.northbound import NbSnapshot, OvsSnapshot
 from ..core.probe import ProbeResult, Prober
@@ -50,6 +51,7 @@ class _Plan:
     mappings: list[Any]
     local: dict[str, bool]
     errors: tuple[DeclaredError, ...]
+    unplaced: tuple[Finding, ...] = ()  # findings no network shows (e.g. a NetworkPolicy, a missing NAD)
 
 
 def _planes(cell: CheckedCell) -> tuple[str, str]:
@@ -225,7 +227,8 @@ class Agent:
 
     def _make_plan(self, key: tuple[int, int, int]) -> _Plan:
         inventory, _ = self.declared.inventory()
-        plan = _Plan(key, [], [], [], [], {}, self.declared.declared_errors())
+        plan = _Plan(key, [], [], [], [], {}, self.declared.declared_errors(),
+                     tuple(unplaced_findings(inventory, self.profile)))
         for ref, net in sorted(inventory.networks.items()):
             if net.cni_type != "ovn-k8s-cni-overlay":
                 continue
@@ -365,6 +368,7 @@ class Agent:
             probes_by_result=dict(self._probes_by_result), probe_durations=self._probe_hist.copy(),
             round_durations=self._round_hist.copy(), rounds=self._rounds, last_drift_change=self._last_drift_change,
             declared_errors=plan.errors if plan is not None else (),
+            unplaced_findings=plan.unplaced if plan is not None else (),
         )
         with self._published:
             self._published.notify_all()

@@ -41,6 +41,7 @@ def state_json(state: AgentState, query: dict[str, list[str]], drift_only: bool)
                     for s in state.sources],
         "declared_errors": [{"source": e.source, "kind": e.kind, "error": e.message, "kept_last_good": e.kept}
                             for e in state.declared_errors],
+        "findings": [f.to_json() for f in state.unplaced_findings],  # those of no network
         "networks": nets,
     }
 

@@ -147,3 +147,20 @@ def test_readiness_names_a_source_that_is_down(manifests: Path):
         assert status == 503 and "files down" in why, why
     finally:
         service.stop()
+
+
+def test_findings_of_no_network_reach_the_metrics_and_the_matrix(manifests: Path):
+    (manifests / "60-netpol.yaml").write_text(
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: np, namespace: default}\n"
+        "spec: {podSelector: {}}\n")
+    agent = Agent(FilesSource([manifests], poll_seconds=0.05), None, None, None, None, "node-a", interval=60.0)
+    service = AgentService(agent, "127.0.0.1", 0, lambda token: "tester")
+    service.start()
+    try:
+        state = agent.wait_for(lambda s: bool(s.networks), DEADLINE)
+        assert state is not None
+        assert [f.kind.value for f in state.unplaced_findings] == ["default-network-only"]
+        metrics = exposition(registry_for(lambda: agent.state)).decode()
+        assert 'segcheck_policy_findings{kind="default-network-only",network=""} 1.0' in metrics
+    finally:
+        service.stop()
