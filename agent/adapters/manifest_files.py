@@ -135,32 +135,38 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
 def _check_aliases(root: yaml.Node) -> None:
     """Refuse a document whose aliases make it recursive, too deep, or much larger than written.
 
-    Counts the values the document expands to without expanding it: each distinct node once (memoised)."""
-    sizes: dict[int, tuple[int, int]] = {}  # id(node) -> (values it expands to, depth)
-    active: set[int] = set()  # nodes on the current path: meeting one again is a recursive alias
+    Counts the values the document expands to without expanding it: each distinct collection once (memoised),
+    each scalar as one value."""
+    sizes: dict[int, tuple[int, int]] = {}  # id(collection) -> (values it expands to, depth)
+    written = 0  # values as written (a scalar an alias repeats counts again: a little generous)
+    active: set[int] = set()  # collections on the current path: meeting one again is a recursive alias
     stack: list[tuple[yaml.Node, bool]] = [(root, False)]
     while stack:
         node, done = stack.pop()
         nid = id(node)
+        children = _children(node)
         if done:
             active.discard(nid)
-            below = [sizes[id(c)] for c in _children(node)]
-            size, depth = 1 + sum(s for s, _ in below), 1 + max((d for _, d in below), default=0)
-            if size - len(sizes) > MAX_ALIAS_EXPANSION:
+            size, depth = 1, 1
+            for child in children:
+                s, d = sizes.get(id(child), (1, 1))
+                size, depth = size + s, max(depth, d + 1)
+            written += 1 + sum(1 for c in children if isinstance(c, yaml.ScalarNode))
+            if size - written > MAX_ALIAS_EXPANSION:
                 raise InputTooLarge(f"YAML aliases expand the document by more than {MAX_ALIAS_EXPANSION:,} values "
                                     f"(at line {node.start_mark.line + 1}); write the values out")
             if depth > MAX_DEPTH:
                 raise InputTooLarge(f"nested deeper than {MAX_DEPTH} levels (at line {node.start_mark.line + 1})")
             sizes[nid] = (size, depth)
             continue
-        if nid in sizes:
+        if nid in sizes or isinstance(node, yaml.ScalarNode):
             continue
         active.add(nid)
         stack.append((node, True))
-        for child in _children(node):
+        for child in children:
             if id(child) in active:
                 raise InputTooLarge(f"recursive YAML alias at line {child.start_mark.line + 1}")
-            if id(child) not in sizes:
+            if not isinstance(child, yaml.ScalarNode) and id(child) not in sizes:
                 stack.append((child, False))
 
 
@@ -186,7 +192,7 @@ def _load_document(text: str) -> Any:
         node = loader.get_single_node()
         if node is None:
             return None
-        if "&" in text:  # no anchor, no alias: nothing can expand
+        if "&" in text and "*" in text:  # no anchor or no alias: nothing can expand
             _check_aliases(node)
         return _construct(loader, node)
     finally:
