@@ -6,6 +6,7 @@ from typing import Any, Callable
 
 import click
 
+from segcheck.agent.core.enforcement import unplaced_findings
 from segcheck.agent.core.programmed import ProgrammedJudgement
 from segcheck.agent.core.reachability import NetworkReachability
 from segcheck.agent.core.render import (GRID_LEGEND, cell_json, cell_row, class_grid, class_member_rows, class_rows, grid,
@@ -67,6 +68,9 @@ def matrix(declared: DeclaredInput, namespace: str | None, network: str | None, 
         reports = expected_matrix(inventory, profile(ovnk), parse_network(network), namespace)
     except UsageError as exc:
         raise fail(str(exc)) from None
+    unplaced = unplaced_findings(inventory, profile(ovnk)) if network is None else []
+    for f in unplaced:  # on stderr: they belong to no network's record
+        click.echo(f"{f.severity.value} {f.kind.value}: {f'{f.policy}: ' if f.policy else ''}{f.message}", err=True)
     if fmt == "json":
         chunks = pairs_json_chunks if pairs else grouped_json_chunks
         for r in reports:  # JSON Lines, each line written as it is computed
@@ -83,7 +87,8 @@ def matrix(declared: DeclaredInput, namespace: str | None, network: str | None, 
             else:
                 _print_classes(out, r.matrix)
             _print_findings(out, r.findings)
-    raise click.exceptions.Exit(exit_code(worst([findings_status(r.findings, fail_on) for r in reports])))
+    raise click.exceptions.Exit(exit_code(worst([findings_status(r.findings, fail_on) for r in reports]
+                                                + [findings_status(unplaced, fail_on)])))
 
 
 def _stages(judgement: Any) -> dict[str, str]:

@@ -15,6 +15,7 @@ import click
 from segcheck.agent.adapters.node_sources import NodeSources
 from segcheck.agent.adapters.ovsdb import DEFAULT_NB, DEFAULT_OVS, DEFAULT_SB
 from segcheck.agent.adapters.probers import PROBERS
+from segcheck.agent.core.consistency import skipped_notices
 from segcheck.agent.core.enforcement import PROFILES, OvnkProfile
 from segcheck.agent.core.inventory import Inventory
 from segcheck.agent.core.model import Ref
@@ -131,6 +132,8 @@ class DeclaredInput:
                 raise fail(str(exc), EXIT_CANNOT_CHECK) from None
         for err in errors:
             click.echo(f"error: {err}", err=True)
+        for line in skipped_notices(inventory):
+            click.echo(f"notice: {line}", err=True)
         if errors:
             raise click.exceptions.Exit(EXIT_USAGE)
         return inventory

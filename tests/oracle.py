@@ -14,7 +14,7 @@ def applies(policy: Policy, network: Ref, inventory: Inventory, end_port: bool, 
     if policy.api_version not in api_versions:
         return False
     net = inventory.networks.get(network)
-    named = [inventory.networks.get(Ref.parse(x.strip(), policy.ref.namespace)) for x in policy.policy_for]
+    named = [inventory.nads.get(Ref.parse(x.strip(), policy.ref.namespace)) for x in policy.policy_for]
     # A network is its CNI config name: policy-for may name any NAD of it, in any namespace.
     if not any(n is not None and net is not None and n.cni_name == net.cni_name for n in named) and \
             network not in [Ref.parse(x.strip(), policy.ref.namespace) for x in policy.policy_for]:

@@ -292,11 +292,11 @@ class ProgrammedPlane:
             if self.localnet_port in self._ports:
                 return self.localnet_port, "the localnet port"
             return None, f"no localnet port {self.localnet_port} on {self.switch_name}"
-        by_name = names.pod_port(endpoint.network, endpoint.ref)
+        by_name = names.pod_port(endpoint.nad_ref, endpoint.ref)
         if by_name in self._ports:
             return by_name, "by name"
         if endpoint.kind is AttachmentKind.VM:
-            launchers = [n for n in sorted(self._ports) if names.is_launcher_port_of(n, endpoint.network, endpoint.ref)]
+            launchers = [n for n in sorted(self._ports) if names.is_launcher_port_of(n, endpoint.nad_ref, endpoint.ref)]
             if endpoint.mac:
                 with_mac = [n for n in launchers if endpoint.mac.lower() in self._port(n).macs]
                 launchers = with_mac or launchers

@@ -61,7 +61,8 @@ class Agent:
         self._stop = threading.Event()
         self.nb: DatabaseWatch[NbSnapshot] = DatabaseWatch("ovn_nb", nb, self.poke, clock)
         self.ovs: DatabaseWatch[OvsSnapshot] = DatabaseWatch("ovs", ovs, self.poke, clock)
-        self._prober_health = SourceHealth("prober", prober is not None, 0.0, "" if prober else "no prober")
+        self._prober_health = SourceHealth("prober", prober is not None, 0.0, "" if prober else "no prober",
+                                           configured=prober is not None)
         self._plan: Plan | None = None
         self._generation: int | None = None
         self._denied_period = interval
@@ -191,8 +192,8 @@ class Agent:
         return self.schedule.take(self.clock() + BATCH_SLACK, self.max_probes)
 
     def _make_plan(self) -> Plan:
-        inventory, errors = self.declared.inventory()
-        return self.planner.plan(inventory, tuple(str(e) for e in errors), self.nb.snapshot, self.ovs.snapshot,
+        inventory, _ = self.declared.inventory()
+        return self.planner.plan(inventory, self.declared.declared_errors(), self.nb.snapshot, self.ovs.snapshot,
                                  self._plan)
 
     def _set_plan(self, plan: Plan | None) -> None:

@@ -13,6 +13,7 @@ from ..core.drift import CheckedCell, DriftClass
 from ..core.findings import Finding
 from ..core.model import Judgement, Verdict
 from ..core.programmed import MappingStatus
+from ..core.state import DeclaredError
 from .checker import Checker
 
 Planes = tuple[Verdict, "Verdict | None"]  # (expected, programmed or None when NB is not read)
@@ -78,7 +79,8 @@ class Plan:
 
     networks: tuple[NetworkPlan, ...]
     by_id: dict[CellId, CellRecord]
-    errors: tuple[str, ...]
+    errors: tuple[DeclaredError, ...]
+    unplaced: tuple[Finding, ...] = ()  # findings no network shows (e.g. a NetworkPolicy, a missing NAD)
 
     def records(self) -> list[CellRecord]:
         return [r for net in self.networks for r in net.records]

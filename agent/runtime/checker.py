@@ -76,6 +76,7 @@ class Checker:
     zone: str | None = None  # interconnect: the node whose OVN zone `nb` is (None: one zone holds every workload)
 
     def __post_init__(self) -> None:
+        self.network = self.inventory.network_of(self.network) or self.network  # any NAD of the network names it
         net = self.inventory.networks.get(self.network)
         if net is None:
             raise KeyError(f"no NetworkAttachmentDefinition {self.network}")

@@ -44,11 +44,13 @@ def read_manifests(paths: Sequence[str]) -> tuple[Inventory, list[str]]:
 
 
 def _networks(inventory: Inventory, wanted: Ref | None) -> list[Ref]:
+    """Every network, or the one behind the NAD asked for (any NAD of a network names it)."""
     if wanted is None:
         return sorted(inventory.networks)
-    if wanted not in inventory.networks:
+    key = inventory.network_of(wanted)
+    if key is None:
         raise UsageError(f"no NetworkAttachmentDefinition {wanted} in the declared state")
-    return [wanted]
+    return [key]
 
 
 # ----------------------------------------------------------------------------- programmed plane

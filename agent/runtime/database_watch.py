@@ -34,7 +34,7 @@ class DatabaseWatch(Generic[S]):
         self.name, self.reader, self._wake, self._clock = name, reader, wake, clock
         self.snapshot: S | None = None
         self.health = (SourceHealth(name, False, float("inf"), "not read yet") if reader is not None
-                       else SourceHealth(name, False, 0.0, "not configured"))
+                       else SourceHealth(name, False, 0.0, "not configured", configured=False))
         self._signals = 0
         self._seen = -1
         if reader is not None:

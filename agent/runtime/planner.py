@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ..core.enforcement import OvnkProfile
+from ..core.enforcement import OvnkProfile, unplaced_findings
 from ..core.inventory import Inventory
 from ..core.model import Attachment, Endpoint, Protocol, Ref, Verdict
 from ..core.northbound import NbSnapshot, OvsSnapshot
 from ..core.probe import Prober
+from ..core.state import DeclaredError
 from .cell_records import CellId, CellRecord, NetworkPlan, Plan
 from .checker import Checker, Locator
 
@@ -45,7 +46,7 @@ class Planner:
                 return False
         return self.locator is not None and self.locator.send_point(endpoint) is not None
 
-    def plan(self, inventory: Inventory, errors: tuple[str, ...], nb: NbSnapshot | None, ovs: OvsSnapshot | None,
+    def plan(self, inventory: Inventory, errors: tuple[DeclaredError, ...], nb: NbSnapshot | None, ovs: OvsSnapshot | None,
              previous: Plan | None) -> Plan:
         carried = previous.by_id if previous is not None else {}
         local: dict[str, bool] = {}
@@ -81,4 +82,4 @@ class Planner:
                 network.views.append(record.view)
                 by_id[record.id] = record
             networks.append(network)
-        return Plan(tuple(networks), by_id, errors)
+        return Plan(tuple(networks), by_id, errors, tuple(unplaced_findings(inventory, self.profile)))

@@ -94,7 +94,8 @@ class StatePublisher:
                 node=self.node, profile=self.profile, version=self.version, evaluated_at=self.clock(),
                 networks=self._networks, sources=sources, probes_by_result=dict(self._probes_by_result),
                 probe_durations=self._probe_hist.copy(), round_durations=self._round_hist.copy(), rounds=self._rounds,
-                last_drift_change=self._last_drift_change, declared_errors=plan.errors if plan is not None else ())
+                last_drift_change=self._last_drift_change, declared_errors=plan.errors if plan is not None else (),
+                unplaced_findings=plan.unplaced if plan is not None else ())
         self._swap(state)
         return state
 

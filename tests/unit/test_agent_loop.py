@@ -46,6 +46,9 @@ class StaticDeclared:
     def inventory(self) -> tuple[Inventory, list]:
         return self._inventory, []
 
+    def declared_errors(self) -> tuple:
+        return ()
+
     def up(self) -> bool:
         return True
 
