@@ -22,6 +22,7 @@ from segcheck.agent.core.enforcement import PROFILES
 from segcheck.agent.lab.lab import DEFAULT_PREFIX, DEFAULT_STATE_DIR
 from segcheck.agent.runtime.agent import Agent
 from segcheck.agent.runtime.declared import DeclaredSource, FilesSource, KubernetesSource
+from segcheck.agent.runtime.liveness import DEFAULT_OVN_RUNDIR, DEFAULT_OVS_RUNDIR, agent_liveness
 from segcheck.agent.runtime.service import AgentService
 from segcheck.agent.runtime.sources import PROBERS, lab_sources, make_prober, node_sources, packaged_seed
 
@@ -56,6 +57,10 @@ def _listen(text: str) -> tuple[str, int]:
 @click.option("--prefix", default=DEFAULT_PREFIX, show_default=True)
 @click.option("--nb", "nb_url", default=DEFAULT_NB, show_default=True)
 @click.option("--ovs", "ovs_url", default=DEFAULT_OVS, show_default=True)
+@click.option("--ovs-rundir", type=click.Path(path_type=Path), default=DEFAULT_OVS_RUNDIR, show_default=True,
+              help="Where ovs-vswitchd's pidfile and control socket are (its liveness is asked there).")
+@click.option("--ovn-rundir", type=click.Path(path_type=Path), default=DEFAULT_OVN_RUNDIR, show_default=True,
+              help="Where ovn-controller's pidfile and control socket are.")
 @click.option("--auth", default="tokenreview", show_default=True,
               help="Who may read /v1/matrix, /v1/drift and POST /v1/probe: 'tokenreview' (API server) or "
                    "'token-file:PATH'.")
@@ -72,7 +77,8 @@ def _listen(text: str) -> tuple[str, int]:
 @click.option("--ovnk-version", "ovnk", type=click.Choice(sorted(PROFILES)), default="4.14", show_default=True)
 @click.option("--log-level", default="info", show_default=True)
 def agent(node: str, listen: str, files: tuple[str, ...], kubeconfig: str | None, endpoint_files: tuple[str, ...],
-          lab: bool, state_dir: Path, prefix: str, nb_url: str, ovs_url: str, auth: str, metrics_auth: bool,
+          lab: bool, state_dir: Path, prefix: str, nb_url: str, ovs_url: str, ovs_rundir: Path, ovn_rundir: Path,
+          auth: str, metrics_auth: bool,
           tls_cert_file: Path | None, tls_key_file: Path | None, interval: float,
           sentinel_interval: float, probe_rate: float, max_probes: int, prober: str, ovnk: str, log_level: str) -> None:
     """Run the drift-detection agent until SIGTERM/SIGINT."""
@@ -109,7 +115,8 @@ def agent(node: str, listen: str, files: tuple[str, ...], kubeconfig: str | None
     the_agent = Agent(declared, NorthboundReader(sources.nb_url) if sources.nb_url else None,
                       OvsReader(sources.ovs_url) if sources.ovs_url else None, make_prober(prober), sources.locator,
                       node, profile=PROFILES[ovnk], interval=interval, max_probes=max_probes, probe_rate=probe_rate,
-                      version=_version(), only_local=not lab, sentinel_interval=sentinel_interval)
+                      version=_version(), only_local=not lab, sentinel_interval=sentinel_interval,
+                      liveness=agent_liveness(sources, declared, PROFILES[ovnk], ovs_rundir, ovn_rundir))
     tls = (tls_cert_file, tls_key_file) if tls_cert_file and tls_key_file else None
     service = AgentService(the_agent, host, port, authenticate, metrics_access=SCRAPE_METRICS if metrics_auth else None,
                            tls=tls)

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence
 
+from ..adapters.liveness import LivenessMonitor
 from ..adapters.ovsdb import NorthboundReader, OvsReader, SourceDown
 from ..core.drift import CheckedCell, summarize
 from ..core.enforcement import DEFAULT_PROFILE, OvnkProfile
@@ -61,12 +62,14 @@ class Agent:
                  prober: Prober | None, locator: Locator | None, node: str, *, profile: OvnkProfile = DEFAULT_PROFILE,
                  interval: float = 30.0, jitter: float = 0.2, max_probes: int = 5000, probe_rate: float = 2000.0,
                  probe_timeout: float = 1.0, version: str = "dev", clock: Callable[[], float] = time.time,
-                 only_local: bool = True, sentinel_interval: float = 1.0, max_sentinels: int = 200):
+                 only_local: bool = True, sentinel_interval: float = 1.0, max_sentinels: int = 200,
+                 liveness: LivenessMonitor | None = None):
         self.declared, self.nb_reader, self.ovs_reader = declared, nb, ovs
         self.prober, self.locator, self.node, self.profile = prober, locator, node, profile
         self.interval, self.jitter, self.max_probes = interval, jitter, max_probes
         self.probe_rate, self.probe_timeout, self.version, self.clock = probe_rate, probe_timeout, version, clock
         self.only_local = only_local
+        self.liveness = liveness  # daemons and external services answering (ovs-vswitchd, ovn-controller, ext:*)
         # Allowed cells (the service paths: workloads -> DB) are re-probed every `sentinel_interval` so a
         # dataplane blackhole shows within about that long; the rest waits for the full round.
         self.sentinel_interval, self.max_sentinels = sentinel_interval, max_sentinels
@@ -117,6 +120,8 @@ class Agent:
 
     def start(self) -> None:
         self.declared.start(self.poke)
+        if self.liveness is not None:
+            self.liveness.start(self.poke)
         self._next_round = self.clock() + self._rng.uniform(0, min(self.interval, 5.0) * self.jitter)
         self._next_sentinel = self._next_round
         self._thread = threading.Thread(target=self._loop, name="segcheck-agent", daemon=True)
@@ -128,6 +133,8 @@ class Agent:
         if self._thread is not None:
             self._thread.join(timeout)
         self.declared.stop()
+        if self.liveness is not None:
+            self.liveness.stop()
         for reader in (self.nb_reader, self.ovs_reader):
             if reader is not None:
                 reader.close()
@@ -318,7 +325,7 @@ class Agent:
 
         declared = SourceHealth(self.declared.name, self.declared.up(), self.declared.staleness())
         return (declared, aged(self._nb_health, self.nb_reader), aged(self._ovs_health, self.ovs_reader),
-                self._prober_health)
+                self._prober_health, *(self.liveness.health() if self.liveness is not None else ()))
 
     def _refresh_sources(self) -> None:
         state = self.state

@@ -82,10 +82,18 @@ class AgentService:
         return True, "ok"
 
     def _ready(self) -> tuple[bool, str]:
-        if self.agent.state is None:
+        """Ready when the verdicts can be trusted: evaluated, and every source up and fresh (a source that is
+        down or stale is named; Prometheus still scrapes a pod that is not ready)."""
+        state = self.agent.state
+        if state is None:
             return False, "no evaluation yet"
         if not self.agent.declared.synced():
             return False, "declared state not synced yet"
+        down = [f"{s.name} down ({s.detail})" if s.detail else f"{s.name} down" for s in state.sources if not s.up]
+        stale = [f"{s.name} stale for {s.staleness_seconds:.0f} s" for s in state.sources
+                 if s.up and s.staleness_seconds > self.stale_after]
+        if down or stale:
+            return False, "; ".join(down + stale)
         return True, "ok"
 
     def _probe(self, body: dict[str, str]) -> tuple[int, Any]:

@@ -1,0 +1,90 @@
+"""Which liveness checks an agent runs: its node's ovs-vswitchd and ovn-controller, and each external endpoint's
+service, asked from a local workload that the declared policies let reach it (never from one they deny: the
+answer would say nothing about the service)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..adapters.liveness import (
+    Check,
+    EndpointCheck,
+    LivenessMonitor,
+    controller_check,
+    pidfile_socket,
+    vswitchd_check,
+)
+from ..core.enforcement import DEFAULT_PROFILE, OvnkProfile
+from ..core.model import Attachment, Protocol, Verdict
+from ..core.reachability import NetworkReachability
+from .checker import Locator
+from .declared import DeclaredSource
+from .sources import NodeSources
+
+DEFAULT_OVS_RUNDIR = Path("/var/run/openvswitch")
+DEFAULT_OVN_RUNDIR = Path("/var/run/ovn-ic")  # on OpenShift 4.14 (interconnect), ovnkube-node's /var/run/ovn
+ENDPOINT_CHECK_SECONDS = 30.0  # a real connection to someone's service: not too often
+
+
+def daemon_checks(sources: NodeSources, ovs_rundir: Path = DEFAULT_OVS_RUNDIR,
+                  ovn_rundir: Path = DEFAULT_OVN_RUNDIR) -> list[Check]:
+    if sources.lab is not None:
+        daemons = sources.lab.daemons
+        return [vswitchd_check(daemons["ovs-vswitchd"].control_socket),
+                controller_check(daemons["ovn-controller"].control_socket)]
+    return [vswitchd_check(pidfile_socket(ovs_rundir / "ovs-vswitchd.pid", "ovs-vswitchd")),
+            controller_check(pidfile_socket(ovn_rundir / "ovn-controller.pid", "ovn-controller"))]
+
+
+class EndpointChecks:
+    """One check per external endpoint with a declared TCP port that a workload of this node may reach there;
+    recomputed when the declared state changes."""
+
+    def __init__(self, declared: DeclaredSource, locator: Locator | None, profile: OvnkProfile = DEFAULT_PROFILE):
+        self.declared, self.locator, self.profile = declared, locator, profile
+        self._generation: int | None = None
+        self._checks: list[EndpointCheck] = []
+
+    def _netns(self, attachment: Attachment) -> str | None:
+        if self.locator is None:
+            return None
+        own = getattr(self.locator, "application_netns", None)  # a VM's guest, not its launcher
+        netns = own(attachment) if own is not None else None
+        if netns is not None:
+            return str(netns)
+        point = self.locator.send_point(attachment)
+        return point.netns if point is not None else None
+
+    def __call__(self) -> list[EndpointCheck]:
+        if not self.declared.synced():
+            return []
+        generation = self.declared.generation()
+        if generation == self._generation:
+            return self._checks
+        inventory, _ = self.declared.inventory()
+        checks: dict[str, EndpointCheck] = {}
+        for network in sorted(inventory.networks):
+            reach: NetworkReachability | None = None
+            vantages = [(a, ns) for a in inventory.attachments_on(network) if (ns := self._netns(a)) is not None]
+            for endpoint in inventory.externals_on(network):
+                name = f"ext:{endpoint.name}"
+                if name in checks or endpoint.ip is None:
+                    continue
+                for port in (p.port for p in endpoint.ports if p.protocol is Protocol.TCP):
+                    for attachment, netns in vantages:
+                        reach = reach or NetworkReachability(inventory, network, profile=self.profile)
+                        if reach.judge(attachment, endpoint, port, Protocol.TCP).verdict is Verdict.ALLOWED:
+                            checks[name] = EndpointCheck(name, netns, str(endpoint.ip), port,
+                                                         interval=ENDPOINT_CHECK_SECONDS)
+                            break
+                    if name in checks:
+                        break
+        self._generation, self._checks = generation, list(checks.values())
+        return self._checks
+
+
+def agent_liveness(sources: NodeSources, declared: DeclaredSource, profile: OvnkProfile = DEFAULT_PROFILE,
+                   ovs_rundir: Path = DEFAULT_OVS_RUNDIR, ovn_rundir: Path = DEFAULT_OVN_RUNDIR) -> LivenessMonitor:
+    daemons = daemon_checks(sources, ovs_rundir, ovn_rundir)
+    endpoints = EndpointChecks(declared, sources.locator, profile)
+    return LivenessMonitor(lambda: [*daemons, *endpoints()])
