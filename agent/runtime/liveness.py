@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..adapters.liveness import (
+    CHECK_INTERVAL,
     Check,
     EndpointCheck,
     LivenessMonitor,
@@ -40,8 +41,9 @@ class EndpointChecks:
     """One check per external endpoint with a declared TCP port that a workload of this node may reach there;
     recomputed when the declared state changes."""
 
-    def __init__(self, declared: DeclaredSource, locator: Locator | None, profile: OvnkProfile = DEFAULT_PROFILE):
-        self.declared, self.locator, self.profile = declared, locator, profile
+    def __init__(self, declared: DeclaredSource, locator: Locator | None, profile: OvnkProfile = DEFAULT_PROFILE,
+                 interval: float = ENDPOINT_CHECK_SECONDS):
+        self.declared, self.locator, self.profile, self.interval = declared, locator, profile, interval
         self._generation: int | None = None
         self._checks: list[EndpointCheck] = []
 
@@ -75,7 +77,7 @@ class EndpointChecks:
                         reach = reach or NetworkReachability(inventory, network, profile=self.profile)
                         if reach.judge(attachment, endpoint, port, Protocol.TCP).verdict is Verdict.ALLOWED:
                             checks[name] = EndpointCheck(name, netns, str(endpoint.ip), port,
-                                                         interval=ENDPOINT_CHECK_SECONDS)
+                                                         interval=self.interval)
                             break
                     if name in checks:
                         break
@@ -84,7 +86,9 @@ class EndpointChecks:
 
 
 def agent_liveness(sources: NodeSources, declared: DeclaredSource, profile: OvnkProfile = DEFAULT_PROFILE,
-                   ovs_rundir: Path = DEFAULT_OVS_RUNDIR, ovn_rundir: Path = DEFAULT_OVN_RUNDIR) -> LivenessMonitor:
+                   ovs_rundir: Path = DEFAULT_OVS_RUNDIR, ovn_rundir: Path = DEFAULT_OVN_RUNDIR, *,
+                   interval: float = CHECK_INTERVAL, endpoint_interval: float = ENDPOINT_CHECK_SECONDS
+                   ) -> LivenessMonitor:
     daemons = daemon_checks(sources, ovs_rundir, ovn_rundir)
-    endpoints = EndpointChecks(declared, sources.locator, profile)
-    return LivenessMonitor(lambda: [*daemons, *endpoints()])
+    endpoints = EndpointChecks(declared, sources.locator, profile, endpoint_interval)
+    return LivenessMonitor(lambda: [*daemons, *endpoints()], interval)
