@@ -235,7 +235,7 @@ class HttpServer:
             except _Closed:
                 return
             except HttpError as exc:
-                self._log_refusal(client, exc.status, str(exc))
+                log_refusal(client, exc.status, str(exc))
                 if await self._write(writer, self.error_body(exc.status, str(exc)), keep_alive=False):
                     await self._drain(reader, exc.drain)
                 return
@@ -366,7 +366,7 @@ class HttpServer:
 
     async def _dispatch(self, request: Request) -> Response:
         if self._busy >= self.limits.workers + self.limits.waiting:
-            self._log_refusal(request.client, HTTPStatus.SERVICE_UNAVAILABLE, "all workers busy")
+            log_refusal(request.client, HTTPStatus.SERVICE_UNAVAILABLE, "all workers busy")
             response = self.error_body(HTTPStatus.SERVICE_UNAVAILABLE, "busy, retry shortly")
             response.headers["Retry-After"] = "1"
             return response
@@ -400,10 +400,6 @@ class HttpServer:
             writer.write_eof()
         return True
 
-    def _log_refusal(self, client: str, status: int, why: str) -> None:
-        _REFUSALS.log(client, status, why)
-
-
 def _wants_keep_alive(request: Request) -> bool:
     connection = request.headers.get("connection", "").lower()
     if request.headers.get("") == "HTTP/1.0":
@@ -429,7 +425,7 @@ class _RateLimitedLog:
         self._suppressed = 0
         self._lock = threading.Lock()
 
-    def log(self, client: str, status: int, why: str) -> None:
+    def log(self, client: str, status: int, why: str, **extra: object) -> None:
         now = time.monotonic()
         with self._lock:
             if now - self._window >= 1.0:
@@ -439,8 +435,8 @@ class _RateLimitedLog:
                 self._suppressed += 1
                 return
             suppressed, self._suppressed = self._suppressed, 0
-        LOG.warning("request refused", extra={"client": client, "status": status, "error": why,
+        LOG.warning("request refused", extra={"client": client, "status": status, "error": why, **extra,
                                               **({"suppressed": suppressed} if suppressed else {})})
 
 
-_REFUSALS = _RateLimitedLog()
+log_refusal = _RateLimitedLog().log
