@@ -8,12 +8,12 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import select
 import socket
 import ssl
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -163,11 +163,10 @@ def test_a_large_body_announced_with_expect_is_refused_before_it_is_sent(server)
 
 
 def test_a_body_shorter_than_its_content_length_is_400_after_the_deadline(server, fake):
-    started = time.monotonic()
+    # raw() gives up (socket timeout) long before "forever": an answer at all is the point
     answer = raw(server, b"POST /v1/probe HTTP/1.1\r\nAuthorization: Bearer " + TOKEN.encode() +
                  b"\r\nContent-Length: 100\r\n\r\n{\"from\": ")
     assert status_of(answer) == 400 and b"shorter than its Content-Length" in answer
-    assert time.monotonic() - started < 3 * REQUEST_SECONDS + 2  # bounded, not a timing assertion of speed
     assert fake.probes == []
 
 
@@ -196,26 +195,42 @@ def test_malformed_requests_get_a_json_4xx_or_5xx(server, data, status):
 
 # -- slow and idle clients --
 
-def test_idle_and_dripping_connections_are_closed_and_never_block_others(server):
+def read_until_closed(s: socket.socket) -> bytes:
+    s.settimeout(3 * REQUEST_SECONDS + 5)
+    answer = b""
+    while chunk := s.recv(4096):
+        answer += chunk
+    return answer
+
+
+def test_idle_and_half_sent_connections_are_closed_and_never_block_others(server):
     idle = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(300)]
-    drip = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(50)]
+    half = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(50)]
     try:
-        for s in drip:
+        for s in half:
             s.sendall(b"GET /metrics HTTP/1.1\r\nX-Slow: ")
         # While 350 connections say nothing useful, others are served at once (more than the 4 workers).
         with ThreadPoolExecutor(8) as pool:
             assert list(pool.map(lambda _: call(server, "/healthz")[0], range(16))) == [200] * 16
-        for s in drip:  # one byte more: still no complete head
-            s.sendall(b"a")
-        for s in idle + drip:  # each is closed by the server (408 if it had started a request)
-            s.settimeout(3 * REQUEST_SECONDS + 5)
-            answer = b""
-            while chunk := s.recv(4096):
-                answer += chunk
-            assert answer == b"" if s in idle else status_of(answer) == 408
+        # Each is closed by the server: silently if it said nothing, with 408 if it had started a request.
+        assert {read_until_closed(s) for s in idle} == {b""}
+        assert {status_of(read_until_closed(s)) for s in half} == {408}
     finally:
-        for s in idle + drip:
+        for s in idle + half:
             s.close()
+
+
+def test_a_dripping_client_is_cut_off_at_the_request_deadline(server):
+    with socket.create_connection(("127.0.0.1", server.port)) as s:
+        sent = 0
+        for byte in b"GET /metrics HTTP/1.1\r\nX-Drip: " + b"a" * 200:
+            # One byte every 0.1 s until the server answers (select also paces the drip; bounded to 200 bytes).
+            if select.select([s], [], [], 0.1)[0]:
+                break
+            s.sendall(bytes([byte]))
+            sent += 1
+        assert status_of(read_until_closed(s)) == 408
+    assert sent < 200  # the deadline held although bytes kept coming
 
 
 def test_keep_alive_serves_several_requests_then_closes_when_idle(server):
