@@ -167,11 +167,15 @@ class HttpServer:
 
     def start(self) -> None:
         started = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(started,), name="segcheck-http-loop", daemon=True)
+        failed: list[BaseException] = []
+        self._thread = threading.Thread(target=self._run, args=(started, failed), name="segcheck-http-loop",
+                                        daemon=True)
         self._thread.start()
         started.wait()
+        if failed:
+            raise failed[0]
 
-    def _run(self, started: threading.Event) -> None:
+    def _run(self, started: threading.Event, failed: list[BaseException]) -> None:
         asyncio.set_event_loop(self._loop)
         self._loop.set_exception_handler(lambda _, ctx: LOG.warning(
             "http connection error", extra={"error": str(ctx.get("exception") or ctx.get("message"))}))
@@ -180,6 +184,9 @@ class HttpServer:
                 self._accepted, sock=self._sock, limit=self.limits.header_bytes,
                 ssl=self.tls.context if self.tls else None,
                 ssl_handshake_timeout=self.limits.request_seconds if self.tls else None))
+        except BaseException as exc:  # noqa: BLE001 - handed to start(), which raises it in the caller
+            failed.append(exc)
+            return
         finally:
             started.set()
         self._loop.run_forever()
@@ -211,7 +218,7 @@ class HttpServer:
         self._tasks.add(task)
         try:
             if self._open >= self._max_connections:
-                LOG.warning("connection refused: too many open", extra={"open": self._open})
+                log_refusal(_client(writer), 0, f"{self._open} connections open: closed at once")
                 writer.transport.abort()
                 return
             self._open += 1
@@ -226,8 +233,7 @@ class HttpServer:
             self._tasks.discard(task)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername")
-        client = str(peer[0]) if isinstance(peer, tuple) else "local"
+        client = _client(writer)
         for served in range(self.limits.requests_per_connection):
             started = time.monotonic()
             try:
@@ -399,6 +405,11 @@ class HttpServer:
         if not keep_alive and writer.can_write_eof():
             writer.write_eof()
         return True
+
+def _client(writer: asyncio.StreamWriter) -> str:
+    peer = writer.get_extra_info("peername")
+    return str(peer[0]) if isinstance(peer, tuple) else "local"
+
 
 def _wants_keep_alive(request: Request) -> bool:
     connection = request.headers.get("connection", "").lower()

@@ -368,3 +368,32 @@ def test_tls_serves_the_certificate_and_reloads_it_when_rotated(fake, token_file
             assert not plain.recv(100).startswith(b"HTTP/1.1 200")
     finally:
         srv.stop()
+
+
+def test_connections_beyond_the_cap_are_closed_at_once_and_the_cap_frees_up(fake, token_file):
+    from segcheck.agent.lab.polling import wait_until
+
+    srv = ApiServer("127.0.0.1", 0, fake.routes(token_file), Limits(request_seconds=30, connections=5))
+    srv.start()
+    held = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(5)]
+    try:
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as extra:
+            extra.sendall(b"GET /healthz HTTP/1.1\r\n\r\n")
+            try:
+                assert extra.recv(100) == b""
+            except ConnectionResetError:
+                pass  # closed with a reset: refused all the same
+        for s in held:
+            s.close()
+
+        def served() -> bool:
+            try:
+                return call(srv, "/healthz")[0] == 200
+            except OSError:
+                return False
+
+        assert wait_until(served, timeout=10)
+    finally:
+        for s in held:
+            s.close()
+        srv.stop()
