@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import parse_qs, urlsplit
 
+from .http_tls import CertReloader
+
 LOG = logging.getLogger("segcheck.http")
 TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 FD_RESERVE = 128  # file descriptors kept for everything else the process opens (OVSDB, netns, probes)
-CERT_CHECK_SECONDS = 10.0
 SINGLE_HEADERS = frozenset({"content-length", "transfer-encoding", "host", "authorization", "expect"})
 
 
@@ -79,47 +80,6 @@ class _Closed(Exception):
     """The client went away, or sent nothing before the deadline: close without an answer."""
 
 
-class _CertReloader:
-    """Serves the certificate files' current content: each handshake's SNI callback (called with or without SNI)
-    reloads them when they changed (checked at most every CERT_CHECK_SECONDS) and hands the handshake the result."""
-
-    def __init__(self, cert: Path, key: Path):
-        self.cert, self.key = cert, key
-        self._stamp = self._mtimes()
-        self.context = self._load()  # the listening context
-        self.context.sni_callback = self._select
-        self._current = self.context
-        self._checked = time.monotonic()
-
-    def _mtimes(self) -> tuple[float, float]:
-        return (self.cert.stat().st_mtime, self.key.stat().st_mtime)
-
-    def _load(self) -> ssl.SSLContext:
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.load_cert_chain(self.cert, self.key)
-        return context
-
-    def _select(self, connection: ssl.SSLObject, name: str | None, listening: ssl.SSLContext) -> None:
-        self.refresh()
-        if self._current is not listening:
-            connection.context = self._current
-
-    def refresh(self) -> None:
-        now = time.monotonic()
-        if now - self._checked < CERT_CHECK_SECONDS:
-            return
-        self._checked = now
-        try:
-            stamp = self._mtimes()
-            if stamp != self._stamp:
-                self._current = self._load()
-                self._stamp = stamp
-                LOG.info("TLS certificate reloaded", extra={"cert": str(self.cert)})
-        except (OSError, ssl.SSLError) as exc:  # half-written during rotation: keep the old one, retry later
-            LOG.warning("TLS certificate not reloaded", extra={"cert": str(self.cert), "error": str(exc)})
-
-
 def _listening_socket(host: str, port: int, backlog: int) -> socket.socket:
     family, kind, proto, _, address = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
                                                          flags=socket.AI_PASSIVE)[0]
@@ -147,7 +107,7 @@ class HttpServer:
     def __init__(self, host: str, port: int, handler: Handler, error_body: ErrorBody, limits: Limits = Limits(),
                  tls: tuple[Path, Path] | None = None):
         self.handler, self.error_body, self.limits = handler, error_body, limits
-        self.tls = _CertReloader(*tls) if tls else None
+        self.tls = CertReloader(*tls) if tls else None
         self._sock = _listening_socket(host, port, limits.backlog)
         self.port = int(self._sock.getsockname()[1])
         self._max_connections = _connection_cap(limits.connections)

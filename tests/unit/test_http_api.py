@@ -23,7 +23,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from segcheck.agent.adapters import http_server
+from segcheck.agent.adapters import http_tls
 from segcheck.agent.adapters.auth import SCRAPE_METRICS, TokenFileAuth
 from segcheck.agent.adapters.http_api import PROBES_IN_FLIGHT, ApiServer, Routes
 from segcheck.agent.adapters.http_server import Limits
@@ -376,7 +376,7 @@ def _served_certificate_name(port: int, ca: Path, name: str) -> str:
 
 
 def test_tls_serves_the_certificate_and_reloads_it_when_rotated(fake, token_file, tmp_path, monkeypatch):
-    monkeypatch.setattr(http_server, "CERT_CHECK_SECONDS", 0.0)
+    monkeypatch.setattr(http_tls, "CERT_CHECK_SECONDS", 0.0)
     cert, key = _certificate(tmp_path, "segcheck.segcheck.svc")
     srv = ApiServer("127.0.0.1", 0, fake.routes(token_file), LIMITS, tls=(cert, key))
     srv.start()
