@@ -179,13 +179,16 @@ def declared_input(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def choose_sources(lab: bool, state_dir: Path, prefix: str, paths: Sequence[str], nb_url: str, sb_url: str,
-                   ovs_url: str, prober: str, node: str | None = None, *, must_be_up: bool = True) -> Sources:
+                   ovs_url: str, prober: str, node: str | None = None, *, must_be_up: bool = True,
+                   rundirs: tuple[Path | None, Path | None] = (None, None)) -> Sources:
     """The lab (built from `paths`) with --lab, else this node's sockets and namespaces."""
     sources: Sources
     if lab:
         sources = LabSources.build(state_dir, prefix, paths, prober)
     else:
         sources = NodeSources(nb_url, ovs_url, sb_url, prober, node)
+        sources.ovs_rundir = rundirs[0] or sources.ovs_rundir
+        sources.ovn_rundir = rundirs[1] or sources.ovn_rundir
     ctx = click.get_current_context(silent=True)
     if ctx is not None:
         ctx.call_on_close(sources.close)

@@ -7,11 +7,12 @@ from typing import Sequence
 
 from ..adapters.manifest_files import load_inventory
 from ..adapters.ovsdb import NorthboundReader, OvsReader
+from ..adapters.liveness import controller_check, vswitchd_check
 from ..adapters.probers import make_prober
 from ..adapters.trace import OvnTracer
 from ..core.northbound import NbSnapshot, OvsSnapshot
 from ..core.probe import Prober
-from ..core.sources import Locator, SnapshotReader, Tracer
+from ..core.sources import LivenessCheck, Locator, SnapshotReader, Tracer
 from .errors import LabUnavailable
 from .lab import Lab
 from .locator import LabLocator
@@ -67,6 +68,11 @@ class LabSources:
 
     def prober(self) -> Prober:
         return make_prober(self.prober_name)
+
+    def daemon_checks(self) -> list[LivenessCheck]:
+        daemons = self.lab.daemons
+        return [vswitchd_check(daemons["ovs-vswitchd"].control_socket),
+                controller_check(daemons["ovn-controller"].control_socket)]
 
     def close(self) -> None:
         """The lab outlives a check: nothing to release."""

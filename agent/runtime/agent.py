@@ -18,6 +18,7 @@ import threading
 import time
 from typing import Any, Callable
 
+from ..adapters.liveness import LivenessMonitor
 from ..adapters.ovsdb import NorthboundReader, OvsReader
 from ..core.drift import CheckedCell
 from ..core.enforcement import DEFAULT_PROFILE, OvnkProfile
@@ -49,7 +50,7 @@ class Agent:
                  interval: float = 30.0, jitter: float = 0.2, max_probes: int = 5000, probe_rate: float = 2000.0,
                  probe_timeout: float = 1.0, version: str = "dev", clock: Callable[[], float] = time.time,
                  only_local: bool = True, sentinel_interval: float = 1.0, max_sentinels: int = 200,
-                 leak_budget: float = 100.0):
+                 leak_budget: float = 100.0, liveness: LivenessMonitor | None = None):
         self.declared, self.prober, self.locator, self.node, self.profile = declared, prober, locator, node, profile
         self.interval, self.jitter, self.max_probes, self.probe_timeout = interval, jitter, max_probes, probe_timeout
         self.sentinel_interval, self.leak_budget, self.version, self.clock = sentinel_interval, leak_budget, version, clock
@@ -57,6 +58,7 @@ class Agent:
                                probe_rate=probe_rate, max_sentinels=max_sentinels)
         self.publisher = StatePublisher(node, profile.name, version, clock)
         self.schedule = ProbeSchedule()
+        self.liveness = liveness  # daemons and external services answering (ovs-vswitchd, ovn-controller, ext:*)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self.nb: DatabaseWatch[NbSnapshot] = DatabaseWatch("ovn_nb", nb, self.poke, clock)
@@ -97,6 +99,8 @@ class Agent:
 
     def start(self) -> None:
         self.declared.start(self.poke)
+        if self.liveness is not None:
+            self.liveness.start(self.poke)
         # DaemonSet pods started together must not probe in step.
         self._not_before = self.clock() + self._rng.uniform(0, min(self.interval, 5.0) * self.jitter)
         self._worker.start()
@@ -112,6 +116,8 @@ class Agent:
             self._thread.join(timeout)
         self._worker.join(max(0.0, deadline - time.monotonic()))
         self.declared.stop()
+        if self.liveness is not None:
+            self.liveness.stop()
         self.nb.close()
         self.ovs.close()
 
@@ -299,7 +305,8 @@ class Agent:
 
     def _sources(self) -> tuple[SourceHealth, ...]:
         declared = SourceHealth(self.declared.name, self.declared.up(), self.declared.staleness())
-        return (declared, self.nb.aged_health(), self.ovs.aged_health(), self._prober_health)
+        return (declared, self.nb.aged_health(), self.ovs.aged_health(), self._prober_health,
+                *(self.liveness.health() if self.liveness is not None else ()))
 
     def _publish(self) -> AgentState:
         self._last_publish = self.clock()
