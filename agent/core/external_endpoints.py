@@ -26,6 +26,8 @@ _PORT_FIELDS = {"port", "protocol", "check"}
 # What a PostgreSQL startup message can carry (no NUL; names as PostgreSQL accepts them, at most 63 bytes).
 _PG_NAME = re.compile(r"^[^\x00]{1,63}$")
 _HTTP_PATH = re.compile(r"^/[\x21-\x7e]*$")  # printable, no spaces: it goes into a request line
+# A NAD reference, NAME or NAMESPACE/NAME (DNS-1123 label / subdomain), as the custom resource's schema has it.
+_NETWORK = re.compile(r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?/)?[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 
 
 def parse_port_check(raw: Any, where: str) -> PortCheck:
@@ -82,12 +84,14 @@ def _endpoint(name: str, data: dict[str, Any], where: str, namespace: str) -> Ex
     ips = tuple(fields.address(x, f"{where}.ips") for x in fields.items(data.get("ips"), f"{where}.ips"))
     if not ips:
         raise InvalidObject(f"{where}.ips: at least one address is required")
+    if any("%" in str(x) for x in fields.items(data.get("ips"), f"{where}.ips")):
+        raise InvalidObject(f"{where}.ips: an address of a host on the network has no zone (%interface)")
     network = None
     if data.get("network") is not None:
-        try:
-            network = Ref.parse(fields.text(data["network"], f"{where}.network"), namespace)
-        except ValueError as exc:
-            raise InvalidObject(f"{where}.network: {exc}") from None
+        nad = fields.text(data["network"], f"{where}.network")
+        if not _NETWORK.match(nad):
+            raise InvalidObject(f"{where}.network: expected NAME or NAMESPACE/NAME of a NAD, got {nad!r}")
+        network = Ref.parse(nad, namespace)
     description = data.get("description")
     if description is not None and not isinstance(description, str):
         raise InvalidObject(f"{where}.description: expected a string")
