@@ -1,101 +1,162 @@
-"""Expected matrix for 5,000 attachments and 500 policies: class-based evaluator vs the naive oracle.
+"""`segcheck matrix -o json` end to end, as users run it, against the naive pairwise oracle in the same run.
 
-The naive oracle cannot do 25 million pairs in reasonable time, so it runs on a random sample of pairs (for
-one port each) and its per-cell cost is extrapolated to the full matrix *for a single port*; the fast path
-computes every pair for every port atom. The ratio is therefore a lower bound. Verdicts on the sample must
-agree. Run: python3 benchmarks/bench_matrix.py [--attachments N] [--policies N] [--sample N]
+For each world size (generated manifest files, see benchmarks/worlds.py) the CLI runs as a child process
+(`python -m segcheck.cli matrix -f DIR -o json [ARGS]`, stdout to a file): wall time from spawn to exit, and the
+child's own peak RSS (os.wait4). The child runs under an address-space limit and a timeout, so a path that
+scales with pairs is reported as such instead of taking the machine down.
+
+Baseline: tests/oracle.py's naive evaluator (policies read raw, one verdict per (pair, port)) on a random
+sample of pairs, extrapolated to every pair of the world at ONE port each: a lower bound on what it would need
+for the matrix, which covers every port. The sampled verdicts are checked against what the CLI printed.
+Numbers and ratios only; never a pass/fail. Run: python3 benchmarks/bench_matrix.py [--sizes 1000x100,5000x500]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import random
+import resource
+import subprocess
 import sys
+import tempfile
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from segcheck.agent.core.model import Protocol, Ref  # noqa: E402
-from segcheck.agent.core.reachability import NetworkReachability  # noqa: E402
-from tests.builders import inventory, mnp, nad, namespace, pod  # noqa: E402
+from segcheck.agent.adapters.manifest_files import load_inventory  # noqa: E402
+from segcheck.agent.core.model import Attachment, Endpoint, Protocol, Ref, Verdict  # noqa: E402
 from tests.oracle import naive_verdict  # noqa: E402
+from worlds import NETWORK, PORTS, write_world  # noqa: E402
 
-APPS = [f"app{i}" for i in range(10)]
-TIERS = ["web", "api", "db"]
-PORTS = [80, 443, 5432, 8080, 9090]
+GIB = 1 << 30
+TARGETS = {(1000, 100): (2.0, None), (5000, 500): (10.0, 1.0)}  # issue 14: seconds, GiB
+# Above this the printed matrix is not read back for the agreement check (parsing it would dwarf the run).
+MAX_CHECKED_OUTPUT = 400 << 20
 
 
-def world(attachments: int, policies: int, rng: random.Random):
-    namespaces = max(1, attachments // 100)
-    objs = [nad(subnets="10.128.0.0/14")]
-    objs += [namespace(f"ns{i}", {"team": f"t{i % 5}"}) for i in range(namespaces)]
-    for i in range(attachments):
-        ip = f"10.{128 + i // 65536}.{(i // 256) % 256}.{i % 256}"
-        objs.append(pod(f"w{i}", f"{ip}/14", namespace=f"ns{i % namespaces}",
-                        labels={"app": rng.choice(APPS), "tier": rng.choice(TIERS)}, network="default/tenantblue"))
-    for i in range(policies):
-        ns = f"ns{i % namespaces}"
-        kind = i % 4
-        if kind == 0:
-            spec = {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
-        elif kind == 1:
-            spec = {"podSelector": {"matchLabels": {"tier": rng.choice(TIERS)}}, "policyTypes": ["Ingress"],
-                    "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": rng.choice(APPS)}}},
-                                          {"namespaceSelector": {"matchLabels": {"team": f"t{rng.randrange(5)}"}}}],
-                                 "ports": [{"protocol": "TCP", "port": rng.choice(PORTS)}]}]}
-        elif kind == 2:
-            spec = {"podSelector": {"matchExpressions": [{"key": "app", "operator": "In", "values": rng.sample(APPS, 3)}]},
-                    "policyTypes": ["Egress"],
-                    "egress": [{"to": [{"ipBlock": {"cidr": f"10.128.{(b := rng.randrange(20))}.0/24",
-                                                    "except": [f"10.128.{b}.{16 * rng.randrange(16)}/28"]}}],
-                                "ports": [{"protocol": "TCP", "port": rng.choice(PORTS), "endPort": 9100}]}]}
+@dataclass
+class Run:
+    seconds: float
+    max_rss: int  # bytes
+    output_bytes: int
+    exit_code: int | None  # None: killed at the timeout
+    stderr: str
+
+
+def run_cli(world: Path, out: Path, extra: list[str], timeout: float, mem_limit: int) -> Run:
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (mem_limit, mem_limit))
+
+    cmd = [sys.executable, "-m", "segcheck.cli", "matrix", "-f", str(world), "-o", "json", *extra]
+    with out.open("wb") as stdout, tempfile.TemporaryFile() as stderr:
+        t0 = time.perf_counter()
+        child = subprocess.Popen(cmd, stdout=stdout, stderr=stderr, preexec_fn=limit)
+        killer = threading.Timer(timeout, child.kill)
+        killer.start()
+        _, status, usage = os.wait4(child.pid, 0)  # this child's own rusage, not every child's maximum
+        seconds = time.perf_counter() - t0
+        timed_out = not killer.is_alive()
+        killer.cancel()
+        child.returncode = os.waitstatus_to_exitcode(status)  # reaped by wait4; keep Popen from waiting again
+        stderr.seek(0)
+        err = stderr.read().decode(errors="replace")
+    return Run(seconds, usage.ru_maxrss * 1024, out.stat().st_size, None if timed_out else child.returncode, err)
+
+
+def printed_verdicts(out: Path) -> Callable[[str, str, int, Protocol], Verdict] | None:
+    """A lookup into what `matrix -o json` printed (per-pair cells, or the grouped form), or None if too big."""
+    if out.stat().st_size > MAX_CHECKED_OUTPUT:
+        return None
+    doc: dict[str, Any] = json.loads(out.read_text())
+    if "cells" in doc:
+        by_pair: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for c in doc["cells"]:
+            by_pair.setdefault((c["from"], c["to"]), []).append(c)
+        return lambda s, d, port, proto: _listed(by_pair[(s, d)], port, proto)
+    class_of = {m: c["id"] for c in doc["classes"] for m in c["members"]}
+    shapes = {v["id"]: v["cells"] for v in doc["verdicts"]}
+    grid = {(row["from"], to): vid for row in doc["matrix"] for to, vid in row["to"]}
+    return lambda s, d, port, proto: _listed(shapes[grid[(class_of[s], class_of[d])]], port, proto)
+
+
+def _listed(cells: list[dict[str, Any]], port: int, proto: Protocol) -> Verdict:
+    mine = [c for c in cells if c["protocol"] == proto.value] or [
+        c for c in cells if c["protocol"] == "TCP" and c["port"] is None]
+    for c in mine:
+        if c["port"] is not None and c["port"] <= port <= c.get("end_port", c["port"]):
+            return Verdict(c["expected"])
+    return Verdict(next(c for c in mine if c["port"] is None)["expected"])
+
+
+def bench(attachments: int, policies: int, args: argparse.Namespace, rng: random.Random, tmp: Path) -> None:
+    world = write_world(tmp / f"w{attachments}x{policies}", attachments, policies, seed=args.seed)
+    out = tmp / "matrix.json"
+    run = run_cli(world, out, args.cli_args, args.timeout, int(args.mem_limit_gib * GIB))
+
+    inv, errors = load_inventory([world])
+    assert not errors, errors
+    net = Ref.parse(NETWORK, "default")
+    endpoints: list[Endpoint] = [*inv.attachments_on(net), *inv.externals_on(net)]
+    n = len(endpoints)
+    externals = n - len(inv.attachments_on(net))
+    pairs = n * (n - 1) - externals * (externals - 1)  # every ordered pair with a workload at one end
+    sample = []
+    while len(sample) < args.sample:
+        s, d = rng.choice(endpoints), rng.choice(endpoints)
+        if s.key != d.key and (isinstance(s, Attachment) or isinstance(d, Attachment)):
+            sample.append((s, d, rng.choice(PORTS + [1, 65535]), rng.choice((Protocol.TCP, Protocol.UDP))))
+    t0 = time.perf_counter()
+    naive = [naive_verdict(inv, net, s, d, p, proto) for s, d, p, proto in sample]
+    per_cell = (time.perf_counter() - t0) / len(sample)
+    naive_full = per_cell * pairs
+
+    print(f"\n== {attachments} attachments x {policies} policies: {n} endpoints, {pairs:,} pairs ==")
+    status = "killed at the timeout" if run.exit_code is None else f"exit {run.exit_code}"
+    print(f"segcheck matrix -o json {' '.join(args.cli_args)}: {run.seconds:.2f} s wall, "
+          f"{run.max_rss / 2**20:,.0f} MiB max RSS, {run.output_bytes / 2**20:,.1f} MiB of JSON ({status})")
+    if run.exit_code not in (0, 1):
+        print("  stderr: " + run.stderr.strip().splitlines()[-1] if run.stderr.strip() else "  (no stderr)")
+    print(f"naive oracle: {per_cell * 1e6:,.0f} us per (pair, port) on {len(sample)} sampled; "
+          f"extrapolated {naive_full:,.0f} s for every pair at ONE port")
+    if run.exit_code in (0, 1):
+        print(f"ratio naive / segcheck matrix >= {naive_full / run.seconds:,.0f}x")
+        lookup = printed_verdicts(out)
+        if lookup is None:
+            print(f"agreement: not checked (output above {MAX_CHECKED_OUTPUT >> 20} MiB)")
         else:
-            spec = {"podSelector": {"matchLabels": {"app": rng.choice(APPS)}}, "policyTypes": ["Ingress", "Egress"],
-                    "ingress": [{"from": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"tier": "web"}}}]}],
-                    "egress": [{"to": [{"podSelector": {}}], "ports": [{"protocol": "UDP", "port": 53}]}]}
-        objs.append(mnp(f"p{i}", spec, namespace=ns, policy_for="default/tenantblue"))
-    return inventory(*objs)
+            agree = sum(lookup(s.key, d.key, p, proto) == v for (s, d, p, proto), v in zip(sample, naive))
+            print(f"agreement with the oracle on the sample: {agree}/{len(sample)}")
+    target = TARGETS.get((attachments, policies))
+    if target is not None:
+        seconds, gib = target
+        met = run.exit_code in (0, 1) and run.seconds <= seconds and (gib is None or run.max_rss <= gib * GIB)
+        limit = f"<= {seconds:g} s" + (f" and <= {gib:g} GiB RSS" if gib else "")
+        print(f"target (issue 14) {limit}: {'met' if met else 'NOT met'}")
+    out.unlink()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--attachments", type=int, default=5000)
-    parser.add_argument("--policies", type=int, default=500)
-    parser.add_argument("--sample", type=int, default=3000)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1000x100,5000x500", help="ATTACHMENTSxPOLICIES,...")
+    parser.add_argument("--sample", type=int, default=2000, help="pairs the naive oracle evaluates per size")
+    parser.add_argument("--timeout", type=float, default=300.0, help="seconds before the CLI run is killed")
+    parser.add_argument("--mem-limit-gib", type=float, default=4.0, help="address-space limit of the CLI run")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("cli_args", nargs="*", help="extra arguments for `segcheck matrix` (after --)")
     args = parser.parse_args()
     rng = random.Random(args.seed)
-    t0 = time.perf_counter()
-    inv = world(args.attachments, args.policies, rng)
-    t_build = time.perf_counter() - t0
-    net = Ref("default", "tenantblue")
-
-    t0 = time.perf_counter()
-    m = NetworkReachability(inv, net)
-    matrix = m.compute_all()
-    t_fast = time.perf_counter() - t0
-
-    pairs = [(rng.choice(m.endpoints), rng.choice(m.endpoints), rng.choice(PORTS + [53, 22])) for _ in range(args.sample)]
-    pairs = [(s, d, p) for s, d, p in pairs if s.key != d.key]
-    t0 = time.perf_counter()
-    naive = [naive_verdict(inv, net, s, d, p, Protocol.TCP) for s, d, p in pairs]
-    t_naive_sample = time.perf_counter() - t0
-    mismatches = sum(
-        matrix.allows(m.class_index[s.key], m.class_index[d.key], m.atoms.index(p, Protocol.TCP)) != (v.value == "allowed")
-        for (s, d, p), v in zip(pairs, naive))
-    n = len(m.endpoints)
-    full_cells = n * (n - 1)
-    t_naive_full = t_naive_sample / len(pairs) * full_cells
-    print(f"world: {args.attachments} attachments, {args.policies} policies (generated in {t_build:.2f} s)")
-    print(f"fast:  {t_fast:.3f} s for all {full_cells:,} pairs x {len(m.atoms.atoms)} port atoms "
-          f"({len(m.sides)} classes, {len(m.rules)} rules)")
-    print(f"naive: {t_naive_sample / len(pairs) * 1e6:.1f} us per cell on {len(pairs)} sampled cells; "
-          f"extrapolated {t_naive_full:,.0f} s for the same pairs at ONE port")
-    print(f"ratio: naive/fast >= {t_naive_full / t_fast:,.0f}x   (target >= 100x, fast <= 2 s)")
-    print(f"agreement on the sample: {len(pairs) - mismatches}/{len(pairs)}")
-    if mismatches:
-        raise SystemExit("fast and naive disagree")
+    with tempfile.TemporaryDirectory(prefix="segcheck-bench-matrix-") as tmp:
+        for size in args.sizes.split(","):
+            a, p = (int(x) for x in size.lower().split("x"))
+            bench(a, p, args, rng, Path(tmp))
 
 
 if __name__ == "__main__":

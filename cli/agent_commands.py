@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from segcheck.agent.adapters.auth import TokenFileAuth, TokenReviewAuth
+from segcheck.agent.adapters.auth import SCRAPE_METRICS, TokenFileAuth, TokenReviewAuth
 from segcheck.agent.adapters.jsonlog import configure as configure_logging
 from segcheck.agent.adapters.metrics import DEFAULT_MAX_DRIFT_PAIRS
 from segcheck.agent.lab.seed import packaged_seed
@@ -49,7 +49,12 @@ def _listen(text: str) -> tuple[str, int]:
 @lab_options
 @node_options
 @click.option("--auth", default="tokenreview", show_default=True,
-              help="Who may POST /v1/probe: 'tokenreview' (API server) or 'token-file:PATH'.")
+              help="Who may read /v1/matrix, /v1/drift and POST /v1/probe: 'tokenreview' (API server) or "
+                   "'token-file:PATH'.")
+@click.option("--metrics-auth", is_flag=True, help="Require a token allowed to 'get /metrics' for /metrics too.")
+@click.option("--tls-cert-file", type=click.Path(path_type=Path), default=None,
+              help="Serve HTTPS with this certificate (e.g. a service-CA serving cert; reloaded when it changes).")
+@click.option("--tls-key-file", type=click.Path(path_type=Path), default=None)
 @click.option("--interval", type=float, default=30.0, show_default=True, help="Re-probe every cell at least this often (s).")
 @click.option("--sentinel-interval", type=float, default=1.0, show_default=True,
               help="Re-probe allowed cells (service paths) this often (s); 0 turns it off.")
@@ -60,12 +65,15 @@ def _listen(text: str) -> tuple[str, int]:
 @ovnk_option
 @click.option("--log-level", default="info", show_default=True)
 def agent(node: str, listen: str, files: tuple[str, ...], kubeconfig: str | None, endpoint_files: tuple[str, ...],
-          lab: bool, state_dir: Path, prefix: str, nb_url: str, sb_url: str, ovs_url: str, auth: str, interval: float,
+          lab: bool, state_dir: Path, prefix: str, nb_url: str, sb_url: str, ovs_url: str, auth: str, metrics_auth: bool,
+          tls_cert_file: Path | None, tls_key_file: Path | None, interval: float,
           sentinel_interval: float, probe_rate: float, max_probes: int, drift_pairs: int, prober: str, ovnk: str,
           log_level: str) -> None:
     """Run the drift-detection agent until SIGTERM/SIGINT."""
     configure_logging(log_level)
     host, port = _listen(listen)
+    if (tls_cert_file is None) != (tls_key_file is None):
+        raise fail("--tls-cert-file and --tls-key-file go together")
     if lab and not files:
         files = (str(packaged_seed()),)
     # The agent waits for its sources (a lab still coming up, a database restarting): no readiness check here.
@@ -95,7 +103,9 @@ def agent(node: str, listen: str, files: tuple[str, ...], kubeconfig: str | None
         raise fail(f"--auth {auth!r}: expected tokenreview or token-file:PATH")
     the_agent = make_agent(sources, declared, node, profile(ovnk), interval=interval, max_probes=max_probes,
                            probe_rate=probe_rate, version=_version(), sentinel_interval=sentinel_interval)
-    service = AgentService(the_agent, host, port, authenticate, max_drift_pairs=drift_pairs)
+    tls = (tls_cert_file, tls_key_file) if tls_cert_file and tls_key_file else None
+    service = AgentService(the_agent, host, port, authenticate, metrics_access=SCRAPE_METRICS if metrics_auth else None,
+                           tls=tls, max_drift_pairs=drift_pairs)
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())

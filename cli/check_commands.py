@@ -138,6 +138,7 @@ def _network_json(report: CheckReport) -> dict[str, Any]:
         "mapping": None if report.mapping is None else {
             "localnet": report.mapping.localnet, "bridge": report.mapping.bridge, "ok": report.mapping.ok},
         "ovnk_detected": report.ovnk,
+        "unattributed": [{"kind": u.kind, "name": u.name, "reason": u.reason} for u in report.unattributed],
         "errors": report.errors,
         "duration_seconds": round(report.duration_seconds, 3),
     }
@@ -167,6 +168,9 @@ def _print_network(report: CheckReport, wide: bool) -> None:
         out.print(f"[yellow]{f.severity.value}[/] {f.kind.value}: {f.policy or ''} {f.message}")
     for err in report.errors:
         out.print(f"[yellow]warning[/] {err}")
+    if report.unattributed:
+        out.print(f"unattributed: {len(report.unattributed)} (their cells are unknown): "
+                  + "; ".join(f"{u.kind} {u.name}: {u.reason}" for u in report.unattributed))
     observed = sum(1 for c in report.cells if c.observed is not None and c.observed.verdict is not Verdict.UNKNOWN)
     if not report.probed:
         out.print("observed: not probed (--planes declared,programmed)")

@@ -6,7 +6,9 @@ from typing import Any, Callable
 
 import click
 
-from segcheck.agent.core.render import GRID_LEGEND, cell_json, cell_row, grid, judgement_json, matrix_json, port_text
+from segcheck.agent.core.programmed import ProgrammedJudgement
+from segcheck.agent.core.render import (GRID_LEGEND, cell_json, cell_row, grid, judgement_json, matrix_json,
+                                        plane_json, port_text)
 from segcheck.agent.runtime.checks import UsageError, expected_matrix, explain as explain_cell
 from segcheck.agent.runtime.status import FailOn, findings_status, worst
 
@@ -72,6 +74,12 @@ def matrix(declared: DeclaredInput, namespace: str | None, network: str | None, 
     raise click.exceptions.Exit(exit_code(worst([findings_status(r.findings, fail_on) for r in reports])))
 
 
+def _stages(judgement: Any) -> dict[str, str]:
+    """Per pipeline stage, what each tier did (`tier 0 pass (acl/…) -> tier 2 allow (acl/…)`)."""
+    chain = judgement.chain() if isinstance(judgement, ProgrammedJudgement) else {}
+    return {stage.value: text for stage, text in chain.items()}
+
+
 def _reasons(judgement: Any) -> str:
     return "; ".join(f"{r.ref}: {r.detail}" if r.detail else r.ref for r in judgement.reasons)
 
@@ -109,6 +117,8 @@ def explain(source: str, destination: str, declared: DeclaredInput, lab: bool, o
         head["findings"] = [f.to_json() for f in report.findings]
         if report.trace is not None:
             head["trace"] = {"verdict": report.trace.verdict, "text": report.trace.text}
+        if report.programmed is not None:
+            head["programmed"] = {**plane_json(report.programmed), "stages": _stages(report.programmed)}
         emit_data(head, fmt)
     else:
         out = console()
@@ -118,6 +128,10 @@ def explain(source: str, destination: str, declared: DeclaredInput, lab: bool, o
             out.print(f"{src.key} -> {dst.key} {label} on {net}: expected [bold]{j.verdict.value}[/]")
             for r in j.reasons:
                 out.print(f"  because {r.ref}: {r.detail}")
+        if report.programmed is not None:
+            out.print(f"programmed (segcheck's evaluation of the ACLs): [bold]{report.programmed.verdict.value}[/]")
+            for stage, chain in _stages(report.programmed).items():
+                out.print(f"  {stage}: {chain}")
         if report.trace is not None:
             out.print(f"ovn-trace (first packet of a new connection): [bold]{report.trace.verdict}[/]")
             out.print(report.trace.text, markup=False, highlight=False)

@@ -1,7 +1,7 @@
 """Small builders of OVN northbound snapshots for tests of the programmed plane (no OVSDB in sight).
 
 `seed_nb()` is the seed as OVN-Kubernetes programs it, produced by the lab's OVN-K-format writer
-(`agent.lab.acl_format`), so fixtures carry the exact match strings and external_ids OVN-K writes. `Nb` builds
+(`agent.core.ovnk.desired`), so fixtures carry the exact match strings and external_ids OVN-K writes. `Nb` builds
 smaller worlds ACL by ACL.
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from segcheck.agent.adapters.manifest_files import load_inventory
-from segcheck.agent.core import ovnk_names
+from segcheck.agent.core.ovnk import names as ovnk_names
 from segcheck.agent.core.inventory import Inventory
 from segcheck.agent.core.model import Network, Ref
 from segcheck.agent.core.northbound import (
@@ -22,7 +22,7 @@ from segcheck.agent.core.northbound import (
     NbSnapshot,
     PortGroup,
 )
-from segcheck.agent.lab.acl_format import DesiredState, desired_state
+from segcheck.agent.core.ovnk.desired import DesiredState, desired_state
 
 SEED = Path(__file__).resolve().parents[1] / "examples" / "seed"
 NET_REF = Ref("default", "tenantblue")
@@ -106,9 +106,10 @@ class Nb:
         return NbSnapshot(switches, dict(self.ports), groups, dict(self.sets), acls)
 
 
-def from_desired(state: DesiredState, nb: Nb | None = None) -> NbSnapshot:
-    """The snapshot the OVSDB adapter would read once the lab controller has written `state`."""
-    base = (nb or Nb()).build()
+def from_desired(state: DesiredState, nb: Nb | None = None, base: NbSnapshot | None = None) -> NbSnapshot:
+    """The snapshot the OVSDB adapter would read once the lab controller has written `state` (onto `base`,
+    default the seed's switch and ports)."""
+    base = base if base is not None else (nb or Nb()).build()
     acls, groups = dict(base.acls), dict(base.port_groups)
     for pg in state.port_groups:
         ids = []

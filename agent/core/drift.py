@@ -112,7 +112,7 @@ def _pieces(expected: NetworkReachability, programmed: ProgrammedPlane | None, s
             s: int, d: int, protocols: Sequence[Protocol]) -> list[Piece]:
     out: list[Piece] = []
     for proto in protocols:
-        exp = expected._segments(s, d, proto)
+        exp = expected.segments(s, d, proto)
         prog = programmed.segments(source, destination, proto) if programmed is not None else None
         cuts = sorted({r.first for r, _ in exp} | ({r.first for r, _ in prog} if prog else set()))
         ends = cuts[1:] + [exp[-1][0].last + 1]

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from .findings import Finding, FindingKind, Severity
 from .inventory import Inventory
 from .model import MAX_PORT, MIN_PORT, PortRange, Protocol, Ref
+from .ovnk.ids import LEGACY_NAME, NETWORK
+from .ovnk.versions import NbShapes
 from .policy import Direction, Peer, Policy, Rule
 from .selectors import LabelSelector
 
@@ -25,21 +27,31 @@ class OvnkProfile:
     name: str
     end_port_supported: bool
     named_ports_widen: bool  # True: a named port opens every port of its protocol; False: it matches nothing
+    nb_shapes: NbShapes
     served_api_versions: tuple[str, ...] = ("k8s.cni.cncf.io/v1beta1",)
 
 
+_CURRENT = OvnkProfile(
+    # OVN-Kubernetes with owner-based port group ids (upstream 5aa56d377, 2024-04: OpenShift 4.16 on), as of
+    # its newest release: endPort honoured, named ports left unresolved on secondary networks.
+    "current",
+    end_port_supported=True,
+    named_ports_widen=False,
+    nb_shapes=NbShapes.CURRENT,
+    served_api_versions=("k8s.cni.cncf.io/v1beta1", "k8s.cni.cncf.io/v1beta2"),
+)
 PROFILES = {
-    # OpenShift 4.14: converter copies only protocol and port; named ports widen to the whole protocol.
-    "4.14": OvnkProfile("4.14", end_port_supported=False, named_ports_widen=True),
-    # OVN-Kubernetes from 2025 on: endPort honoured, named ports left unresolved on secondary networks.
-    "2025": OvnkProfile(
-        "2025",
-        end_port_supported=True,
-        named_ports_widen=False,
-        served_api_versions=("k8s.cni.cncf.io/v1beta1", "k8s.cni.cncf.io/v1beta2"),
-    ),
+    # OpenShift 4.14 (upstream around 2023-08): the converter copies only protocol and port; named ports widen
+    # to the whole protocol; port groups carry only {name, k8s.ovn.org/network}.
+    "4.14": OvnkProfile("4.14", end_port_supported=False, named_ports_widen=True, nb_shapes=NbShapes.V4_14),
+    "current": _CURRENT,
+    "4.16+": _CURRENT,
 }
 DEFAULT_PROFILE = PROFILES["4.14"]
+PROFILE_HELP = ("OVN-Kubernetes behaviour and NB shapes to expect: 4.14 = OpenShift 4.14 (upstream 2023-08: port "
+                f"groups {{{LEGACY_NAME}, {NETWORK}}}, endPort dropped, named ports widened); current (alias 4.16+) = "
+                "owner-based port group ids from upstream 5aa56d377 (2024-04) on, endPort honoured and named ports "
+                "unresolved as in upstream's newest releases. Verdicts are read from either shape.")
 
 
 @dataclass(frozen=True)
@@ -223,5 +235,5 @@ def port_in(ranges: tuple[PortRange, ...], port: int, protocol: Protocol) -> boo
 
 __all__ = [
     "ALL_PORTS", "DEFAULT_PROFILE", "EnforcedPolicy", "EnforcedRule", "MAX_PORT", "MIN_PORT", "NetworkPolicies",
-    "OvnkProfile", "PROFILES", "all_findings", "enforced_policies", "network_findings", "port_in",
+    "OvnkProfile", "PROFILES", "PROFILE_HELP", "all_findings", "enforced_policies", "network_findings", "port_in",
 ]

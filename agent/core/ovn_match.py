@@ -225,11 +225,34 @@ class Packet:
     src_port: int = 40000
 
 
+Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+# OVN derives an address set per port group and family: `$<pg>_ip4` / `$<pg>_ip6` hold its ports' addresses.
+_DERIVED_SET_FAMILY = {"_ip4": 4, "_ip6": 6}
+
+
 @dataclass(frozen=True)
 class Resolver:
     port_groups: Mapping[str, frozenset[str]]
     address_sets: Mapping[str, tuple[str, ...]]
     port_ips: Mapping[str, tuple[IPAddress, ...]]  # LSP name -> its addresses (for $pg_ip4 sets)
+
+    def address_set(self, name: str) -> list[Network] | None:
+        """What `$name` holds: an NB address set's parseable entries, or a port group's derived set (None:
+        no such set)."""
+        if name in self.address_sets:
+            out = []
+            for text in self.address_sets[name]:
+                try:
+                    out.append(ipaddress.ip_network(text, strict=False))
+                except ValueError:
+                    continue  # northd ignores what it cannot parse
+            return out
+        pg, suffix = name[:-4], name[-4:]
+        version = _DERIVED_SET_FAMILY.get(suffix)
+        if version is None or pg not in self.port_groups:
+            return None
+        return [ipaddress.ip_network(ip) for port in sorted(self.port_groups[pg])
+                for ip in self.port_ips.get(port, ()) if ip.version == version]
 
 
 def _field_value(field: str, pkt: Packet) -> object | None:
@@ -273,15 +296,10 @@ def _expand(values: tuple[Const, ...], res: Resolver) -> list[Const] | None:
                 return None
             out.extend(Const(p, "str") for p in sorted(res.port_groups[str(c.value)]))
         elif c.kind == "addrset":
-            name = str(c.value)
-            if name in res.address_sets:
-                out.extend(_const("word", a) for a in res.address_sets[name])
-            elif name.rsplit("_", 1)[0] in res.port_groups and name.endswith(("_ip4", "_ip6")):
-                version = 4 if name.endswith("_ip4") else 6
-                for port in res.port_groups[name.rsplit("_", 1)[0]]:
-                    out.extend(Const(ipaddress.ip_network(ip), "net") for ip in res.port_ips.get(port, ()) if ip.version == version)
-            else:
+            members = res.address_set(str(c.value))
+            if members is None:
                 return None
+            out.extend(Const(net, "net") for net in members)
         else:
             out.append(c)
     return out

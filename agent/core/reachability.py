@@ -1,9 +1,11 @@
 """Expected reachability of one network, computed by equivalence classes.
 
-Endpoints that are selected by the same policies and matched by the same rule peers behave identically, so
-verdicts are computed once per pair of classes. Ports are split at rule boundaries into "atoms"; a set of
-ports is a bitmask over atoms, so unions and intersections are integer operations. Provenance (which rule
-allowed, which policy isolated) is recovered per cell on demand.
+Endpoints that are selected by the same policies and matched by the same live rule peers behave identically,
+so they form one class. Ports are split at rule boundaries into "atoms"; a set of ports is a bitmask over
+atoms. A pair's verdict is the AND of two halves: the source's egress towards the destination and the
+destination's ingress from the source. Each half is fixed by (the side's policies, the rules of that side
+that match the peer), so halves are computed once and shared by every class pair that has them, and so are
+the verdict segments (port ranges with one verdict and one provenance) of each pair of halves.
 
 Semantics (shared/design.md): a workload is isolated for a direction once an enforced policy selecting it
 lists that direction in policyTypes; it then accepts exactly the union of the rules of *all* policies
@@ -17,8 +19,6 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass
 from typing import Iterator, Sequence
-
-import numpy as np
 
 from .enforcement import DEFAULT_PROFILE, EnforcedPolicy, EnforcedRule, OvnkProfile, enforced_policies
 from .inventory import Inventory
@@ -145,6 +145,50 @@ class Side:
     isolated: frozenset[Direction]
 
 
+UNSELECTED = Side((), frozenset())
+
+
+@dataclass(frozen=True)
+class Half:
+    """One side's treatment of one direction towards a peer: not isolated (every port passes), or isolated
+    and open exactly where one of the side's rules that match the peer allows (port atoms per rule)."""
+
+    direction: Direction
+    where: str  # "source" (egress half) or "destination" (ingress half)
+    isolated: bool
+    selected: bool
+    rules: tuple[tuple[str, int], ...]  # (rule ref, allowed port atoms), in policy and rule order
+    isolating: tuple[Ref, ...]  # the side's policies that isolate this direction
+
+    @property
+    def edges(self) -> int:
+        """Atoms where some rule's port set starts or stops (a verdict or its provenance can change there)."""
+        out = 0
+        for _, ports in self.rules:
+            out |= ports ^ (ports << 1)
+        return out
+
+    def decide(self, atom: int) -> tuple[bool, list[Reason]]:
+        d = self.direction.value
+        if not self.isolated:
+            detail = "no selecting policy isolates this direction" if self.selected else "not selected by any policy"
+            return True, [Reason(f"{self.where}:{d}-not-isolated", detail)]
+        allowing = [Reason(ref, f"allows {d} at {self.where}") for ref, ports in self.rules if ports >> atom & 1]
+        if allowing:
+            return True, allowing
+        return False, [Reason(f"{ref}:{d}", f"isolates {d} at {self.where}; no rule allows") for ref in self.isolating]
+
+
+def judge_halves(egress: Half, ingress: Half, atom: int) -> Judgement:
+    """Egress at the source AND ingress at the destination; the reasons name what decided."""
+    ok_out, out_reasons = egress.decide(atom)
+    ok_in, in_reasons = ingress.decide(atom)
+    if ok_out and ok_in:
+        reasons = [r for r in out_reasons + in_reasons if not r.ref.endswith("-not-isolated")] or out_reasons[:1]
+        return Judgement(Verdict.ALLOWED, tuple(reasons))
+    return Judgement(Verdict.DENIED, tuple((out_reasons if not ok_out else []) + (in_reasons if not ok_in else [])))
+
+
 @dataclass(frozen=True)
 class Cell:
     """One row of the expected matrix: a verdict for a pair over a port range of one protocol.
@@ -161,7 +205,15 @@ class Cell:
         return self.judgement.verdict
 
 
+Segments = tuple[tuple[PortRange, Judgement], ...]
+# A pair's cells without the pair's names: (protocol, ports or None for "the rest", judgement).
+Shape = tuple[tuple[Protocol, PortRange | None, Judgement], ...]
+LabelKey = tuple[str, tuple[tuple[str, str], ...]]  # (namespace, labels) of an attachment
+
+
 class NetworkReachability:
+    """The expected plane of one network: classes of endpoints, and per pair of classes its verdicts."""
+
     def __init__(self, inventory: Inventory, network: Ref, extra: Sequence[Endpoint] = (),
                  profile: OvnkProfile = DEFAULT_PROFILE, namespace: str | None = None):
         self.network = network
@@ -170,12 +222,12 @@ class NetworkReachability:
         self.findings = view.findings
         self.policies: tuple[EnforcedPolicy, ...] = view.policies
         self.rules: list[EnforcedRule] = [r for p in self.policies for r in p.rules]
-        self._rule_bit = {(r.policy, r.direction, r.index): i for i, r in enumerate(self.rules)}
         self.atoms = PortAtoms([pr for r in self.rules for pr in r.port_ranges])
         self._rule_ports = [self.atoms.mask(r.port_ranges) for r in self.rules]
-        self._direction_mask = {
-            d: sum(1 << i for i, r in enumerate(self.rules) if r.direction is d) for d in Direction
-        }
+        self._policy_rules = [
+            {d: [i for i, r in enumerate(self.rules) if r.policy == p.ref and r.direction is d] for d in Direction}
+            for p in self.policies
+        ]
         self._inventory = inventory
         endpoints: list[Endpoint] = list(inventory.attachments_on(network))
         if namespace is not None:
@@ -187,26 +239,17 @@ class NetworkReachability:
             bit: [iv for peer in r.peers if peer.ip_block is not None for iv in _intervals(peer)]
             for bit, r in enumerate(self.rules)
         })
-        self._classify()
-        self._egress: dict[tuple[int, int], int] = {}
-        self._ingress: dict[tuple[int, int], int] = {}
         self._side_ids: dict[tuple[int, ...], int] = {}
-        self._segment_memo: dict[tuple[int, int, Protocol], tuple[tuple[PortRange, Judgement], ...]] = {}
+        self._side_rules: dict[Direction, list[int]] = {d: [] for d in Direction}
+        self._classify()
+        self._half_ids: dict[tuple[int, Direction, int], int] = {}
+        self._halves: list[Half] = []
+        self._shapes: dict[tuple[int, int], Shape] = {}
+        self._segment_memo: dict[tuple[int, int, Protocol], Segments] = {}
 
     # -- classification --
 
-    def _side(self, endpoint: Endpoint) -> Side:
-        if not isinstance(endpoint, Attachment):
-            return Side((), frozenset())
-        labels = endpoint.label_map
-        chosen = tuple(
-            i for i, p in enumerate(self.policies)
-            if p.ref.namespace == endpoint.ref.namespace and p.pod_selector.matches(labels)
-        )
-        isolated = frozenset(d for i in chosen for d in self.policies[i].isolates)
-        return Side(chosen, isolated)
-
-    def _selector_masks(self, keys: list[tuple[str, tuple[tuple[str, str], ...]]]) -> list[int]:
+    def _selector_masks(self, keys: list[LabelKey]) -> list[int]:
         """Per (namespace, labels) key: the rules one of whose selector peers (or an empty peer list) matches.
         Each distinct peer is evaluated once against every key, with selector results cached by label set."""
         masks = [0] * len(keys)
@@ -249,7 +292,7 @@ class NetworkReachability:
                 masks[k] |= 1 << bit
         return masks
 
-    def _sides_of(self, keys: list[tuple[str, tuple[tuple[str, str], ...]]]) -> list[Side]:
+    def _sides_of(self, keys: list[LabelKey]) -> list[Side]:
         by_ns: dict[str, list[int]] = {}
         for k, (ns, _) in enumerate(keys):
             by_ns.setdefault(ns, []).append(k)
@@ -260,117 +303,84 @@ class NetworkReachability:
                     chosen[k].append(i)
         return [Side(tuple(c), frozenset(d for i in c for d in self.policies[i].isolates)) for c in chosen]
 
+    def _side_id(self, side: Side) -> int:
+        """Sides are numbered once; per side and direction, the rules that can open ports there (none when
+        that direction is not isolated: then every port passes whatever the rules say)."""
+        sid = self._side_ids.get(side.policies)
+        if sid is None:
+            sid = self._side_ids[side.policies] = len(self._side_ids)
+            for d in Direction:
+                bits = [b for pi in side.policies for b in self._policy_rules[pi][d] if self._rule_ports[b]]
+                self._side_rules[d].append(sum(1 << b for b in bits) if d in side.isolated else 0)
+        return sid
+
     def _classify(self) -> None:
-        empty_peers = sum(1 << bit for bit, r in enumerate(self.rules) if not r.peers)
-        key_index: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}
+        key_index: dict[LabelKey, int] = {}
         for ep in self.endpoints:
             if isinstance(ep, Attachment):
                 key_index.setdefault((ep.ref.namespace, ep.labels), len(key_index))
         keys = list(key_index)
-        sel_masks = self._selector_masks(keys)
         sides = self._sides_of(keys)
-        unselected = Side((), frozenset())
-        class_of: dict[tuple[Side, int], int] = {}
+        side_ids = [self._side_id(side) for side in sides]
+        unselected_id = self._side_id(UNSELECTED)
+        # Only rules that some endpoint's side can apply tell peers apart; the others cannot change a verdict.
+        live = 0
+        for d in Direction:
+            for mask in self._side_rules[d]:
+                live |= mask
+        sel_masks = [m & live for m in self._selector_masks(keys)]
+        empty_peers = sum(1 << bit for bit, r in enumerate(self.rules) if not r.peers) & live
+        class_of: dict[tuple[int, int], int] = {}
         self.sides: list[Side] = []
         self.peer_masks: list[int] = []
+        self._class_side: list[int] = []
         self.members: list[list[Endpoint]] = []
         self.class_index: dict[str, int] = {}
         for ep in self.endpoints:
             if isinstance(ep, Attachment):
                 k = key_index[(ep.ref.namespace, ep.labels)]
-                side, mask = sides[k], sel_masks[k]
+                side, sid, mask = sides[k], side_ids[k], sel_masks[k]
             else:
-                side, mask = unselected, empty_peers
-            mask |= self._ip_index.lookup(ep.ip)
-            ck = (side, mask)
+                side, sid, mask = UNSELECTED, unselected_id, empty_peers
+            mask |= self._ip_index.lookup(ep.ip) & live
+            ck = (sid, mask)
             idx = class_of.get(ck)
             if idx is None:
                 idx = class_of[ck] = len(self.sides)
                 self.sides.append(side)
                 self.peer_masks.append(mask)
+                self._class_side.append(sid)
                 self.members.append([])
             self.members[idx].append(ep)
             self.class_index[ep.key] = idx
 
-    # -- verdicts as port masks --
+    # -- halves --
 
-    def _allowed(self, side: Side, direction: Direction, peer_mask: int, memo: dict[tuple[int, int], int],
-                 side_id: int) -> int:
-        if direction not in side.isolated:
-            return self.atoms.full
-        relevant = peer_mask & self._direction_mask[direction]
-        key = (side_id, relevant)
-        hit = memo.get(key)
-        if hit is not None:
-            return hit
-        mask = 0
-        for pi in side.policies:
-            for rule in self.policies[pi].rules:
-                if rule.direction is direction:
-                    bit = self._rule_bit[(rule.policy, rule.direction, rule.index)]
-                    if relevant >> bit & 1:
-                        mask |= self._rule_ports[bit]
-        memo[key] = mask
-        return mask
+    def _half(self, side_class: int, direction: Direction, peer_class: int) -> int:
+        sid = self._class_side[side_class]
+        relevant = self.peer_masks[peer_class] & self._side_rules[direction][sid]
+        key = (sid, direction, relevant)
+        hid = self._half_ids.get(key)
+        if hid is None:
+            hid = self._half_ids[key] = len(self._halves)
+            self._halves.append(self._make_half(self.sides[side_class], direction, relevant))
+        return hid
 
-    def pair_mask(self, src_class: int, dst_class: int) -> int:
-        """Allowed port atoms from one class to another."""
-        src, dst = self.sides[src_class], self.sides[dst_class]
-        out = self._allowed(src, Direction.EGRESS, self.peer_masks[dst_class], self._egress, self._side_id(src))
-        if not out:
-            return 0
-        return out & self._allowed(dst, Direction.INGRESS, self.peer_masks[src_class], self._ingress, self._side_id(dst))
+    def _make_half(self, side: Side, direction: Direction, relevant: int) -> Half:
+        rules = tuple((self.rules[b].ref, self._rule_ports[b]) for b in range(relevant.bit_length()) if relevant >> b & 1)
+        isolating = tuple(self.policies[pi].ref for pi in side.policies if direction in self.policies[pi].isolates)
+        return Half(direction, "source" if direction is Direction.EGRESS else "destination",
+                    direction in side.isolated, bool(side.policies), rules, isolating)
 
-    def _side_id(self, side: Side) -> int:
-        # Equal policy sets give equal answers, so memo entries are shared between classes.
-        return self._side_ids.setdefault(side.policies, len(self._side_ids))
+    def halves(self, src_class: int, dst_class: int) -> tuple[int, int]:
+        """The ids of a class pair's egress and ingress halves: pairs with equal ids have equal verdicts."""
+        return self._half(src_class, Direction.EGRESS, dst_class), self._half(dst_class, Direction.INGRESS, src_class)
 
-    def compute_all(self) -> "ClassMatrix":
-        """Every class pair's allowed port atoms at once (the whole matrix, compressed by classes).
-
-        Vectorised: per policy, the ports its rules open towards each peer class; per side, the union over
-        its policies (or everything when that direction is not isolated); then egress(src) & ingress(dst).
-        """
-        n, words = len(self.sides), (len(self.atoms.atoms) + 63) // 64
-        nbytes = max(1, (len(self.rules) + 7) // 8)
-        membership = np.unpackbits(
-            np.frombuffer(b"".join(m.to_bytes(nbytes, "little") for m in self.peer_masks), dtype=np.uint8).reshape(n, nbytes),
-            axis=1, bitorder="little")[:, : len(self.rules)].astype(bool)
-        ports = np.array([_words(m, words) for m in self._rule_ports], dtype=np.uint64).reshape(len(self.rules), words)
-        full = np.array(_words(self.atoms.full, words), dtype=np.uint64)
-        per_policy: dict[tuple[int, Direction], np.ndarray] = {}
-        for pi, policy in enumerate(self.policies):
-            for direction in Direction:
-                acc = np.zeros((n, words), dtype=np.uint64)
-                for rule in policy.rules_for(direction):
-                    bit = self._rule_bit[(rule.policy, rule.direction, rule.index)]
-                    acc |= np.where(membership[:, bit, None], ports[bit], np.uint64(0))
-                per_policy[(pi, direction)] = acc
-        side_ids: dict[Side, int] = {}
-        tables: dict[Direction, list[np.ndarray]] = {d: [] for d in Direction}
-        for side in self.sides:
-            if side in side_ids:
-                continue
-            side_ids[side] = len(side_ids)
-            for direction in Direction:
-                if direction not in side.isolated:
-                    tables[direction].append(np.broadcast_to(full, (n, words)))
-                    continue
-                acc = np.zeros((n, words), dtype=np.uint64)
-                for pi in side.policies:
-                    acc |= per_policy[(pi, direction)]
-                tables[direction].append(acc)
-        sid = np.array([side_ids[side] for side in self.sides], dtype=np.intp)
-        egress = np.stack(tables[Direction.EGRESS])[sid]  # [src class, dst class]
-        ingress = np.stack(tables[Direction.INGRESS])[sid]  # [dst class, src class]
-        return ClassMatrix(egress & ingress.transpose(1, 0, 2))
-
-    # -- single verdicts with provenance --
+    # -- verdicts --
 
     def judge(self, source: Endpoint, destination: Endpoint, port: int, protocol: Protocol) -> Judgement:
-        s, d = self._class_of(source), self._class_of(destination)
-        atom = self.atoms.index(port, protocol)
-        return self._judge_atom(s, d, atom)
+        e, i = self.halves(self._class_of(source), self._class_of(destination))
+        return judge_halves(self._halves[e], self._halves[i], self.atoms.index(port, protocol))
 
     def _class_of(self, endpoint: Endpoint) -> int:
         idx = self.class_index.get(endpoint.key)
@@ -378,43 +388,52 @@ class NetworkReachability:
             raise KeyError(f"{endpoint.key} is not on {self.network}")
         return idx
 
-    def _side_reasons(self, side: Side, direction: Direction, peer_mask: int, atom: int, where: str) -> tuple[bool, list[Reason]]:
-        if direction not in side.isolated:
-            detail = "not selected by any policy" if not side.policies else "no selecting policy isolates this direction"
-            return True, [Reason(f"{where}:{direction.value}-not-isolated", detail)]
-        allowing = []
-        for pi in side.policies:
-            for rule in self.policies[pi].rules:
-                bit = self._rule_bit[(rule.policy, rule.direction, rule.index)]
-                if rule.direction is direction and peer_mask >> bit & 1 and self._rule_ports[bit] >> atom & 1:
-                    allowing.append(Reason(rule.ref, f"allows {direction.value} at {where}"))
-        if allowing:
-            return True, allowing
-        isolating = [self.policies[pi].ref for pi in side.policies if direction in self.policies[pi].isolates]
-        return False, [Reason(f"{ref}:{direction.value}", f"isolates {direction.value} at {where}; no rule allows")
-                       for ref in isolating]
+    def segments(self, s: int, d: int, proto: Protocol) -> list[tuple[PortRange, Judgement]]:
+        """Maximal port ranges of one protocol with one verdict and one provenance, from class s to class d."""
+        return list(self._half_segments(*self.halves(s, d), proto))
 
-    def _judge_atom(self, s: int, d: int, atom: int) -> Judgement:
-        ok_out, out_reasons = self._side_reasons(self.sides[s], Direction.EGRESS, self.peer_masks[d], atom, "source")
-        ok_in, in_reasons = self._side_reasons(self.sides[d], Direction.INGRESS, self.peer_masks[s], atom, "destination")
-        if ok_out and ok_in:
-            reasons = [r for r in out_reasons + in_reasons if not r.ref.endswith("-not-isolated")]
-            if not reasons:
-                reasons = out_reasons[:1]
-            return Judgement(Verdict.ALLOWED, tuple(reasons))
-        reasons = (out_reasons if not ok_out else []) + (in_reasons if not ok_in else [])
-        return Judgement(Verdict.DENIED, tuple(reasons))
+    def _half_segments(self, e: int, i: int, proto: Protocol) -> Segments:
+        key = (e, i, proto)
+        hit = self._segment_memo.get(key)
+        if hit is None:
+            hit = self._segment_memo[key] = self._compute_segments(self._halves[e], self._halves[i], proto)
+        return hit
 
-    # -- cells --
+    def _compute_segments(self, egress: Half, ingress: Half, proto: Protocol) -> Segments:
+        """Judged once per run of atoms between rule edges, not once per atom."""
+        span = self.atoms.protocol_mask(proto)
+        first = (span & -span).bit_length() - 1
+        cuts = ((egress.edges | ingress.edges) & span) | 1 << first
+        starts = []
+        while cuts:
+            low = cuts & -cuts
+            starts.append(low.bit_length() - 1)
+            cuts ^= low
+        ends = [a - 1 for a in starts[1:]] + [span.bit_length() - 1]
+        out: list[tuple[PortRange, Judgement]] = []
+        for lo, hi in zip(starts, ends):
+            judgement = judge_halves(egress, ingress, lo)
+            rng = PortRange(proto, self.atoms.atoms[lo].first, self.atoms.atoms[hi].last)
+            if out and out[-1][1] == judgement:
+                out[-1] = (PortRange(proto, out[-1][0].first, rng.last), judgement)
+            else:
+                out.append((rng, judgement))
+        return tuple(out)
 
-    def pair_cells(self, source: Endpoint, destination: Endpoint) -> list[Cell]:
-        """The cells of one pair: per protocol, one `ports=None` cell for the majority verdict and one cell
-        per port range that differs. UDP and SCTP are listed only where they differ from TCP's default."""
-        s, d = self._class_of(source), self._class_of(destination)
-        cells: list[Cell] = []
+    def shape(self, s: int, d: int) -> Shape:
+        """A class pair's cells: per protocol, one `ports=None` entry for the majority verdict and one entry per
+        port range that differs. UDP and SCTP are listed only where they differ from TCP's default."""
+        halves = self.halves(s, d)
+        hit = self._shapes.get(halves)
+        if hit is None:
+            hit = self._shapes[halves] = self._compute_shape(*halves)
+        return hit
+
+    def _compute_shape(self, e: int, i: int) -> Shape:
+        out: list[tuple[Protocol, PortRange | None, Judgement]] = []
         tcp_default: Verdict | None = None
         for proto in PROTOCOLS:
-            segments = self._segments(s, d, proto)
+            segments = self._half_segments(e, i, proto)
             weight: dict[Verdict, int] = {}
             for rng, judgement in segments:
                 weight[judgement.verdict] = weight.get(judgement.verdict, 0) + rng.last - rng.first + 1
@@ -424,32 +443,15 @@ class NetworkReachability:
                 tcp_default = default
             elif not exceptions and default is tcp_default:
                 continue
-            default_j = next(j for rng, j in segments if j.verdict is default)
-            cells.append(Cell(source.key, destination.key, proto, None, default_j))
-            cells.extend(Cell(source.key, destination.key, proto, rng, j) for rng, j in exceptions)
-        return cells
-
-    def _segments(self, s: int, d: int, proto: Protocol) -> list[tuple[PortRange, Judgement]]:
-        """Maximal port ranges of one protocol with one verdict and one provenance (once per class pair)."""
-        key = (s, d, proto)
-        hit = self._segment_memo.get(key)
-        if hit is None:
-            hit = self._segment_memo[key] = self._compute_segments(s, d, proto)
-        return list(hit)
-
-    def _compute_segments(self, s: int, d: int, proto: Protocol) -> tuple[tuple[PortRange, Judgement], ...]:
-        out: list[tuple[PortRange, Judgement]] = []
-        pm = self.atoms.protocol_mask(proto)
-        first = (pm & -pm).bit_length() - 1
-        last = pm.bit_length() - 1
-        for atom in range(first, last + 1):
-            judgement = self._judge_atom(s, d, atom)
-            rng = self.atoms.atoms[atom]
-            if out and out[-1][1] == judgement:
-                out[-1] = (PortRange(proto, out[-1][0].first, rng.last), judgement)
-            else:
-                out.append((rng, judgement))
+            out.append((proto, None, next(j for _, j in segments if j.verdict is default)))
+            out.extend((proto, rng, j) for rng, j in exceptions)
         return tuple(out)
+
+    # -- cells --
+
+    def pair_cells(self, source: Endpoint, destination: Endpoint) -> list[Cell]:
+        shape = self.shape(self._class_of(source), self._class_of(destination))
+        return [Cell(source.key, destination.key, proto, ports, j) for proto, ports, j in shape]
 
     def cells(self) -> Iterator[Cell]:
         for src in self.endpoints:
@@ -457,17 +459,3 @@ class NetworkReachability:
                 if src.key == dst.key or (not isinstance(src, Attachment) and not isinstance(dst, Attachment)):
                     continue
                 yield from self.pair_cells(src, dst)
-
-
-def _words(mask: int, words: int) -> list[int]:
-    return [(mask >> (64 * w)) & 0xFFFFFFFFFFFFFFFF for w in range(words)]
-
-
-@dataclass(frozen=True)
-class ClassMatrix:
-    """Allowed port atoms per (source class, destination class), as 64-bit words."""
-
-    masks: np.ndarray
-
-    def allows(self, src_class: int, dst_class: int, atom: int) -> bool:
-        return bool(int(self.masks[src_class, dst_class, atom // 64]) >> (atom % 64) & 1)

@@ -1,9 +1,9 @@
 """The lab's stand-in for OVN-Kubernetes' secondary network controller: MultiNetworkPolicies into NB.
 
-`LabController(lab).apply(inventory)` replaces every port group, ACL and address set owned by
-`<network>-network-controller` with what OVN-K would write (acl_format.desired_state), in one NB
-transaction (one `ovn-nbctl` run chaining commands with `--`), then waits (bounded) until ovn-controller has
-applied it. Ownership is read from `external_ids:k8s.ovn.org/owner-controller`, never from names.
+`LabController(lab).apply(inventory)` replaces every port group, ACL and address set owned by the network's
+controller with what OVN-K would write (`core.ovnk.desired`, in the shapes of the profile's OVN-K version), in
+one NB transaction (one `ovn-nbctl` run chaining commands with `--`), then waits (bounded) until
+ovn-controller has applied it. Ownership is read from external_ids (`core.ovnk.ownership`), never from names.
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
-from segcheck.agent.core import ovnk_names
 from segcheck.agent.core.enforcement import DEFAULT_PROFILE, OvnkProfile
 from segcheck.agent.core.inventory import Inventory
 from segcheck.agent.core.model import AttachmentKind, Ref
-
-from .acl_format import OWNER_CONTROLLER, AclSpec, DesiredState, desired_state
+from segcheck.agent.core.ovnk import names
+from segcheck.agent.core.ovnk.desired import AclSpec, DesiredState, desired_state
+from segcheck.agent.core.ovnk.ids import LEGACY_NAME, OBJECT_NAME, OWNER_CONTROLLER
+from segcheck.agent.core.ovnk.ownership import owned_by_network
 from .errors import LabCommandError, LabError
 from .lab import Lab
 from .topology import launcher_pod_name
@@ -139,7 +140,7 @@ class LabController:
 
     def owned(self, network_name: str) -> OwnedRows:
         """The rows `network_name`'s controller owns now."""
-        controller = ovnk_names.network_controller(network_name)
+        controller = names.network_controller(network_name)
         ports = {_atom(r["_uuid"]): r["name"] for r in self._list("Logical_Switch_Port", ["_uuid", "name"])}
         acl_cols = ["_uuid", "direction", "priority", "action", "match", "name", "external_ids", "options"]
         with_tier = self.tier_supported()
@@ -147,7 +148,7 @@ class LabController:
         pgs, acls, pg_uuids, acl_uuids = set(), set(), [], []
         for r in self._list("Port_Group", ["_uuid", "name", "ports", "acls", "external_ids"]):
             ids = _map(r["external_ids"])
-            if dict(ids).get(OWNER_CONTROLLER) != controller:
+            if not owned_by_network(dict(ids), network_name):
                 continue
             pg_uuids.append(_atom(r["_uuid"]))
             pgs.add((r["name"], frozenset(ports.get(_atom(p), _atom(p)) for p in _atoms(r["ports"])), ids))
@@ -185,7 +186,7 @@ class LabController:
             pod = by_ref.get((att.ref.namespace, att.ref.name))
             if pod is None:
                 pod = Ref(att.ref.namespace, launcher_pod_name(att.ref)) if att.kind is AttachmentKind.VM else att.ref
-            out[att.key] = ovnk_names.pod_port(network, pod)
+            out[att.key] = names.pod_port(network, pod)
         return out
 
     def _replace_commands(self, current: OwnedRows, desired: DesiredState, lsp_uuids: Mapping[str, str],
@@ -236,7 +237,7 @@ class LabController:
         write_seconds = time.monotonic() - t1
         self.lab.sync_hv(timeout=self.sync_timeout)
         written = tuple(
-            {"port_group": pg.name, "owner": pg.ids.get(ovnk_names.OWNER_NAME, ""), "ports": list(pg.ports),
+            {"port_group": pg.name, "owner": pg.ids.get(OBJECT_NAME) or pg.ids.get(LEGACY_NAME, ""), "ports": list(pg.ports),
              "acls": [{"direction": a.direction, "priority": a.priority, "action": a.action, "match": a.match}
                       for a in pg.acls]}
             for pg in desired.port_groups)
@@ -247,13 +248,13 @@ class LabController:
             unplaced=desired.unplaced, tier_supported=with_tier, written=written)
 
     def apply(self, inventory: Inventory, network: Ref = SEED_NETWORK,
-              profile: OvnkProfile = DEFAULT_PROFILE, families: Sequence[int] = (4,)) -> ApplyReport:
+              profile: OvnkProfile = DEFAULT_PROFILE) -> ApplyReport:
         """Program the MultiNetworkPolicies OVN-K would enforce on `network` (replacing what its controller
         owned), then wait for ovn-controller. Idempotent: an unchanged NB is not rewritten."""
         net = inventory.networks.get(network)
         if net is None:
             raise LabError(f"no NetworkAttachmentDefinition {network} in the manifests")
-        desired = desired_state(inventory, network, self.lsp_names(inventory, network), profile, families)
+        desired = desired_state(inventory, network, self.lsp_names(inventory, network), profile)
         report = self.apply_desired(desired, net.cni_name, profile.name)
         log.info("applied %d port groups, %d ACLs, %d address sets for %s in %.3fs", report.port_groups,
                  report.acls, report.address_sets, network, report.seconds)
@@ -264,7 +265,7 @@ class LabController:
         `network_name` is the NAD's CNI `name` (default: the lab network's localnet name, equal in the seed)."""
         name = network_name or self.lab.topology.network.localnet_name
         current = self.owned(name)
-        empty = DesiredState(ovnk_names.network_controller(name), (), ())
+        empty = DesiredState(names.network_controller(name), (), ())
         self._transact(self._replace_commands(current, empty, {}, False))
         self.lab.sync_hv(timeout=self.sync_timeout)
         return {"port_groups": len(current.port_groups), "acls": len(current.acls),

@@ -20,7 +20,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from segcheck.agent.core import ovnk_names
+from segcheck.agent.core.ovnk import ids as ovnk_ids
+from segcheck.agent.core.ovnk import names as ovnk_names
 from segcheck.agent.core.model import parse_ip
 from segcheck.agent.core.probe import SendPoint
 
@@ -250,6 +251,11 @@ class Lab:
         except BaseException:
             record["phase"] = "failed"
             state.save(self.state_dir, record)
+            log.warning("lab %s: bring-up failed; removing what it made", self.prefix)
+            try:
+                self.down()
+            except Exception as exc:  # noqa: BLE001 - the bring-up's error is the one to report
+                log.error("lab %s: cleanup after the failed bring-up failed too: %s", self.prefix, exc)
             raise
         record["phase"] = "up"
         record["bringup"] = {"seconds": round(time.monotonic() - t0, 3), "phases_ms": phases}
@@ -335,8 +341,8 @@ class Lab:
         sw, lnp = self.switch_name, self.localnet_port_name
         cmds: list[list[str]] = [
             ["--may-exist", "ls-add", sw],
-            ["set", "Logical_Switch", sw, f"external_ids:{_q(ovnk_names.NETWORK_KEY)}={_q(net.localnet_name)}",
-             f"external_ids:{_q('k8s.ovn.org/topology')}=localnet"],
+            ["set", "Logical_Switch", sw, f"external_ids:{_q(ovnk_ids.NETWORK)}={_q(net.localnet_name)}",
+             f"external_ids:{_q(ovnk_ids.TOPOLOGY)}=localnet"],
             ["--may-exist", "lsp-add", sw, lnp],
             ["lsp-set-type", lnp, "localnet"],
             ["lsp-set-addresses", lnp, "unknown"],
@@ -349,8 +355,8 @@ class Lab:
                 ["--may-exist", "lsp-add", sw, lsp],
                 ["lsp-set-addresses", lsp, addr],
                 ["lsp-set-port-security", lsp, addr],
-                ["set", "Logical_Switch_Port", lsp, f"external_ids:{_q(ovnk_names.NAD_KEY)}={_q(str(net.nad))}",
-                 f"external_ids:{_q(ovnk_names.NETWORK_KEY)}={_q(net.localnet_name)}",
+                ["set", "Logical_Switch_Port", lsp, f"external_ids:{_q(ovnk_ids.NAD)}={_q(str(net.nad))}",
+                 f"external_ids:{_q(ovnk_ids.NETWORK)}={_q(net.localnet_name)}",
                  "external_ids:pod=true", f"external_ids:namespace={_q(att.namespace)}"],
             ]
         argv: list[str] = []
@@ -552,6 +558,12 @@ class Lab:
         pidfiles = self._tracked_pidfiles()
         order = {name: i for i, name in enumerate(dmn.STOP_ORDER)}
         stopped: list[str] = []
+        # An initdb still running (a bring-up that failed or died meanwhile) goes first, with its whole group.
+        if self.paths.pg_dir.is_dir():
+            for pidfile in self.paths.pg_dir.glob("*/initdb.pid"):
+                pgid = procs.read_pidfile(pidfile)
+                if pgid and procs.stop_group(pgid, marker):
+                    stopped.append(f"initdb-{pidfile.parent.name}[{pgid}]")
         for name in sorted(pidfiles, key=lambda n: order.get(n, len(order))):
             pid = procs.read_pidfile(pidfiles[name])
             if pid and procs.is_alive(pid) and procs.is_ours(pid, marker):

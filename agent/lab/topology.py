@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from segcheck.agent.core.inventory import Inventory
 from segcheck.agent.core.model import Attachment, AttachmentKind, ExternalEndpoint, Protocol, Ref
+from segcheck.agent.core.ovnk.names import LAUNCHER_POD_PREFIX, LAUNCHER_SUFFIX_LENGTH
 
 
 @dataclass(frozen=True)
@@ -157,7 +158,7 @@ _SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 def launcher_pod_name(vm: Ref) -> str:
     """A stable stand-in for the VM's virt-launcher pod (the real suffix is random; the lab needs a fixed one)."""
     digest = hashlib.sha256(str(vm).encode()).digest()
-    return f"virt-launcher-{vm.name}-" + "".join(_SUFFIX_ALPHABET[b % len(_SUFFIX_ALPHABET)] for b in digest[:5])
+    return f"{LAUNCHER_POD_PREFIX}{vm.name}-" + "".join(_SUFFIX_ALPHABET[b % len(_SUFFIX_ALPHABET)] for b in digest[:LAUNCHER_SUFFIX_LENGTH])
 
 
 def _ip_bytes(ip: ipaddress.IPv4Address) -> list[str]:

@@ -373,7 +373,7 @@ class Agent:
     def probe_now(self, network: Ref, source: Endpoint, destination: Endpoint, port: int, protocol: Protocol,
                   inventory: Any) -> CheckedCell:
         checker = Checker(inventory, network, self._nb, self._ovs, self.prober, self.locator, self.profile,
-                          self.probe_timeout, self.probe_rate)
+                          self.probe_timeout, self.probe_rate, extra=(source, destination))
         cell = single_cell(checker, source, destination, port, protocol)
         with self._probe_lock:
             observed, results = checker.observe([cell], protocols=frozenset({Protocol.TCP, Protocol.UDP}))

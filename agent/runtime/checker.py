@@ -17,7 +17,7 @@ from ..core.inventory import Inventory
 from ..core.model import Endpoint, Judgement, PortRange, Protocol, Reason, Ref, Verdict
 from ..core.northbound import NbSnapshot, OvsSnapshot
 from ..core.probe import Evidence, ProbeJob, ProbeProtocol, ProbeResult, Prober
-from ..core.programmed import MappingStatus, ProgrammedPlane, check_localnet_mapping, detect_ovnk
+from ..core.programmed import MappingStatus, ProgrammedPlane, Unattributed, check_localnet_mapping, detect_ovnk
 from ..core.reachability import NetworkReachability
 from ..core.sources import Locator
 from .status import Status
@@ -35,6 +35,8 @@ class CheckReport:
     errors: list[str] = field(default_factory=list)  # sources that could not be read
     status: Status = Status.MATCH  # of every cell checked (also when `cells` is later narrowed)
     probed: bool = True  # False: declared vs programmed only
+    # NB ports no declared workload claims, and declared workloads without a port: their cells are unknown.
+    unattributed: list[Unattributed] = field(default_factory=list)
 
 
 def cells_status(cells: Sequence[CheckedCell], observed: bool = True) -> Status:
@@ -155,7 +157,8 @@ class Checker:
         mapping = self.mapping()
         findings = self.findings() + (list(mapping.findings) if mapping is not None else [])
         return CheckReport(self.network, cells, findings, mapping, self.ovnk_detected()[0], probes,
-                           time.monotonic() - started, status=cells_status(cells, observed=probe), probed=probe)
+                           time.monotonic() - started, status=cells_status(cells, observed=probe), probed=probe,
+                           unattributed=self.programmed.unattributed(self.expected.endpoints) if self.programmed else [])
 
 
 def single_cell(checker: Checker, source: Endpoint, destination: Endpoint, port: int, protocol: Protocol) -> CheckedCell:

@@ -121,6 +121,7 @@ class ExplainReport:
     cells: list[Cell]  # without a port: the pair's cells
     findings: list[Finding]
     trace: Trace | None = None
+    programmed: Judgement | None = None  # with a trace: segcheck's own ACL evaluation, stage by stage
 
     @property
     def status(self) -> Status:
@@ -145,38 +146,40 @@ def explain(inventory: Inventory, source: str, destination: str, profile: OvnkPr
     """One expected verdict and why; with `trace_with`, also the first packet traced through that OVN."""
     net, src, dst, port, protocol = _resolve(inventory, source, destination, network, namespace)
     matrix = NetworkReachability(inventory, net, extra=[src, dst], profile=profile)
-    traced = None
+    traced, judged = None, None
     if trace_with is not None:
         if port is None:
             raise UsageError("--trace needs a port: TO:PORT[/PROTO]")
-        traced = trace_cell(inventory, net, src, dst, port, protocol, trace_with)
+        traced, judged = trace_cell(inventory, net, src, dst, port, protocol, trace_with)
     return ExplainReport(
         net, profile.name, src, dst, port, protocol,
         matrix.judge(src, dst, port, protocol) if port is not None else None,
         matrix.pair_cells(src, dst) if port is None else [],
-        network_findings(inventory, net, profile), traced)
+        network_findings(inventory, net, profile), traced, judged)
 
 
 def trace_cell(inventory: Inventory, network: Ref, src: Endpoint, dst: Endpoint, port: int, protocol: Protocol,
-               sources: Sources) -> Trace:
-    """Locate both ends' logical ports and MACs in NB, then ask OVN's tracer what the pipeline does."""
+               sources: Sources) -> tuple[Trace, Judgement | None]:
+    """Locate both ends' logical ports and MACs in NB, then ask OVN's tracer what the pipeline does; beside it,
+    segcheck's own evaluation of the same ACLs (None when NB cannot be read)."""
     tracer = sources.tracer()
     if tracer is None:
-        return Trace("unknown", "no OVN southbound database to trace with")
+        return Trace("unknown", "no OVN southbound database to trace with"), None
     programmed = read_programmed(sources, ovs=False)
     if programmed.nb is None:
-        return Trace("unknown", "; ".join(programmed.errors) or "OVN northbound not readable")
+        return Trace("unknown", "; ".join(programmed.errors) or "OVN northbound not readable"), None
     plane = ProgrammedPlane(programmed.nb, inventory.networks[network])
+    judged = plane.judge(src, dst, port, protocol)
     inport = plane.port_of(src)
     if inport is None or src.ip is None or dst.ip is None:
-        return Trace("unknown", f"no logical port or address for {src.key}")
+        return Trace("unknown", f"no logical port or address for {src.key}"), judged
 
     def mac(e: Endpoint) -> str:
         row = plane.port_row(e)
         return row.macs[0] if row is not None and row.macs and isinstance(e, Attachment) else UNKNOWN_MAC
 
     flow = trace_flow(inport, mac(src), mac(dst), str(src.ip), str(dst.ip), protocol.value, port)
-    return tracer(plane.switch_name, flow)
+    return tracer(plane.switch_name, flow), judged
 
 
 # ----------------------------------------------------------------------------- probe one cell

@@ -11,7 +11,7 @@ from typing import Callable
 
 import pytest
 
-from segcheck.agent.core import ovnk_names
+from segcheck.agent.core.ovnk import names as ovnk_names
 from segcheck.agent.lab import netns, procs, state
 from segcheck.agent.lab.lab import Lab
 

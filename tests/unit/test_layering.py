@@ -10,9 +10,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = {"agent": "segcheck.agent", "cli": "segcheck.cli"}
 
-# The core may use the standard library's pure modules and numpy, nothing that does I/O.
+# The core may use the standard library's pure modules, nothing that does I/O.
 CORE_ALLOWED = {"__future__", "abc", "bisect", "collections", "dataclasses", "enum", "functools", "hashlib",
-                "ipaddress", "itertools", "json", "math", "re", "typing", "numpy"}
+                "ipaddress", "itertools", "json", "math", "re", "typing"}
 # Who may import whom inside segcheck (lower layers never import higher ones). The lab sits beside the runtime's
 # adapters: it may use adapters, and only the CLI may use it (the DaemonSet's code path never knows it exists).
 LAYERS = ["segcheck.agent.core", "segcheck.agent.adapters", "segcheck.agent.lab", "segcheck.agent.runtime", "segcheck.cli"]

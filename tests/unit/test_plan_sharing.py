@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from segcheck.agent.core import ovnk_names
+from segcheck.agent.core.ovnk import names as ovnk_names
 from segcheck.agent.core.drift import check_points
 from segcheck.agent.core.model import Ref
-from segcheck.agent.lab.acl_format import desired_state
+from segcheck.agent.core.ovnk.desired import desired_state
 from segcheck.agent.runtime.checker import Checker
 from tests.builders import endpoints, inventory, mnp, nad, namespace, pod
 from tests.nb_builders import Nb, from_desired

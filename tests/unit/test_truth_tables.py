@@ -85,8 +85,8 @@ def test_end_port_dropped_on_4_14_and_honoured_later():
     closed = {(C, S): D, (O, S): D, (X, S): D}
     check(inv, TruthTable(A), 8000)
     check(inv, TruthTable(A, closed), 8050)
-    check(inv, TruthTable(A), 8050, profile="2025")
-    check(inv, TruthTable(A, closed), 8101, profile="2025")
+    check(inv, TruthTable(A), 8050, profile="current")
+    check(inv, TruthTable(A, closed), 8101, profile="current")
     assert FindingKind.END_PORT_IGNORED in kinds(inv)
 
 
@@ -95,7 +95,7 @@ def test_named_port_widens_on_4_14():
                               "ingress": [{"ports": [{"protocol": "TCP", "port": "postgres"}]}]}))
     check(inv, TruthTable(A), 1234)
     check(inv, TruthTable(A, {(C, S): D, (O, S): D, (X, S): D}), 1234, Protocol.UDP)
-    check(inv, TruthTable(A, {(C, S): D, (O, S): D, (X, S): D}), 1234, profile="2025")
+    check(inv, TruthTable(A, {(C, S): D, (O, S): D, (X, S): D}), 1234, profile="current")
     assert FindingKind.NAMED_PORT in kinds(inv)
 
 
@@ -159,5 +159,6 @@ def test_truth_table_refuses_unknown_pairs():
         check(world(), TruthTable(A, {("default/ghost", S): D}), 80)
 
 
-def test_profiles_are_named():
-    assert set(PROFILES) == {"4.14", "2025"}
+def test_profiles_are_named_as_users_know_them():
+    assert set(PROFILES) == {"4.14", "current", "4.16+"}
+    assert PROFILES["4.16+"] is PROFILES["current"]

@@ -1,4 +1,6 @@
-"""The NB objects the lab controller writes, pinned string for string against OVN-Kubernetes' formats."""
+"""The NB objects OVN-Kubernetes writes for MultiNetworkPolicies (`core.ovnk.desired`), pinned string for string
+against upstream's code in the shapes of both versions: 4.14 (upstream 2023-08: port groups named
+HashForOVN("<net>_<ns>_<policy>") with {name, k8s.ovn.org/network}) and current (owner-based ids)."""
 
 from __future__ import annotations
 
@@ -8,12 +10,13 @@ from typing import Any
 import pytest
 
 from segcheck.agent.adapters.manifest_files import load_inventory
-from segcheck.agent.core import ovnk_names
 from segcheck.agent.core.enforcement import PROFILES
 from segcheck.agent.core.inventory import Inventory
 from segcheck.agent.core.model import PortRange, Protocol, Ref
-from segcheck.agent.lab.acl_format import (AclSpec, DesiredState, PortGroupSpec, default_deny_port_group,
-                                           desired_state, hash_for_ovn, l4_matches)
+from segcheck.agent.core.ovnk import names as ovnk_names
+from segcheck.agent.core.ovnk.desired import AclSpec, DesiredState, PortGroupSpec, desired_state
+from segcheck.agent.core.ovnk.matches import all_ips_match, l4_matches
+from segcheck.agent.core.ovnk.names import hash_for_ovn
 from segcheck.agent.lab.topology import seed_topology, topology_from_inventory
 from tests.builders import inventory, mnp, nad, namespace, pod
 
@@ -24,13 +27,21 @@ LSPS = {"default/podclient": "default.tenantblue_default_podclient",
         "default/vm-server": "default.tenantblue_default_virt-launcher-vm-server-8z2cx"}
 
 
+def fnv(text: str) -> str:
+    """FNV-1a 64, written out again so the names below do not come from the code under test."""
+    h = 14695981039346656037
+    for b in text.encode():
+        h = ((h ^ b) * 1099511628211) % 2**64
+    return f"a{h}"
+
+
 def lsps_of(inv: Inventory) -> dict[str, str]:
     return {a.key: ovnk_names.pod_port(NET, a.ref) for a in inv.attachments_on(NET)}
 
 
 def policy_pg(state: DesiredState, policy: str, ns: str = "default") -> PortGroupSpec:
-    return next(pg for pg in state.port_groups if pg.ids.get("k8s.ovn.org/name") == f"{ns}:{policy}"
-                and pg.ids["k8s.ovn.org/owner-type"] == "NetworkPolicy")
+    names = {fnv(f"tenantblue_{ns}_{policy}"), fnv(f"{CTRL}:NetworkPolicy:{ns}:{policy}")}
+    return next(pg for pg in state.port_groups if pg.name in names)
 
 
 def matches(acls: tuple[AclSpec, ...]) -> list[str]:
@@ -46,48 +57,58 @@ def one_rule(rule: dict[str, Any], direction: str = "egress", profile: str = "4.
     return policy_pg(state, "p"), state
 
 
-# ----------------------------------------------------------------------------- the seed
+# ----------------------------------------------------------------------------- the seed, both versions
 
-@pytest.fixture(scope="module")
-def seed_state() -> DesiredState:
+def seed_state(profile: str) -> DesiredState:
     inv, errors = load_inventory([SEED])
     assert not errors
-    return desired_state(inv, NET, LSPS)
+    return desired_state(inv, NET, LSPS, PROFILES[profile])
 
 
-def test_seed_allow_db_egress(seed_state: DesiredState) -> None:
-    pg = policy_pg(seed_state, "allow-db-egress")
-    assert pg.name == ovnk_names.port_group("tenantblue", Ref("default", "allow-db-egress"))
+SEED_ACL_IDS = {
+    "k8s.ovn.org/owner-type": "NetworkPolicy", "k8s.ovn.org/owner-controller": CTRL,
+    "k8s.ovn.org/name": "default:allow-db-egress", "direction": "Egress", "gress-index": "0",
+    "port-policy-protocol": "tcp", "ip-block-index": "0",
+    "k8s.ovn.org/id": f"{CTRL}:NetworkPolicy:default:allow-db-egress:Egress:0:tcp:0",
+}
+
+
+@pytest.mark.parametrize("profile,pg_name,pg_ids", [
+    ("4.14", fnv("tenantblue_default_allow-db-egress"),
+     {"name": "default_allow-db-egress", "k8s.ovn.org/network": "tenantblue"}),
+    ("current", fnv(f"{CTRL}:NetworkPolicy:default:allow-db-egress"),
+     {"k8s.ovn.org/owner-type": "NetworkPolicy", "k8s.ovn.org/owner-controller": CTRL,
+      "k8s.ovn.org/name": "default:allow-db-egress", "k8s.ovn.org/id": f"{CTRL}:NetworkPolicy:default:allow-db-egress"}),
+])
+def test_seed_allow_db_egress(profile: str, pg_name: str, pg_ids: dict[str, str]) -> None:
+    state = seed_state(profile)
+    [pg] = [pg for pg in state.port_groups if pg.name == pg_name]
+    assert pg.ids == pg_ids
     assert pg.ports == tuple(sorted(LSPS.values()))
-    assert pg.ids == {
-        "k8s.ovn.org/owner-type": "NetworkPolicy", "k8s.ovn.org/owner-controller": CTRL,
-        "k8s.ovn.org/name": "default:allow-db-egress", "k8s.ovn.org/network": "tenantblue",
-        "k8s.ovn.org/id": f"{CTRL}:NetworkPolicy:default:allow-db-egress",
-    }
     [acl] = pg.acls
     assert acl.match == f"ip4.dst == 192.168.200.5/32 && tcp && tcp.dst==5432 && inport == @{pg.name}"
     assert (acl.direction, acl.priority, acl.action, acl.tier) == ("from-lport", 1001, "allow-related", 2)
     assert acl.options == (("apply-after-lb", "true"),)
     assert acl.name == "NP:default:allow-db-egress:Egress:0"
-    assert acl.ids == {
-        "k8s.ovn.org/owner-type": "NetworkPolicy", "k8s.ovn.org/owner-controller": CTRL,
-        "k8s.ovn.org/name": "default:allow-db-egress", "direction": "Egress", "gress-index": "0",
-        "ip-block-index": "0", "port-policy-protocol": "tcp",
-        "k8s.ovn.org/id": f"{CTRL}:NetworkPolicy:default:allow-db-egress:Egress:0:tcp:0",
-    }
+    assert acl.ids == SEED_ACL_IDS  # ACL ids did not change between the versions
 
 
-def test_seed_default_deny(seed_state: DesiredState) -> None:
-    assert policy_pg(seed_state, "default-deny").acls == ()  # a policy without rules only isolates
-    by_name = {pg.name: pg for pg in seed_state.port_groups}
-    ing = by_name[default_deny_port_group("tenantblue", "default", _dir("ingress"))]
-    egr = by_name[default_deny_port_group("tenantblue", "default", _dir("egress"))]
-    prefix = hash_for_ovn("tenantblue_default")
-    assert (ing.name, egr.name) == (f"{prefix}_ingressDefaultDeny", f"{prefix}_egressDefaultDeny")
+@pytest.mark.parametrize("profile,ingress,egress", [
+    ("4.14", fnv("tenantblue_default") + "_ingressDefaultDeny", fnv("tenantblue_default") + "_egressDefaultDeny"),
+    ("current", fnv(f"{CTRL}:NetpolNamespace:default:Ingress"), fnv(f"{CTRL}:NetpolNamespace:default:Egress")),
+])
+def test_seed_default_deny(profile: str, ingress: str, egress: str) -> None:
+    state = seed_state(profile)
+    assert policy_pg(state, "default-deny").acls == ()  # a policy without rules only isolates
+    by_name = {pg.name: pg for pg in state.port_groups}
+    ing, egr = by_name[ingress], by_name[egress]
     assert ing.ports == egr.ports == tuple(sorted(LSPS.values()))
-    assert ing.ids == {"k8s.ovn.org/owner-type": "NetpolNamespace", "k8s.ovn.org/owner-controller": CTRL,
-                       "k8s.ovn.org/name": "default", "direction": "Ingress", "k8s.ovn.org/network": "tenantblue",
-                       "k8s.ovn.org/id": f"{CTRL}:NetpolNamespace:default:Ingress"}
+    if profile == "4.14":
+        assert ing.ids == {"name": ingress, "k8s.ovn.org/network": "tenantblue"}
+    else:
+        assert ing.ids == {"k8s.ovn.org/owner-type": "NetpolNamespace", "k8s.ovn.org/owner-controller": CTRL,
+                           "k8s.ovn.org/name": "default", "direction": "Ingress",
+                           "k8s.ovn.org/id": f"{CTRL}:NetpolNamespace:default:Ingress"}
     drop, arp = ing.acls
     assert (drop.direction, drop.priority, drop.action, drop.match) == (
         "to-lport", 1000, "drop", f"outport == @{ing.name}")
@@ -102,24 +123,19 @@ def test_seed_default_deny(seed_state: DesiredState) -> None:
     assert (drop.direction, drop.match, arp.match) == (
         "from-lport", f"inport == @{egr.name}", f"inport == @{egr.name} && (arp || nd)")
     assert drop.options == arp.options == (("apply-after-lb", "true"),)
-    assert len(seed_state.acls) == 5 and seed_state.address_sets == () and seed_state.unplaced == ()
+    assert len(state.acls) == 5 and state.address_sets == () and state.unplaced == ()
 
 
 def test_hash_for_ovn_is_fnv1a_64() -> None:
     assert hash_for_ovn("") == "a14695981039346656037"  # the FNV-1a 64 offset basis
     assert hash_for_ovn("a") == "a12638187200555641996"
+    assert hash_for_ovn("foobar") == "a9625390261332436968"  # 0x85944171f73967e8, a published test vector
 
 
 def test_seed_topology_is_the_seed_manifests() -> None:
     inv, errors = load_inventory([SEED])
     assert not errors
     assert topology_from_inventory(inv, NET) == seed_topology()
-
-
-def _dir(text: str) -> Any:
-    from segcheck.agent.core.policy import Direction
-
-    return Direction(text)
 
 
 # ----------------------------------------------------------------------------- shapes of rules
@@ -152,14 +168,14 @@ def test_multiple_ports_one_acl_per_protocol() -> None:
     assert pg.acls[0].ids["k8s.ovn.org/id"] == f"{CTRL}:NetworkPolicy:default:p:Egress:0:tcp:0"
 
 
-def test_ranges_with_profile_2025_and_4_14() -> None:
+def test_ranges_per_profile() -> None:
     rule = {"to": [{"ipBlock": {"cidr": "192.168.200.5/32"}}],
             "ports": [{"protocol": "TCP", "port": 80}, {"protocol": "TCP", "port": 443},
                       {"protocol": "TCP", "port": 8000, "endPort": 8100}]}
-    pg, _ = one_rule(rule, profile="2025")
+    pg, _ = one_rule(rule, profile="current")
     assert matches(pg.acls) == [f"ip4.dst == 192.168.200.5/32 && tcp && (tcp.dst=={{80,443}} || 8000<=tcp.dst<=8100)"
                                 f" && inport == @{pg.name}"]
-    pg, _ = one_rule({**rule, "ports": [{"protocol": "TCP", "port": 8000, "endPort": 8100}]}, profile="2025")
+    pg, _ = one_rule({**rule, "ports": [{"protocol": "TCP", "port": 8000, "endPort": 8100}]}, profile="current")
     assert matches(pg.acls) == [f"ip4.dst == 192.168.200.5/32 && tcp && 8000<=tcp.dst<=8100 && inport == @{pg.name}"]
     pg, _ = one_rule(rule, profile="4.14")  # endPort dropped: the range is its first port
     assert matches(pg.acls) == [f"ip4.dst == 192.168.200.5/32 && tcp && tcp.dst=={{80,443,8000}} && inport == @{pg.name}"]
@@ -169,7 +185,7 @@ def test_named_port_per_profile() -> None:
     rule = {"to": [{"ipBlock": {"cidr": "192.168.200.5/32"}}], "ports": [{"protocol": "TCP", "port": "postgres"}]}
     pg, _ = one_rule(rule, profile="4.14")  # widened to the whole protocol
     assert matches(pg.acls) == [f"ip4.dst == 192.168.200.5/32 && tcp && inport == @{pg.name}"]
-    pg, _ = one_rule(rule, profile="2025")  # matches nothing: no ACL at all
+    pg, _ = one_rule(rule, profile="current")  # matches nothing: no ACL at all
     assert pg.acls == ()
 
 
@@ -193,7 +209,8 @@ def test_ingress_uses_src_outport_and_no_after_lb() -> None:
     assert acl.match == f"ip4.src == 192.168.200.5/32 && tcp && tcp.dst==8080 && outport == @{pg.name}"
     assert (acl.direction, acl.options, acl.ids["direction"]) == ("to-lport", (), "Ingress")
     assert acl.name == "NP:default:p:Ingress:0"
-    deny = {pg.ids["direction"]: pg for pg in state.port_groups if pg.ids["k8s.ovn.org/owner-type"] == "NetpolNamespace"}
+    deny = {pg.name.rpartition("_")[2]: pg for pg in state.port_groups if pg.name.endswith("DefaultDeny")}
+    deny = {"Ingress": deny["ingressDefaultDeny"], "Egress": deny["egressDefaultDeny"]}
     assert deny["Ingress"].ports == ("default.tenantblue_default_client",)
     assert deny["Egress"].ports == ()  # both exist, only the isolated direction holds ports
 
@@ -206,40 +223,93 @@ def test_ipv6_blocks() -> None:
     assert pg.acls[0].ids["port-policy-protocol"] == "sctp"
 
 
-def test_l4_matches_directly() -> None:
+def test_l4_matches_as_upstream_groups_them() -> None:
     tcp, udp = Protocol.TCP, Protocol.UDP
     assert l4_matches([]) == []
     assert l4_matches([PortRange(p) for p in Protocol]) == [("None", None)]
+    # A whole-protocol entry adds no clause, so next to a port of the same protocol only that port is matched
+    # (getProtocolPortsMap: port 0 lands in neither list).
     assert l4_matches([PortRange(tcp, 80, 80), PortRange(tcp), PortRange(udp, 1, 2)]) == [
-        ("tcp", "tcp"), ("udp", "udp && 1<=udp.dst<=2")]
+        ("tcp", "tcp && tcp.dst==80"), ("udp", "udp && 1<=udp.dst<=2")]
+
+
+def test_all_ips_follows_the_network_subnets() -> None:
+    assert all_ips_match(()) == "ip4"  # IPAM-less
+    assert all_ips_match((6,)) == "ip6"
+    assert all_ips_match((4, 6)) == "(ip4 || ip6)"
+    pg, _ = one_rule({}, subnets="fd00:200::/64")
+    assert matches(pg.acls) == [f"ip6 && inport == @{pg.name}"]
 
 
 # ----------------------------------------------------------------------------- selector peers (IPAM network)
 
-def test_selector_peers_on_an_ipam_network_use_address_sets() -> None:
-    extra = (namespace("other", {"team": "blue"}),
-             pod("db1", "192.168.200.31", labels={"role": "db"}),
-             pod("db2", "192.168.200.32", namespace="other", labels={"role": "db"}, network="default/tenantblue"),
-             pod("web", "192.168.200.33", labels={"role": "web"}))
-    rule = {"to": [{"podSelector": {"matchLabels": {"role": "db"}}},
-                   {"namespaceSelector": {"matchLabels": {"team": "blue"}}, "podSelector": {}},
-                   {"ipBlock": {"cidr": "192.168.200.5/32"}}],
-            "ports": [{"protocol": "TCP", "port": 5432}]}
-    pg, state = one_rule(rule, subnets="192.168.200.0/24", extra=extra)
-    [aset] = state.address_sets
-    assert aset.addresses == ("192.168.200.31", "192.168.200.32")  # db1 (same ns, role=db) + every pod of `other`
-    assert aset.ids == {"k8s.ovn.org/owner-type": "NetworkPolicy", "k8s.ovn.org/owner-controller": CTRL,
-                        "k8s.ovn.org/name": "default:p", "direction": "Egress", "gress-index": "0",
-                        "ip-family": "v4", "k8s.ovn.org/network": "tenantblue",
-                        "k8s.ovn.org/id": f"{CTRL}:NetworkPolicy:default:p:Egress:0:v4"}
-    assert aset.name.startswith("a") and aset.name[1:].isdigit()
+SUBNET = "192.168.200.0/24"
+
+
+def selector_world(*policies: dict[str, Any]) -> Inventory:
+    return inventory(nad(subnets=SUBNET), namespace("other", {"team": "blue"}),
+                     pod("client", "192.168.200.10", labels={"app": "client"}),
+                     pod("db1", "192.168.200.31", labels={"role": "db"}),
+                     pod("db2", "192.168.200.32", namespace="other", labels={"role": "db"}, network="default/tenantblue"),
+                     pod("web", "192.168.200.33", labels={"role": "web"}), *policies)
+
+
+def egress_to(name: str, *peers: dict[str, Any]) -> dict[str, Any]:
+    return mnp(name, {"podSelector": {"matchLabels": {"app": "client"}}, "policyTypes": ["Egress"],
+                      "egress": [{"to": list(peers), "ports": [{"protocol": "TCP", "port": 5432}]}]})
+
+
+def test_pod_selector_peers_share_one_address_set_per_selector() -> None:
+    inv = selector_world(egress_to("p", {"podSelector": {"matchLabels": {"role": "db"}}}),
+                         egress_to("q", {"podSelector": {"matchLabels": {"role": "db"}}}))
+    state = desired_state(inv, NET, lsps_of(inv))
+    key = "default_LS{ML:{role: db,},}"
+    [aset] = state.address_sets  # one set for both policies
+    assert aset.name == fnv(f"{CTRL}:PodSelector:{key}:v4")
+    assert aset.ids == {"k8s.ovn.org/owner-type": "PodSelector", "k8s.ovn.org/owner-controller": CTRL,
+                        "k8s.ovn.org/name": key, "ip-family": "v4", "k8s.ovn.org/id": f"{CTRL}:PodSelector:{key}:v4"}
+    assert aset.addresses == ("192.168.200.31",)  # no namespaceSelector: the policy's namespace only
+    for policy in ("p", "q"):
+        pg = policy_pg(state, policy)
+        assert matches(pg.acls) == [f"ip4.dst == {{${aset.name}}} && tcp && tcp.dst==5432 && inport == @{pg.name}"]
+        assert pg.acls[0].ids["ip-block-index"] == "-1"
+
+
+def test_namespace_selector_peers_use_the_namespaces_address_sets() -> None:
+    inv = selector_world(egress_to("p", {"namespaceSelector": {"matchLabels": {"team": "blue"}}},
+                                   {"podSelector": {}}, {"ipBlock": {"cidr": "192.168.200.5/32"}}))
+    state = desired_state(inv, NET, lsps_of(inv))
+    other, default = fnv(f"{CTRL}:Namespace:other:v4"), fnv(f"{CTRL}:Namespace:default:v4")
+    sets = {s.name: s for s in state.address_sets}
+    assert set(sets) == {other, default}
+    assert sets[other].addresses == ("192.168.200.32",)
+    assert sets[default].addresses == ("192.168.200.10", "192.168.200.31", "192.168.200.33")
+    assert sets[other].ids == {"k8s.ovn.org/owner-type": "Namespace", "k8s.ovn.org/owner-controller": CTRL,
+                               "k8s.ovn.org/name": "other", "ip-family": "v4",
+                               "k8s.ovn.org/id": f"{CTRL}:Namespace:other:v4"}
+    pg = policy_pg(state, "p")
+    both = ", ".join(sorted(f"${n}" for n in (other, default)))
     assert matches(pg.acls) == [
         f"ip4.dst == 192.168.200.5/32 && tcp && tcp.dst==5432 && inport == @{pg.name}",
-        f"ip4.dst == {{${aset.name}}} && tcp && tcp.dst==5432 && inport == @{pg.name}"]
+        f"ip4.dst == {{{both}}} && tcp && tcp.dst==5432 && inport == @{pg.name}"]
     assert [a.ids["ip-block-index"] for a in pg.acls] == ["0", "-1"]
-    # podSelector {} selects every workload of the policy's namespace, whatever the rule
-    assert set(pg.ports) == {"default.tenantblue_default_client", "default.tenantblue_default_db1",
-                             "default.tenantblue_default_web"}
+
+
+def test_all_namespaces_selector_is_a_pod_selector_set_and_expressions_are_sorted() -> None:
+    expr = {"matchExpressions": [{"key": "role", "operator": "In", "values": ["web", "db"]}]}
+    inv = selector_world(egress_to("p", {"namespaceSelector": {}}, {"namespaceSelector": {}, "podSelector": expr}))
+    state = desired_state(inv, NET, lsps_of(inv))
+    keys = {s.ids["k8s.ovn.org/name"]: s for s in state.address_sets}
+    assert set(keys) == {"LS{}_LS{}", "LS{}_LS{ME:{LSR{Key:role,Operator:In,Values:[db web],}},}"}
+    assert keys["LS{}_LS{}"].addresses == ("192.168.200.10", "192.168.200.31", "192.168.200.32", "192.168.200.33")
+    assert keys["LS{}_LS{ME:{LSR{Key:role,Operator:In,Values:[db web],}},}"].addresses == (
+        "192.168.200.31", "192.168.200.32", "192.168.200.33")
+
+
+def test_a_selector_selecting_no_namespace_writes_no_selector_acl() -> None:
+    inv = selector_world(egress_to("p", {"namespaceSelector": {"matchLabels": {"team": "nobody"}}}))
+    state = desired_state(inv, NET, lsps_of(inv))
+    assert policy_pg(state, "p").acls == () and state.address_sets == ()
 
 
 def test_selector_peers_dual_stack_and_ingress() -> None:
@@ -247,9 +317,9 @@ def test_selector_peers_dual_stack_and_ingress() -> None:
                     pod("srv", "192.168.200.20", labels={"app": "srv"}),
                     mnp("p", {"podSelector": {"matchLabels": {"app": "srv"}}, "policyTypes": ["Ingress"],
                               "ingress": [{"from": [{"podSelector": {}}]}]}))
-    state = desired_state(inv, NET, lsps_of(inv), families=(4, 6))
-    v4, v6 = state.address_sets
-    assert (v4.ids["ip-family"], v6.ids["ip-family"]) == ("v4", "v6")
+    state = desired_state(inv, NET, lsps_of(inv))
+    v4, v6 = (next(s for s in state.address_sets if s.ids["ip-family"] == f) for f in ("v4", "v6"))
+    assert v4.name == fnv(f"{CTRL}:Namespace:default:v4") and v6.name == fnv(f"{CTRL}:Namespace:default:v6")
     assert v4.addresses == ("192.168.200.10", "192.168.200.20") and v6.addresses == ()
     pg = policy_pg(state, "p")
     assert pg.ports == ("default.tenantblue_default_srv",)
