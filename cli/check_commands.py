@@ -138,8 +138,8 @@ def probe(source: str, destination: str, agent_urls: tuple[str, ...], token: str
         raise fail(str(exc)) from None
     if not is_table(fmt):
         data = {"network": str(report.network), **cell_json(report.cell)}
-        data["postgres"] = None if report.postgres is None else {"ok": report.postgres.ok,
-                                                                 "answer": report.postgres.summary}
+        data["check"] = None if report.check is None else {"kind": report.check.kind, "ok": report.check.ok,
+                                                           "answer": report.check.summary}
         data["errors"] = report.errors
         data["status"] = report.status.value
         emit_data(data, fmt)
@@ -155,8 +155,8 @@ def _print_probe(report: ProbeReport) -> None:
     rows = [["observed", _plane(cell.observed), _why(cell.observed, "not probed: this node cannot send as the source")],
             ["expected", cell.expected.verdict.value, _why(cell.expected, "")],
             ["programmed", _plane(cell.programmed), _why(cell.programmed, "northbound not readable")]]
-    if report.postgres is not None:
-        rows.append(["postgres", "answered" if report.postgres.ok else "no answer", report.postgres.summary])
+    if report.check is not None:
+        rows.append([report.check.kind, "answered" if report.check.ok else "no answer", report.check.summary])
     out.print(table(None, ["PLANE", "VERDICT", "WHY"], rows, [1]))
     for err in report.errors:
         out.print(f"[yellow]warning[/] {err}")

@@ -31,8 +31,11 @@ CONSOLE_ROW_LABEL = "_row"
 GRID_COLUMNS = 24
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 TAGS = ["segcheck", "ovn-kubernetes", "multinetworkpolicy"]
-# The agent's HTTP API, at the address Prometheus scrapes (the `instance` label).
-DRIFT_URL = "http://${__data.fields.instance}/v1/drift?network="
+# The agent's HTTP API, at the address Prometheus scrapes (the `instance` label); HTTPS on OpenShift (the
+# overlay's service-CA certificate), plain HTTP with the base: a Grafana variable picks the scheme.
+SCHEME_VARIABLE = "agent_scheme"
+SCHEMES = ("https", "http")
+DRIFT_URL = f"${{{SCHEME_VARIABLE}}}://${{__data.fields.instance}}/v1/drift?network="
 Json = dict[str, Any]
 
 
@@ -72,7 +75,9 @@ def _drift_link(panel: Panel) -> Json:
     network = "${__data.fields.network}" if "network" in labels else "${network}"
     # A data link needs title/url/targetBlank; the schema types field links as dashboard links, hence the rest.
     return {"title": "Drifting cells at this agent (/v1/drift)", "url": DRIFT_URL + network, "targetBlank": True,
-            "type": "link", "icon": "external link", "tooltip": "The agent's drifting cells with their evidence",
+            "type": "link", "icon": "external link",
+            "tooltip": "The agent's drifting cells with their evidence (needs a bearer token allowed to get "
+                       "matrix.segcheck.io, e.g. curl -H \"Authorization: Bearer $(oc whoami -t)\")",
             "tags": [], "asDropdown": False, "includeVars": False, "keepTime": False}
 
 
@@ -136,6 +141,11 @@ def grafana(dashboard: Dashboard) -> Json:
         if v.include_all:
             variable["allValue"] = ".*"
         variables.append(variable)
+    if any(p.drift_link for row in dashboard.rows for p in row.panels):
+        options = [{"text": s, "value": s, "selected": i == 0} for i, s in enumerate(SCHEMES)]
+        variables.append({"type": "custom", "name": SCHEME_VARIABLE, "label": "Agent API scheme",
+                          "query": ",".join(SCHEMES), "current": {"text": SCHEMES[0], "value": SCHEMES[0]},
+                          "options": options, "hide": 0, "includeAll": False, "multi": False})
     return {
         "uid": dashboard.uid, "title": dashboard.title, "description": dashboard.description, "tags": TAGS,
         "timezone": "browser", "editable": True, "graphTooltip": 1, "time": {"from": "now-6h", "to": "now"},

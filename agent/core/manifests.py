@@ -10,31 +10,39 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Any, Iterable
 
+from .external_endpoints import (  # segcheck's own kinds, parsed there
+    ENDPOINTS_KIND,
+    EXTERNAL_ENDPOINT_KIND,
+    add_endpoints,
+    parse_endpoints,
+    parse_external_endpoint,
+)
+from .fields import InvalidObject
+from .fields import address as _ip
+from .fields import items as _list
+from .fields import mapping as _mapping
+from .fields import metadata as _metadata
+from .fields import port_number as _port_number
+from .fields import protocol as _protocol
+from .fields import text as _str
 from .input_limits import check_shape, load_embedded_json
 from .inventory import Inventory, SkippedObject
 from .model import (
     Attachment,
     AttachmentKind,
-    ExternalEndpoint,
     IPAddress,
-    MAX_PORT,
-    MIN_PORT,
     NamespaceInfo,
     Network,
     Protocol,
     Ref,
-    ServicePort,
-    parse_ip,
 )
 from .policy import POLICY_FOR_ANNOTATION, Direction, IPBlock, Peer, Policy, PortSpec, Rule
 from .selectors import SelectorError, parse_selector
 
 NETWORKS_ANNOTATION = "k8s.v1.cni.cncf.io/networks"
 NETWORK_STATUS_ANNOTATION = "k8s.v1.cni.cncf.io/network-status"
-ENDPOINTS_API_VERSION = "segcheck.io/v1alpha1"
-ENDPOINTS_KIND = "ExternalEndpoints"
 MODELLED_KINDS = frozenset({"NetworkAttachmentDefinition", "MultiNetworkPolicy", "Pod", "VirtualMachine",
-                            "VirtualMachineInstance", "Namespace", ENDPOINTS_KIND, "List"})
+                            "VirtualMachineInstance", "Namespace", ENDPOINTS_KIND, EXTERNAL_ENDPOINT_KIND, "List"})
 MNP_API_VERSIONS = ("k8s.cni.cncf.io/v1beta1", "k8s.cni.cncf.io/v1beta2")
 # API groups whose kinds segcheck reads: an unknown kind there is a mistake (a typo), not something to skip.
 MODELLED_GROUPS = frozenset({"k8s.cni.cncf.io", "kubevirt.io", "segcheck.io"})
@@ -46,10 +54,6 @@ OTHER_CORE_KINDS = frozenset({
     "ReplicationController", "LimitRange", "ResourceQuota", "Event", "Node", "PodTemplate", "Binding",
     "ComponentStatus",
 })
-
-
-class InvalidObject(ValueError):
-    """A permanent problem with one object: retrying cannot help."""
 
 
 @dataclass(frozen=True)
@@ -90,65 +94,12 @@ def describe(obj: Any) -> str:
     return f"{_shown(obj.get('kind')) or '?'} {f'{ns}/' if ns else ''}{_shown(meta.get('name')) or '?'}"
 
 
-def _mapping(value: Any, where: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise InvalidObject(f"{where}: expected a mapping, got {type(value).__name__}")
-    return value
-
-
-def _list(value: Any, where: str) -> list[Any]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise InvalidObject(f"{where}: expected a list, got {type(value).__name__}")
-    return value
-
-
-def _str(value: Any, where: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise InvalidObject(f"{where}: expected a non-empty string")
-    return value
-
-
 def _labels(meta: dict[str, Any], where: str) -> tuple[tuple[str, str], ...]:
     labels = _mapping(meta.get("labels"), f"{where}.labels")
     for key, value in labels.items():
         if not isinstance(value, str):
             raise InvalidObject(f"{where}.labels.{key}: a label value must be a string, got {type(value).__name__}")
     return tuple(sorted(labels.items()))
-
-
-def _ip(text: Any, where: str) -> IPAddress:
-    if not isinstance(text, str):
-        raise InvalidObject(f"{where}: expected an IP address, got {text!r}")
-    try:
-        return parse_ip(text)
-    except ValueError:
-        raise InvalidObject(f"{where}: invalid IP address {text!r}") from None
-
-
-def _port_number(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not MIN_PORT <= value <= MAX_PORT:
-        raise InvalidObject(f"{where}: port must be a number from {MIN_PORT} to {MAX_PORT}, got {value!r}")
-    return value
-
-
-def _protocol(value: Any, where: str) -> Protocol:
-    try:
-        return Protocol.parse(_str(value, where))
-    except ValueError as exc:
-        raise InvalidObject(f"{where}: {exc}") from None
-
-
-def _metadata(obj: dict[str, Any], *, namespaced: bool) -> tuple[Ref, dict[str, Any]]:
-    meta = _mapping(obj.get("metadata"), "metadata")
-    name = _str(meta.get("name"), "metadata.name")
-    namespace = meta.get("namespace", "default") if namespaced else ""
-    if namespaced:
-        namespace = _str(namespace, "metadata.namespace")
-    return Ref(namespace, name), meta
 
 
 # --- NetworkAttachmentDefinition ---------------------------------------------------------------------------
@@ -507,56 +458,6 @@ def parse_namespace(obj: dict[str, Any]) -> NamespaceInfo:
     return NamespaceInfo(ref.name, _labels(meta, "metadata"))
 
 
-def parse_endpoints(obj: dict[str, Any]) -> list[ExternalEndpoint]:
-    """segcheck's `ExternalEndpoints`: hosts on the physical side of a localnet network.
-
-    apiVersion: segcheck.io/v1alpha1
-    kind: ExternalEndpoints
-    spec:
-      endpoints:
-      - name: db
-        network: default/tenantblue
-        ips: [192.168.200.5]
-        ports: [{port: 5432, protocol: TCP}]
-    """
-    if obj.get("apiVersion") != ENDPOINTS_API_VERSION:
-        raise InvalidObject(f"apiVersion must be {ENDPOINTS_API_VERSION}")
-    unknown = set(obj) - {"apiVersion", "kind", "metadata", "spec"}
-    if unknown:
-        raise InvalidObject(f"unknown field(s) {', '.join(sorted(unknown))}")
-    spec = _mapping(obj.get("spec"), "spec")
-    if set(spec) - {"endpoints"}:
-        raise InvalidObject(f"spec: unknown field(s) {', '.join(sorted(set(spec) - {'endpoints'}))}")
-    out = []
-    for i, raw in enumerate(_list(spec.get("endpoints"), "spec.endpoints")):
-        where = f"spec.endpoints[{i}]"
-        data = _mapping(raw, where)
-        unknown = set(data) - {"name", "network", "ips", "ports", "description"}
-        if unknown:
-            raise InvalidObject(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
-        name = _str(data.get("name"), f"{where}.name")
-        if "/" in name or ":" in name:
-            raise InvalidObject(f"{where}.name: {name!r} may not contain '/' or ':'")
-        ips = tuple(_ip(x, f"{where}.ips") for x in _list(data.get("ips"), f"{where}.ips"))
-        if not ips:
-            raise InvalidObject(f"{where}.ips: at least one address is required")
-        network = None
-        if data.get("network") is not None:
-            try:
-                network = Ref.parse(_str(data["network"], f"{where}.network"), "default")
-            except ValueError as exc:
-                raise InvalidObject(f"{where}.network: {exc}") from None
-        ports = []
-        for j, p in enumerate(_list(data.get("ports"), f"{where}.ports")):
-            pd = _mapping(p, f"{where}.ports[{j}]")
-            if set(pd) - {"port", "protocol"}:
-                raise InvalidObject(f"{where}.ports[{j}]: unknown field(s) {', '.join(sorted(set(pd) - {'port', 'protocol'}))}")
-            ports.append(ServicePort(_port_number(pd.get("port"), f"{where}.ports[{j}].port"),
-                                     _protocol(pd.get("protocol", "TCP"), f"{where}.ports[{j}].protocol")))
-        out.append(ExternalEndpoint(name, ips, network, tuple(ports), str(data.get("description") or "")))
-    return out
-
-
 # --- Assembly -----------------------------------------------------------------------------------------------
 
 def _well_shaped(objects: Iterable[RawObject], errors: list[ManifestError]) -> Iterable[RawObject]:
@@ -640,7 +541,9 @@ def inventory_from(flat: Iterable[RawObject], parse_yaml: Any) -> tuple[Inventor
                 ns = parse_namespace(obj)
                 inv.namespaces[ns.name] = ns
             elif kind == ENDPOINTS_KIND:
-                inv.externals.extend(parse_endpoints(obj))
+                add_endpoints(inv.externals, parse_endpoints(obj))
+            elif kind == EXTERNAL_ENDPOINT_KIND:
+                add_endpoints(inv.externals, [parse_external_endpoint(obj)])
             elif kind != CHECKED_ON_NODES:
                 inv.skipped.append(_skipped(raw.source, obj, kind))
         except InvalidObject as exc:

@@ -141,10 +141,39 @@ class Attachment:
         return f"{self.ref}@{self.interface}" if self.one_of_several else str(self.ref)
 
 
+# libpq's sslmode values, weakest first.
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+
+@dataclass(frozen=True)
+class TcpCheck:
+    """A full TCP connect from the workload's namespace (the kernel's handshake, beyond the probe's SYN)."""
+
+
+@dataclass(frozen=True)
+class HttpCheck:
+    """An HTTP GET of `path`; any HTTP status line is an answer."""
+
+    path: str = "/"
+
+
+@dataclass(frozen=True)
+class PostgresCheck:
+    """A PostgreSQL startup as `user` for `database`, negotiating TLS as libpq's `sslmode` does."""
+
+    user: str
+    database: str
+    sslmode: str = "prefer"
+
+
+PortCheck = TcpCheck | HttpCheck | PostgresCheck
+
+
 @dataclass(frozen=True)
 class ServicePort:
     port: int
     protocol: Protocol = Protocol.TCP
+    check: PortCheck | None = None  # the application-level check an allowed cell to this port gets
 
     def __str__(self) -> str:
         return f"{self.port}/{self.protocol.value}"
@@ -167,6 +196,10 @@ class ExternalEndpoint:
     @cached_property
     def key(self) -> str:
         return f"ext:{self.name}"
+
+    def check_for(self, port: int, protocol: Protocol) -> PortCheck | None:
+        """The check declared for this port, if any."""
+        return next((p.check for p in self.ports if p.port == port and p.protocol is protocol), None)
 
 
 @dataclass(frozen=True)

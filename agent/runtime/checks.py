@@ -15,13 +15,13 @@ from typing import Any, Sequence
 
 from ..adapters.agent_client import AgentClient
 from ..adapters.manifest_files import load_inventory
-from ..adapters.pg_probe import PgAnswer, postgres_answer
+from ..adapters.port_checks import CheckAnswer, run_check
 from ..adapters.trace import UNKNOWN_MAC, trace_flow
 from ..core.drift import CheckedCell, has_drift
 from ..core.enforcement import OvnkProfile, network_findings
 from ..core.findings import Finding
 from ..core.inventory import Inventory
-from ..core.model import Attachment, Endpoint, Judgement, Protocol, Ref, Verdict
+from ..core.model import Attachment, Endpoint, ExternalEndpoint, Judgement, Protocol, Ref, Verdict
 from ..core.northbound import NbSnapshot, OvsSnapshot
 from ..core.programmed import ProgrammedPlane
 from ..core.reachability import Cell, NetworkReachability
@@ -30,7 +30,7 @@ from ..core.sources import SnapshotReader, SourceUnavailable, Sources, Trace
 from .checker import Checker, CheckReport, single_cell
 from .status import Status, worst
 
-POSTGRES_PORT = 5432
+EXAMPLE_PORT = 5432  # the port usage messages suggest
 
 
 class UsageError(ValueError):
@@ -194,7 +194,7 @@ class ProbeReport:
     port: int
     protocol: Protocol
     cell: CheckedCell
-    postgres: PgAnswer | None
+    check: CheckAnswer | None  # the destination port's declared check, run when the cell is allowed
     errors: list[str]
 
     @property
@@ -207,21 +207,22 @@ class ProbeReport:
 
 def probe_cell(inventory: Inventory, sources: Sources, source: str, destination: str, profile: OvnkProfile, *,
                network: Ref | None = None, namespace: str | None = None) -> ProbeReport:
-    """Send a real probe for one cell and set it beside its expected and programmed verdicts. An allowed
-    PostgreSQL port is also asked for PostgreSQL's own answer to a startup message."""
+    """Send a real probe for one cell and set it beside its expected and programmed verdicts. When the cell is
+    allowed and the destination declares a check for the port (tcp, http, postgres), the check runs too."""
     net, src, dst, port, protocol = _resolve(inventory, source, destination, network, namespace)
     if port is None:
-        raise UsageError(f"{destination!r}: give a port, e.g. {destination}:{POSTGRES_PORT}")
+        raise UsageError(f"{destination!r}: give a port, e.g. {destination}:{EXAMPLE_PORT}")
     programmed = read_programmed(sources)
     checker = _checker(inventory, net, sources, programmed, profile, extra=(src, dst))
     observed, _ = checker.observe([single_cell(checker, src, dst, port, protocol)],
                                   protocols=frozenset({Protocol.TCP, Protocol.UDP}))
     cell = observed[0]
     answer = None
-    if cell.observed is not None and cell.observed.verdict is Verdict.ALLOWED and port == POSTGRES_PORT:
+    check = dst.check_for(port, protocol) if isinstance(dst, ExternalEndpoint) else None
+    if check is not None and cell.observed is not None and cell.observed.verdict is Verdict.ALLOWED:
         netns = sources.locator().application_netns(src)
         if netns is not None and dst.ip is not None:
-            answer = postgres_answer(netns, str(dst.ip), port)
+            answer = run_check(check, netns, str(dst.ip), port)
     return ProbeReport(net, src, dst, port, protocol, cell, answer, programmed.errors)
 
 

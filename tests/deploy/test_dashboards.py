@@ -114,7 +114,7 @@ def test_drift_tables_link_each_row_to_its_agents_drift_endpoint(path: Path) -> 
     assert len(linked) >= 1
     for panel in linked:
         [link] = panel["fieldConfig"]["defaults"]["links"]
-        assert link["url"].startswith("http://${__data.fields.instance}/v1/drift?network="), panel["title"]
+        assert link["url"].startswith("${agent_scheme}://${__data.fields.instance}/v1/drift?network="), panel["title"]
         [target] = panel["targets"]
         grouped = re.match(r"\w+ by \(([^)]*)\)", target["expr"])
         assert grouped, panel["title"]
@@ -123,6 +123,8 @@ def test_drift_tables_link_each_row_to_its_agents_drift_endpoint(path: Path) -> 
         network = link["url"].rsplit("=", 1)[1]
         assert network == "${network}" or (network == "${__data.fields.network}" and "network" in labels)
     assert "Worst drifting pairs" in {p["title"] for p in linked}
+    [scheme] = [v for v in load(path)["templating"]["list"] if v["name"] == "agent_scheme"]
+    assert scheme["type"] == "custom" and scheme["query"] == "https,http"
 
 
 @pytest.mark.prometheus

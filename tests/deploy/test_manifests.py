@@ -134,12 +134,13 @@ def test_base_objects() -> None:
     kinds = sorted((o["kind"], o["metadata"]["name"]) for o in rendered(BASE))
     assert kinds == [("ClusterRole", "segcheck-agent"), ("ClusterRole", "segcheck-prober"),
                      ("ClusterRole", "segcheck-reader"), ("ClusterRoleBinding", "segcheck-agent"),
-                     ("ConfigMap", "segcheck-endpoints"), ("DaemonSet", "segcheck-agent"), ("Namespace", "segcheck"),
+                     ("ConfigMap", "segcheck-endpoints"), ("CustomResourceDefinition", "externalendpoints.segcheck.io"),
+                     ("DaemonSet", "segcheck-agent"), ("Namespace", "segcheck"),
                      ("NetworkPolicy", "default-deny"), ("NetworkPolicy", "segcheck-agent"),
                      ("PriorityClass", "segcheck-node-checker"), ("PrometheusRule", "segcheck"),
                      ("Service", "segcheck"), ("ServiceAccount", "segcheck"), ("ServiceMonitor", "segcheck")]
     assert {o["metadata"].get("namespace") for o in rendered(BASE) if o["kind"] not in
-            ("Namespace", "ClusterRole", "ClusterRoleBinding", "PriorityClass")} == {"segcheck"}
+            ("Namespace", "ClusterRole", "ClusterRoleBinding", "PriorityClass", "CustomResourceDefinition")} == {"segcheck"}
 
 
 def test_cluster_role_is_read_only_plus_the_two_reviews() -> None:
@@ -150,7 +151,7 @@ def test_cluster_role_is_read_only_plus_the_two_reviews() -> None:
     assert grants == {
         ("", "pods"): read, ("", "namespaces"): read,
         ("k8s.cni.cncf.io", "network-attachment-definitions"): read, ("k8s.cni.cncf.io", "multi-networkpolicies"): read,
-        ("kubevirt.io", "virtualmachineinstances"): read,
+        ("kubevirt.io", "virtualmachineinstances"): read, ("segcheck.io", "externalendpoints"): read,
         ("authentication.k8s.io", "tokenreviews"): ("create",),
         ("authorization.k8s.io", "subjectaccessreviews"): ("create",),
     }

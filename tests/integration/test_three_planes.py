@@ -124,7 +124,7 @@ def test_probe_command_on_the_lab(seed_lab):
     assert ok.returncode == 0, ok.stderr
     data = json.loads(ok.stdout)
     assert data["status"] == "match" and data["observed"]["verdict"] == "allowed"
-    assert "AuthenticationOk" in data["postgres"]["answer"]
+    assert data["check"]["kind"] == "postgres" and "AuthenticationOk" in data["check"]["answer"]
     denied = segcheck("probe", "podclient", "vm-server:8080", *where, "-o", "json")
     assert denied.returncode == 0, denied.stdout + denied.stderr
     assert json.loads(denied.stdout)["observed"]["verdict"] == "denied"
