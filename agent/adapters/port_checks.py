@@ -7,7 +7,7 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass
 
-from ..core.model import HttpCheck, PortCheck, PostgresCheck, TcpCheck
+from ..core.model import HttpCheck, PortCheck, PostgresCheck
 from .netns import open_socket
 from .pg_probe import postgres_answer
 
