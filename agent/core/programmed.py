@@ -274,6 +274,7 @@ class ProgrammedPlane:
         self._distinctions = _Distinctions.of(acls, self._resolver)
         self._boundaries = _port_boundaries(acls)
         self._judged: dict[tuple[object, ...], Judgement] = {}
+        self._located: dict[Endpoint, tuple[str | None, str]] = {}
 
     def signature(self, endpoint: Endpoint) -> tuple[object, ...] | None:
         """Endpoints with equal signatures get equal verdicts everywhere (None: not comparable, e.g. no port)."""
@@ -288,6 +289,12 @@ class ProgrammedPlane:
     def locate(self, endpoint: Endpoint) -> tuple[str | None, str]:
         """The logical switch port a packet of this endpoint uses (its own LSP, a VM's launcher pod's, or the
         localnet port), and how it was found or why not."""
+        found = self._located.get(endpoint)
+        if found is None:
+            found = self._located[endpoint] = self._locate(endpoint)
+        return found
+
+    def _locate(self, endpoint: Endpoint) -> tuple[str | None, str]:
         if not isinstance(endpoint, Attachment):
             if self.localnet_port in self._ports:
                 return self.localnet_port, "the localnet port"

@@ -265,8 +265,8 @@ class LabController:
 
     def clear(self, network_name: str | None = None) -> dict[str, int]:
         """Remove every port group, ACL and address set owned by the network's controller (one transaction).
-        `network_name` is the NAD's CNI `name` (default: the lab network's localnet name, equal in the seed)."""
-        name = network_name or self.lab.topology.network.localnet_name
+        `network_name` is the NAD's CNI `name` (default: the lab network's)."""
+        name = network_name or self.lab.topology.network.name
         current = self.owned(name)
         empty = DesiredState(names.network_controller(name), (), ())
         self._transact(self._replace_commands(current, empty, {}, False))

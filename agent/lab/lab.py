@@ -119,11 +119,11 @@ class Lab:
 
     @property
     def switch_name(self) -> str:
-        return ovnk_names.localnet_switch(self.topology.network.localnet_name)
+        return ovnk_names.localnet_switch(self.topology.network.name)
 
     @property
     def localnet_port_name(self) -> str:
-        return ovnk_names.localnet_port(self.topology.network.localnet_name)
+        return ovnk_names.localnet_port(self.topology.network.name)
 
     def lsp_name(self, name: str) -> str:
         """The logical switch port of a pod or VM (a VM's is named after its virt-launcher pod)."""
@@ -373,7 +373,7 @@ class Lab:
         cmds: list[list[str]] = [
             ["--may-exist", "ls-add", sw],
             ["set", "Logical_Switch", sw, *(f"external_ids:{_q(k)}={_q(v)}"
-                                            for k, v in ovnk_ports.switch_ids(net.localnet_name, topology))],
+                                            for k, v in ovnk_ports.switch_ids(net.name, topology))],
             ["--may-exist", "lsp-add", sw, lnp],
             ["lsp-set-type", lnp, "localnet"],
             ["lsp-set-addresses", lnp, ovnk_ports.LOCALNET_ADDRESSES],
@@ -388,7 +388,7 @@ class Lab:
                 ["lsp-set-addresses", lsp, addr],
                 ["lsp-set-port-security", lsp, addr],
                 ["set", "Logical_Switch_Port", lsp, *(f"external_ids:{_q(k)}={_q(v)}" for k, v in
-                                                      ovnk_ports.pod_port_ids(net.nad, net.localnet_name, topology,
+                                                      ovnk_ports.pod_port_ids(net.nad, net.name, topology,
                                                                               att.namespace))],
             ]
         argv: list[str] = []

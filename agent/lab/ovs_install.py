@@ -221,6 +221,8 @@ def _link_launchers(bindir: Path, loader: Path, tools: Iterable[str]) -> None:
     """A symlink to the loader named like each tool keeps `ps` readable (the process image is the loader)."""
     for tool in tools:
         link = bindir / tool
+        if link.is_symlink() and Path(os.readlink(link)) == loader:
+            continue  # running labs use it: leave it alone
         if link.is_symlink() or link.exists():
             link.unlink()
         link.symlink_to(loader)
@@ -238,12 +240,12 @@ def add_to_prefix(cache_dir: Path, packages: tuple[str, ...], tools: Iterable[st
     with open(cache_dir / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         meta = json.loads((cache_dir / _READY_FILE).read_text())
-        if set(packages) <= set(meta.get("extra", [])):
-            return
-        debs = _download(cache_dir, packages)
-        _unpack(debs, cache_dir / "tree")
+        if not set(packages) <= set(meta.get("extra", [])):
+            debs = _download(cache_dir, packages)
+            _unpack(debs, cache_dir / "tree")
+            _clean(cache_dir, debs)
+        # Also when the packages are there: a tool may have joined the list since they were unpacked.
         _link_launchers(cache_dir / "bin", cache_dir / "tree" / _LOADER, tools)
-        _clean(cache_dir, debs)
         meta["extra"] = sorted(set(meta.get("extra", [])) | set(packages))
         tmp = cache_dir / f"{_READY_FILE}.tmp"
         tmp.write_text(json.dumps(meta))

@@ -64,3 +64,17 @@ def test_vm_ports_hold_their_mac_only_without_ipam() -> None:
     assert pod_port_addresses(AttachmentKind.VM, mac, ips, ipam=False) == mac
     assert pod_port_addresses(AttachmentKind.VM, mac, ips, ipam=True) == f"{mac} 192.168.200.20"
     assert pod_port_addresses(AttachmentKind.POD, mac, ips, ipam=False) == f"{mac} 192.168.200.20"  # static ips
+
+
+def test_a_tool_added_later_gets_its_launcher_without_a_download(tmp_path: Path) -> None:
+    from segcheck.agent.lab.ovs_install import add_to_prefix
+
+    loader = tmp_path / "tree" / "usr/lib/x86_64-linux-gnu" / "ld-linux-x86-64.so.2"
+    loader.parent.mkdir(parents=True)
+    loader.write_text("")
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "ovn-nbctl").symlink_to(loader)
+    (tmp_path / "ready.json").write_text(json.dumps({"version": [3, 5, 0], "extra": list(ovn_install.TRIXIE_PACKAGES)}))
+    add_to_prefix(tmp_path, ovn_install.TRIXIE_PACKAGES, ["ovn-nbctl", "ovn-trace"])  # would fail if it downloaded
+    assert (tmp_path / "bin" / "ovn-trace").resolve() == loader.resolve()
+    assert (tmp_path / "bin" / "ovn-nbctl").resolve() == loader.resolve()
