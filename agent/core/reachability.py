@@ -234,10 +234,12 @@ class NetworkReachability:
         self.rules: list[EnforcedRule] = [r for p in self.policies for r in p.rules]
         self.atoms = PortAtoms([pr for r in self.rules for pr in r.port_ranges])
         self._rule_ports = [self.atoms.mask(r.port_ranges) for r in self.rules]
-        self._policy_rules = [
-            {d: [i for i, r in enumerate(self.rules) if r.policy == p.ref and r.direction is d] for d in Direction}
-            for p in self.policies
-        ]
+        # Per policy and direction, the bits of its rules (self.rules lists them policy by policy).
+        self._policy_rules: list[dict[Direction, list[int]]] = []
+        bit = 0
+        for p in self.policies:
+            self._policy_rules.append({d: [bit + k for k, r in enumerate(p.rules) if r.direction is d] for d in Direction})
+            bit += len(p.rules)
         self._inventory = inventory
         endpoints: list[Endpoint] = list(inventory.attachments_on(network))
         if namespace is not None:
