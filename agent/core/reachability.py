@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Iterable, Iterator, Sequence
 
 from .enforcement import DEFAULT_PROFILE, EnforcedPolicy, EnforcedRule, OvnkProfile, enforced_policies
 from .inventory import Inventory
@@ -252,6 +252,7 @@ class NetworkReachability:
             for bit, r in enumerate(self.rules)
         })
         self._side_ids: dict[tuple[int, ...], int] = {}
+        self._side_by_id: list[Side] = []
         self._side_rules: dict[Direction, list[int]] = {d: [] for d in Direction}
         self._classify()
         self._egress_rules, self._ingress_rules = self._side_rules[Direction.EGRESS], self._side_rules[Direction.INGRESS]
@@ -260,7 +261,8 @@ class NetworkReachability:
         self._half_ids: dict[Direction, dict[tuple[int, int], int]] = {d: {} for d in Direction}
         self._egress_ids, self._ingress_ids = self._half_ids[Direction.EGRESS], self._half_ids[Direction.INGRESS]
         self._halves: list[Half] = []
-        self._shape_of_halves: dict[tuple[int, int], int] = {}
+        self._shape_of_halves: dict[int, int] = {}  # egress half << 32 | ingress half -> shape id
+        self._egress_rows: dict[int, list[int]] = {}  # source side id -> egress half towards each class
         self._shape_ids: dict[Shape, int] = {}
         self.shapes: list[Shape] = []  # distinct pair shapes, numbered in the order they are first met
         # Each half cut into runs of one decision per protocol (by protocol index); decisions numbered;
@@ -336,6 +338,7 @@ class NetworkReachability:
         sid = self._side_ids.get(side.policies)
         if sid is None:
             sid = self._side_ids[side.policies] = len(self._side_ids)
+            self._side_by_id.append(side)
             for d in Direction:
                 bits = [b for pi in side.policies for b in self._policy_rules[pi][d] if self._rule_ports[b]]
                 self._side_rules[d].append(sum(1 << b for b in bits) if d in side.isolated else 0)
@@ -381,12 +384,14 @@ class NetworkReachability:
                 self.members.append([])
             self.members[idx].append(ep)
             self.class_index[ep.key] = idx
+        self._workload_classes = [isinstance(m[0], Attachment) for m in self.members]
+        self._workload_class_ids = [c for c, w in enumerate(self._workload_classes) if w]
 
     # -- halves --
 
-    def _new_half(self, side_class: int, direction: Direction, key: tuple[int, int]) -> int:
+    def _new_half(self, direction: Direction, key: tuple[int, int]) -> int:
         hid = self._half_ids[direction][key] = len(self._halves)
-        self._halves.append(self._make_half(self.sides[side_class], direction, key[1]))
+        self._halves.append(self._make_half(self._side_by_id[key[0]], direction, key[1]))
         return hid
 
     def _make_half(self, side: Side, direction: Direction, relevant: int) -> Half:
@@ -394,18 +399,21 @@ class NetworkReachability:
         isolating = [self.policies[pi].ref for pi in side.policies if direction in self.policies[pi].isolates]
         return make_half(direction, direction in side.isolated, bool(side.policies), rules, isolating)
 
+    def _egress(self, side: int, peer_class: int) -> int:
+        """The half of side `side`'s egress towards the members of peer_class."""
+        key = (side, self.peer_masks[peer_class] & self._egress_rules[side])
+        hid = self._egress_ids.get(key)
+        return self._new_half(Direction.EGRESS, key) if hid is None else hid
+
+    def _ingress(self, side: int, peer_class: int) -> int:
+        key = (side, self.peer_masks[peer_class] & self._ingress_rules[side])
+        hid = self._ingress_ids.get(key)
+        return self._new_half(Direction.INGRESS, key) if hid is None else hid
+
     def halves(self, src_class: int, dst_class: int) -> tuple[int, int]:
         """The ids of a class pair's egress and ingress halves: pairs with equal ids have equal verdicts."""
-        src, dst = self._class_side[src_class], self._class_side[dst_class]
-        out_key = (src, self.peer_masks[dst_class] & self._egress_rules[src])
-        in_key = (dst, self.peer_masks[src_class] & self._ingress_rules[dst])
-        e = self._egress_ids.get(out_key)
-        if e is None:
-            e = self._new_half(src_class, Direction.EGRESS, out_key)
-        i = self._ingress_ids.get(in_key)
-        if i is None:
-            i = self._new_half(dst_class, Direction.INGRESS, in_key)
-        return e, i
+        return (self._egress(self._class_side[src_class], dst_class),
+                self._ingress(self._class_side[dst_class], src_class))
 
     # -- verdicts --
 
@@ -487,17 +495,36 @@ class NetworkReachability:
 
     def shape_id(self, s: int, d: int) -> int:
         """The number of a class pair's shape: pairs with equal verdicts and provenance share it."""
-        halves = self.halves(s, d)
-        sid = self._shape_of_halves.get(halves)
+        e, i = self.halves(s, d)
+        sid = self._shape_of_halves.get(e << 32 | i)
+        return self._new_shape_id(e, i) if sid is None else sid
+
+    def row_shape_ids(self, src_class: int) -> list[tuple[int, int]]:
+        """(destination class, shape id) for every class src_class has pairs with (`class_pairs`): shape_id
+        for a whole row, with the egress halves computed once per source side and the ingress halves once per
+        destination side, since a row of a large world is thousands of classes but a few hundred sides."""
+        side = self._class_side[src_class]
+        egress = self._egress_rows.get(side)
+        if egress is None:
+            egress = self._egress_rows[side] = [self._egress(side, d) for d in range(len(self.members))]
+        ingress = [self._ingress(b, src_class) for b in range(len(self._side_by_id))]
+        memo, sides = self._shape_of_halves, self._class_side
+        out = []
+        for d in self.class_pairs(src_class):
+            e, i = egress[d], ingress[sides[d]]
+            sid = memo.get(e << 32 | i)
+            out.append((d, self._new_shape_id(e, i) if sid is None else sid))
+        return out
+
+    def _new_shape_id(self, e: int, i: int) -> int:
+        parts = tuple(self._segment_id(e, i, pi) for pi in range(len(PROTOCOLS)))
+        sid = self._shape_of_segments.get(parts)
         if sid is None:
-            parts = tuple(self._segment_id(*halves, pi) for pi in range(len(PROTOCOLS)))
-            sid = self._shape_of_segments.get(parts)
-            if sid is None:
-                shape = self._compute_shape(parts)
-                sid = self._shape_of_segments[parts] = self._shape_ids.setdefault(shape, len(self.shapes))
-                if sid == len(self.shapes):
-                    self.shapes.append(shape)
-            self._shape_of_halves[halves] = sid
+            shape = self._compute_shape(parts)
+            sid = self._shape_of_segments[parts] = self._shape_ids.setdefault(shape, len(self.shapes))
+            if sid == len(self.shapes):
+                self.shapes.append(shape)
+        self._shape_of_halves[e << 32 | i] = sid
         return sid
 
     def _compute_shape(self, parts: tuple[int, ...]) -> Shape:
@@ -521,7 +548,7 @@ class NetworkReachability:
     # -- classes --
 
     def is_workload_class(self, c: int) -> bool:
-        return isinstance(self.members[c][0], Attachment)
+        return self._workload_classes[c]
 
     def class_policies(self, c: int) -> list[Ref]:
         """The policies that select the members of class c."""
@@ -530,11 +557,12 @@ class NetworkReachability:
     def class_pairs(self, src_class: int) -> Iterator[int]:
         """The destination classes of src_class that hold a pair with cells: a pair needs two different
         endpoints, one of them a workload."""
-        workload = self.is_workload_class(src_class)
-        for d in range(len(self.members)):
-            if d == src_class and len(self.members[d]) < 2:
-                continue
-            if workload or self.is_workload_class(d):
+        if self._workload_classes[src_class]:
+            targets: Iterable[int] = range(len(self.members))
+        else:
+            targets = self._workload_class_ids
+        for d in targets:
+            if d != src_class or len(self.members[d]) > 1:
                 yield d
 
     # -- cells --

@@ -68,7 +68,7 @@ def class_json(matrix: NetworkReachability, c: int) -> dict[str, Any]:
 
 def class_row_json(matrix: NetworkReachability, c: int) -> dict[str, Any]:
     """One source class: [destination class, verdict id] for every class it has pairs with."""
-    return {"from": c, "to": [[d, matrix.shape_id(c, d)] for d in matrix.class_pairs(c)]}
+    return {"from": c, "to": matrix.row_shape_ids(c)}
 
 
 def verdict_json(matrix: NetworkReachability, vid: int) -> dict[str, Any]:
