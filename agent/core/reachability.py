@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Iterable, Iterator, Sequence
 
 from .enforcement import DEFAULT_PROFILE, EnforcedPolicy, EnforcedRule, OvnkProfile, enforced_policies
 from .inventory import Inventory
@@ -58,6 +58,7 @@ class PortAtoms:
             self._starts[proto] = bounds[:-1]
             self.atoms.extend(PortRange(proto, a, b - 1) for a, b in zip(bounds, bounds[1:]))
         self.full = (1 << len(self.atoms)) - 1
+        self._protocol_masks = {p: ((1 << len(self._starts[p])) - 1) << self._offset[p] for p in PROTOCOLS}
 
     def index(self, port: int, protocol: Protocol) -> int:
         return self._offset[protocol] + bisect.bisect_right(self._starts[protocol], port) - 1
@@ -71,9 +72,7 @@ class PortAtoms:
         return m
 
     def protocol_mask(self, protocol: Protocol) -> int:
-        start = self._offset[protocol]
-        end = start + len(self._starts[protocol])
-        return ((1 << (end - start)) - 1) << start
+        return self._protocol_masks[protocol]
 
 
 # --- IP intervals -------------------------------------------------------------------------------------------
@@ -166,13 +165,17 @@ class Half:
             out |= ports ^ (ports << 1)
         return out
 
-    def decide(self, atom: int) -> tuple[bool, list[Reason]]:
+    def decide(self, atom: int) -> Decision:
         if not self.isolated:
-            return True, list(self.otherwise)
-        allowing = [reason for reason, ports in self.rules if ports >> atom & 1]
+            return True, self.otherwise
+        allowing = tuple(reason for reason, ports in self.rules if ports >> atom & 1)
         if allowing:
             return True, allowing
-        return False, list(self.otherwise)
+        return False, self.otherwise
+
+
+# One half's answer at one port: passes or not, and why.
+Decision = tuple[bool, tuple[Reason, ...]]
 
 
 def make_half(direction: Direction, isolated: bool, selected: bool, rules: Sequence[tuple[str, int]],
@@ -186,14 +189,13 @@ def make_half(direction: Direction, isolated: bool, selected: bool, rules: Seque
                 tuple(Reason(f"{ref}:{d}", f"isolates {d} at {where}; no rule allows") for ref in isolating))
 
 
-def judge_halves(egress: Half, ingress: Half, atom: int) -> Judgement:
+def combine(egress: Decision, ingress: Decision) -> Judgement:
     """Egress at the source AND ingress at the destination; the reasons name what decided."""
-    ok_out, out_reasons = egress.decide(atom)
-    ok_in, in_reasons = ingress.decide(atom)
+    (ok_out, out_reasons), (ok_in, in_reasons) = egress, ingress
     if ok_out and ok_in:
-        reasons = [r for r in out_reasons + in_reasons if not r.ref.endswith("-not-isolated")] or out_reasons[:1]
-        return Judgement(Verdict.ALLOWED, tuple(reasons))
-    return Judgement(Verdict.DENIED, tuple((out_reasons if not ok_out else []) + (in_reasons if not ok_in else [])))
+        reasons = tuple(r for r in out_reasons + in_reasons if not r.ref.endswith("-not-isolated")) or out_reasons[:1]
+        return Judgement(Verdict.ALLOWED, reasons)
+    return Judgement(Verdict.DENIED, (out_reasons if not ok_out else ()) + (in_reasons if not ok_in else ()))
 
 
 @dataclass(frozen=True)
@@ -213,6 +215,7 @@ class Cell:
 
 
 Segments = tuple[tuple[PortRange, Judgement], ...]
+Runs = tuple[tuple[int, int], ...]  # (first atom, decision id) of each run of one half over one protocol
 # A pair's cells without the pair's names: (protocol, ports or None for "the rest", judgement).
 Shape = tuple[tuple[Protocol, PortRange | None, Judgement], ...]
 LabelKey = tuple[str, tuple[tuple[str, str], ...]]  # (namespace, labels) of an attachment
@@ -231,10 +234,12 @@ class NetworkReachability:
         self.rules: list[EnforcedRule] = [r for p in self.policies for r in p.rules]
         self.atoms = PortAtoms([pr for r in self.rules for pr in r.port_ranges])
         self._rule_ports = [self.atoms.mask(r.port_ranges) for r in self.rules]
-        self._policy_rules = [
-            {d: [i for i, r in enumerate(self.rules) if r.policy == p.ref and r.direction is d] for d in Direction}
-            for p in self.policies
-        ]
+        # Per policy and direction, the bits of its rules (self.rules lists them policy by policy).
+        self._policy_rules: list[dict[Direction, list[int]]] = []
+        bit = 0
+        for p in self.policies:
+            self._policy_rules.append({d: [bit + k for k, r in enumerate(p.rules) if r.direction is d] for d in Direction})
+            bit += len(p.rules)
         self._inventory = inventory
         endpoints: list[Endpoint] = list(inventory.attachments_on(network))
         if namespace is not None:
@@ -247,6 +252,7 @@ class NetworkReachability:
             for bit, r in enumerate(self.rules)
         })
         self._side_ids: dict[tuple[int, ...], int] = {}
+        self._side_by_id: list[Side] = []
         self._side_rules: dict[Direction, list[int]] = {d: [] for d in Direction}
         self._classify()
         self._egress_rules, self._ingress_rules = self._side_rules[Direction.EGRESS], self._side_rules[Direction.INGRESS]
@@ -255,10 +261,20 @@ class NetworkReachability:
         self._half_ids: dict[Direction, dict[tuple[int, int], int]] = {d: {} for d in Direction}
         self._egress_ids, self._ingress_ids = self._half_ids[Direction.EGRESS], self._half_ids[Direction.INGRESS]
         self._halves: list[Half] = []
-        self._shape_of_halves: dict[tuple[int, int], int] = {}
+        self._shape_of_halves: dict[int, int] = {}  # egress half << 32 | ingress half -> shape id
+        self._egress_rows: dict[int, list[int]] = {}  # source side id -> egress half towards each class
         self._shape_ids: dict[Shape, int] = {}
         self.shapes: list[Shape] = []  # distinct pair shapes, numbered in the order they are first met
-        self._segment_memo: dict[tuple[int, int, Protocol], Segments] = {}
+        # Each half cut into runs of one decision per protocol (by protocol index); decisions numbered;
+        # judgements per decision pair; segments per pair of runs; shapes per protocols' segments. Each level
+        # is shared by everything above it that has the same parts.
+        self._runs: list[dict[int, Runs]] = [{} for _ in PROTOCOLS]
+        self._decision_ids: dict[Decision, int] = {}
+        self._decisions: list[Decision] = []
+        self._judgements: dict[tuple[int, int], Judgement] = {}
+        self._segment_ids: dict[tuple[Runs, Runs], int] = {}
+        self._segments: list[Segments] = []
+        self._shape_of_segments: dict[tuple[int, ...], int] = {}
 
     # -- classification --
 
@@ -322,6 +338,7 @@ class NetworkReachability:
         sid = self._side_ids.get(side.policies)
         if sid is None:
             sid = self._side_ids[side.policies] = len(self._side_ids)
+            self._side_by_id.append(side)
             for d in Direction:
                 bits = [b for pi in side.policies for b in self._policy_rules[pi][d] if self._rule_ports[b]]
                 self._side_rules[d].append(sum(1 << b for b in bits) if d in side.isolated else 0)
@@ -367,12 +384,14 @@ class NetworkReachability:
                 self.members.append([])
             self.members[idx].append(ep)
             self.class_index[ep.key] = idx
+        self._workload_classes = [isinstance(m[0], Attachment) for m in self.members]
+        self._workload_class_ids = [c for c, w in enumerate(self._workload_classes) if w]
 
     # -- halves --
 
-    def _new_half(self, side_class: int, direction: Direction, key: tuple[int, int]) -> int:
+    def _new_half(self, direction: Direction, key: tuple[int, int]) -> int:
         hid = self._half_ids[direction][key] = len(self._halves)
-        self._halves.append(self._make_half(self.sides[side_class], direction, key[1]))
+        self._halves.append(self._make_half(self._side_by_id[key[0]], direction, key[1]))
         return hid
 
     def _make_half(self, side: Side, direction: Direction, relevant: int) -> Half:
@@ -380,24 +399,28 @@ class NetworkReachability:
         isolating = [self.policies[pi].ref for pi in side.policies if direction in self.policies[pi].isolates]
         return make_half(direction, direction in side.isolated, bool(side.policies), rules, isolating)
 
+    def _egress(self, side: int, peer_class: int) -> int:
+        """The half of side `side`'s egress towards the members of peer_class."""
+        key = (side, self.peer_masks[peer_class] & self._egress_rules[side])
+        hid = self._egress_ids.get(key)
+        return self._new_half(Direction.EGRESS, key) if hid is None else hid
+
+    def _ingress(self, side: int, peer_class: int) -> int:
+        key = (side, self.peer_masks[peer_class] & self._ingress_rules[side])
+        hid = self._ingress_ids.get(key)
+        return self._new_half(Direction.INGRESS, key) if hid is None else hid
+
     def halves(self, src_class: int, dst_class: int) -> tuple[int, int]:
         """The ids of a class pair's egress and ingress halves: pairs with equal ids have equal verdicts."""
-        src, dst = self._class_side[src_class], self._class_side[dst_class]
-        out_key = (src, self.peer_masks[dst_class] & self._egress_rules[src])
-        in_key = (dst, self.peer_masks[src_class] & self._ingress_rules[dst])
-        e = self._egress_ids.get(out_key)
-        if e is None:
-            e = self._new_half(src_class, Direction.EGRESS, out_key)
-        i = self._ingress_ids.get(in_key)
-        if i is None:
-            i = self._new_half(dst_class, Direction.INGRESS, in_key)
-        return e, i
+        return (self._egress(self._class_side[src_class], dst_class),
+                self._ingress(self._class_side[dst_class], src_class))
 
     # -- verdicts --
 
     def judge(self, source: Endpoint, destination: Endpoint, port: int, protocol: Protocol) -> Judgement:
         e, i = self.halves(self._class_of(source), self._class_of(destination))
-        return judge_halves(self._halves[e], self._halves[i], self.atoms.index(port, protocol))
+        atom = self.atoms.index(port, protocol)
+        return combine(self._halves[e].decide(atom), self._halves[i].decide(atom))
 
     def judge_directions(self, s: int, d: int, directions: frozenset[Direction], port: int,
                          protocol: Protocol) -> Verdict:
@@ -417,35 +440,63 @@ class NetworkReachability:
 
     def segments(self, s: int, d: int, proto: Protocol) -> list[tuple[PortRange, Judgement]]:
         """Maximal port ranges of one protocol with one verdict and one provenance, from class s to class d."""
-        return list(self._half_segments(*self.halves(s, d), proto))
+        return list(self._segments[self._segment_id(*self.halves(s, d), PROTOCOLS.index(proto))])
 
-    def _half_segments(self, e: int, i: int, proto: Protocol) -> Segments:
-        key = (e, i, proto)
-        hit = self._segment_memo.get(key)
+    def _segment_id(self, e: int, i: int, pi: int) -> int:
+        key = (self._half_runs(e, pi), self._half_runs(i, pi))
+        sid = self._segment_ids.get(key)
+        if sid is None:
+            sid = self._segment_ids[key] = len(self._segments)
+            self._segments.append(self._compute_segments(*key, PROTOCOLS[pi]))
+        return sid
+
+    def _half_runs(self, hid: int, pi: int) -> Runs:
+        """(first atom, decision id) of each run of one decision of a half over one protocol's atoms; a
+        decision can only change where one of the half's rules starts or stops."""
+        hit = self._runs[pi].get(hid)
         if hit is None:
-            hit = self._segment_memo[key] = self._compute_segments(self._halves[e], self._halves[i], proto)
+            half = self._halves[hid]
+            span = self.atoms.protocol_mask(PROTOCOLS[pi])
+            cuts = (half.edges & span) | (span & -span)
+            runs: list[tuple[int, int]] = []
+            while cuts:
+                low = cuts & -cuts
+                cuts ^= low
+                atom = low.bit_length() - 1
+                decision = half.decide(atom)
+                did = self._decision_ids.setdefault(decision, len(self._decisions))
+                if did == len(self._decisions):
+                    self._decisions.append(decision)
+                if not runs or runs[-1][1] != did:
+                    runs.append((atom, did))
+            hit = self._runs[pi][hid] = tuple(runs)
         return hit
 
-    def _compute_segments(self, egress: Half, ingress: Half, proto: Protocol) -> Segments:
-        """Judged once per run of atoms between rule edges, not once per atom."""
-        span = self.atoms.protocol_mask(proto)
-        first = (span & -span).bit_length() - 1
-        cuts = ((egress.edges | ingress.edges) & span) | 1 << first
-        starts = []
-        while cuts:
-            low = cuts & -cuts
-            starts.append(low.bit_length() - 1)
-            cuts ^= low
-        ends = [a - 1 for a in starts[1:]] + [span.bit_length() - 1]
-        out: list[tuple[PortRange, Judgement]] = []
-        for lo, hi in zip(starts, ends):
-            judgement = judge_halves(egress, ingress, lo)
-            rng = PortRange(proto, self.atoms.atoms[lo].first, self.atoms.atoms[hi].last)
-            if out and out[-1][1] == judgement:
-                out[-1] = (PortRange(proto, out[-1][0].first, rng.last), judgement)
+    def _judgement(self, out_id: int, in_id: int) -> Judgement:
+        hit = self._judgements.get((out_id, in_id))
+        if hit is None:
+            hit = self._judgements[(out_id, in_id)] = combine(self._decisions[out_id], self._decisions[in_id])
+        return hit
+
+    def _compute_segments(self, out_runs: Runs, in_runs: Runs, proto: Protocol) -> Segments:
+        """The two halves' runs merged: judged once per run of both, never per atom."""
+        starts = sorted({a for a, _ in out_runs} | {a for a, _ in in_runs})
+        last_atom = self.atoms.protocol_mask(proto).bit_length() - 1
+        out: list[tuple[int, int, Judgement]] = []  # (first atom, last atom, judgement)
+        oi = ii = 0
+        for n, atom in enumerate(starts):
+            while oi + 1 < len(out_runs) and out_runs[oi + 1][0] <= atom:
+                oi += 1
+            while ii + 1 < len(in_runs) and in_runs[ii + 1][0] <= atom:
+                ii += 1
+            judgement = self._judgement(out_runs[oi][1], in_runs[ii][1])
+            end = starts[n + 1] - 1 if n + 1 < len(starts) else last_atom
+            if out and out[-1][2] == judgement:
+                out[-1] = (out[-1][0], end, judgement)
             else:
-                out.append((rng, judgement))
-        return tuple(out)
+                out.append((atom, end, judgement))
+        atoms = self.atoms.atoms
+        return tuple((PortRange(proto, atoms[lo].first, atoms[hi].last), j) for lo, hi, j in out)
 
     def shape(self, s: int, d: int) -> Shape:
         """A class pair's cells: per protocol, one `ports=None` entry for the majority verdict and one entry per
@@ -454,21 +505,43 @@ class NetworkReachability:
 
     def shape_id(self, s: int, d: int) -> int:
         """The number of a class pair's shape: pairs with equal verdicts and provenance share it."""
-        halves = self.halves(s, d)
-        sid = self._shape_of_halves.get(halves)
+        e, i = self.halves(s, d)
+        sid = self._shape_of_halves.get(e << 32 | i)
+        return self._new_shape_id(e, i) if sid is None else sid
+
+    def row_shape_ids(self, src_class: int) -> list[tuple[int, int]]:
+        """(destination class, shape id) for every class src_class has pairs with (`class_pairs`): shape_id
+        for a whole row, with the egress halves computed once per source side and the ingress halves once per
+        destination side, since a row of a large world is thousands of classes but a few hundred sides."""
+        side = self._class_side[src_class]
+        egress = self._egress_rows.get(side)
+        if egress is None:
+            egress = self._egress_rows[side] = [self._egress(side, d) for d in range(len(self.members))]
+        ingress = [self._ingress(b, src_class) for b in range(len(self._side_by_id))]
+        memo, sides = self._shape_of_halves, self._class_side
+        out = []
+        for d in self.class_pairs(src_class):
+            e, i = egress[d], ingress[sides[d]]
+            sid = memo.get(e << 32 | i)
+            out.append((d, self._new_shape_id(e, i) if sid is None else sid))
+        return out
+
+    def _new_shape_id(self, e: int, i: int) -> int:
+        parts = tuple(self._segment_id(e, i, pi) for pi in range(len(PROTOCOLS)))
+        sid = self._shape_of_segments.get(parts)
         if sid is None:
-            shape = self._compute_shape(*halves)
-            sid = self._shape_ids.setdefault(shape, len(self.shapes))
+            shape = self._compute_shape(parts)
+            sid = self._shape_of_segments[parts] = self._shape_ids.setdefault(shape, len(self.shapes))
             if sid == len(self.shapes):
                 self.shapes.append(shape)
-            self._shape_of_halves[halves] = sid
+        self._shape_of_halves[e << 32 | i] = sid
         return sid
 
-    def _compute_shape(self, e: int, i: int) -> Shape:
+    def _compute_shape(self, parts: tuple[int, ...]) -> Shape:
         out: list[tuple[Protocol, PortRange | None, Judgement]] = []
         tcp_default: Verdict | None = None
-        for proto in PROTOCOLS:
-            segments = self._half_segments(e, i, proto)
+        for proto, part in zip(PROTOCOLS, parts):
+            segments = self._segments[part]
             weight: dict[Verdict, int] = {}
             for rng, judgement in segments:
                 weight[judgement.verdict] = weight.get(judgement.verdict, 0) + rng.last - rng.first + 1
@@ -485,7 +558,7 @@ class NetworkReachability:
     # -- classes --
 
     def is_workload_class(self, c: int) -> bool:
-        return isinstance(self.members[c][0], Attachment)
+        return self._workload_classes[c]
 
     def class_policies(self, c: int) -> list[Ref]:
         """The policies that select the members of class c."""
@@ -494,11 +567,12 @@ class NetworkReachability:
     def class_pairs(self, src_class: int) -> Iterator[int]:
         """The destination classes of src_class that hold a pair with cells: a pair needs two different
         endpoints, one of them a workload."""
-        workload = self.is_workload_class(src_class)
-        for d in range(len(self.members)):
-            if d == src_class and len(self.members[d]) < 2:
-                continue
-            if workload or self.is_workload_class(d):
+        if self._workload_classes[src_class]:
+            targets: Iterable[int] = range(len(self.members))
+        else:
+            targets = self._workload_class_ids
+        for d in targets:
+            if d != src_class or len(self.members[d]) > 1:
                 yield d
 
     # -- cells --
@@ -507,9 +581,16 @@ class NetworkReachability:
         shape = self.shape(self._class_of(source), self._class_of(destination))
         return [Cell(source.key, destination.key, proto, ports, j) for proto, ports, j in shape]
 
-    def cells(self) -> Iterator[Cell]:
-        for src in self.endpoints:
-            for dst in self.endpoints:
-                if src.key == dst.key or (not isinstance(src, Attachment) and not isinstance(dst, Attachment)):
+    def pair_shapes(self) -> Iterator[tuple[Endpoint, Endpoint, int]]:
+        """Every pair with cells (two different endpoints, one a workload), with its shape id."""
+        classes = [self.class_index[e.key] for e in self.endpoints]
+        for src, s in zip(self.endpoints, classes):
+            workload = isinstance(src, Attachment)
+            for dst, d in zip(self.endpoints, classes):
+                if src is dst or not (workload or isinstance(dst, Attachment)):
                     continue
-                yield from self.pair_cells(src, dst)
+                yield src, dst, self.shape_id(s, d)
+
+    def cells(self) -> Iterator[Cell]:
+        for src, dst, sid in self.pair_shapes():
+            yield from (Cell(src.key, dst.key, proto, ports, j) for proto, ports, j in self.shapes[sid])

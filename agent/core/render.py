@@ -81,7 +81,7 @@ def class_json(matrix: NetworkReachability, c: int) -> dict[str, Any]:
 
 def class_row_json(matrix: NetworkReachability, c: int) -> dict[str, Any]:
     """One source class: [destination class, verdict id] for every class it has pairs with."""
-    return {"from": c, "to": [[d, matrix.shape_id(c, d)] for d in matrix.class_pairs(c)]}
+    return {"from": c, "to": matrix.row_shape_ids(c)}
 
 
 def verdict_json(matrix: NetworkReachability, vid: int) -> dict[str, Any]:
@@ -92,13 +92,14 @@ def _dump(data: Any) -> str:
     return json.dumps(data, separators=(",", ":"))
 
 
-def _chunks(head: dict[str, Any], parts: Iterable[tuple[str, Iterable[Any]]], findings: Sequence[Finding]) -> Iterator[str]:
-    """One compact JSON object, in pieces: the head's keys, then each (key, items) as a list written item by item."""
+def _chunks(head: dict[str, Any], parts: Iterable[tuple[str, Iterable[str]]], findings: Sequence[Finding]) -> Iterator[str]:
+    """One compact JSON object, in pieces: the head's keys, then each (key, encoded items) as a list written
+    item by item, then the findings."""
     yield _dump(head)[:-1]
     for name, items in parts:
         yield f',"{name}":['
         for i, item in enumerate(items):
-            yield ("," if i else "") + _dump(item)
+            yield ("," if i else "") + item
         yield "]"
     yield ',"findings":' + _dump([f.to_json() for f in findings]) + "}"
 
@@ -108,21 +109,32 @@ def grouped_json_chunks(matrix: NetworkReachability, findings: Sequence[Finding]
     verdicts those ids stand for. Written row by row: memory grows with classes and distinct verdicts, not pairs."""
     n = len(matrix.members)
     yield from _chunks(_head(matrix, "grouped"), [
-        ("classes", (class_json(matrix, c) for c in range(n))),
-        ("matrix", (class_row_json(matrix, c) for c in range(n))),
+        ("classes", (_dump(class_json(matrix, c)) for c in range(n))),
+        ("matrix", (_dump(class_row_json(matrix, c)) for c in range(n))),
         ("verdicts", _verdicts(matrix)),
     ], findings)
 
 
-def _verdicts(matrix: NetworkReachability) -> Iterator[dict[str, Any]]:
+def _verdicts(matrix: NetworkReachability) -> Iterator[str]:
     # A generator function: it counts the verdicts only when reached, once every row has numbered its own.
     for vid in range(len(matrix.shapes)):
-        yield verdict_json(matrix, vid)
+        yield _dump(verdict_json(matrix, vid))
 
 
 def pairs_json_chunks(matrix: NetworkReachability, findings: Sequence[Finding]) -> Iterator[str]:
-    """The per-pair form (`--pairs`): every cell of every pair, written cell by cell."""
-    yield from _chunks(_head(matrix, "pairs"), [("cells", (cell_json(c) for c in matrix.cells()))], findings)
+    """The per-pair form (`--pairs`): every cell of every pair (`cell_json`'s shape), written pair by pair. Each
+    shape's cells are encoded once; a pair only adds its names."""
+    yield from _chunks(_head(matrix, "pairs"), [("cells", _pair_cells(matrix))], findings)
+
+
+def _pair_cells(matrix: NetworkReachability) -> Iterator[str]:
+    encoded: dict[int, list[str]] = {}
+    for src, dst, sid in matrix.pair_shapes():
+        tails = encoded.get(sid)
+        if tails is None:
+            tails = encoded[sid] = [_dump(expected_json(*cell))[1:] for cell in matrix.shapes[sid]]
+        names = f'{{"from":{_dump(src.key)},"to":{_dump(dst.key)},'
+        yield ",".join(names + tail for tail in tails)
 
 
 def matrix_json(matrix: NetworkReachability, findings: Sequence[Finding], pairs: bool = False) -> dict[str, Any]:

@@ -295,3 +295,26 @@ def test_nads_of_one_cni_name_are_one_network_and_policy_for_matches_by_network(
     check(inv, TruthTable(A, {(there, here): D}), PORT, network=NET)
     check(inv, TruthTable(A, {(there, here): D}), PORT, network=f"{EXTRA_NS}/{NAD}")
     assert inv.attachments_on(Ref(F_NS, "red")) == []
+
+
+def test_a_separate_vlan_shares_the_bridge_mapping_through_physical_network_name():
+    """Context "with a trunked configuration", It "the same bridge mapping can be shared by a separate VLAN by
+    using the physical network name attribute": `different-network` (VLAN 20) names tenant-blue's network as its
+    `physicalNetworkName`; it is its own network (its own CNI name), mapped onto the same bridge."""
+    other = "different-network"
+    service = {"name": "underlay-service", "network": f"{F_NS}/{other}", "ips": [UNDERLAY_IP], "ports": [{"port": PORT}]}
+    client = e2e_pod("client-pod", F_NS, "60.128.0.2")
+    client["metadata"]["annotations"] = {
+        "k8s.v1.cni.cncf.io/networks": json.dumps([{"name": other}]),
+        "k8s.v1.cni.cncf.io/network-status": json.dumps([{"name": f"{F_NS}/{other}", "interface": "net1",
+                                                          "ips": ["60.128.0.2"], "mac": "0a:58:3c:80:00:02"}])}
+    trunk = e2e_nad(F_NS, "localnet", LOCALNET_CIDR, excludes=f"{UNDERLAY_IP}/32")
+    inv = inventory(
+        *namespaces(), trunk,
+        e2e_nad(F_NS, "localnet", LOCALNET_CIDR, cni_name=other, vlan=20, excludes=f"{UNDERLAY_IP}/32",
+                physical=f"k3x9z_{NAD}", name=other),
+        client, endpoints(service))
+    net = inv.networks[Ref(F_NS, other)]
+    assert (net.vlan_id, net.localnet_name) == (20, f"k3x9z_{NAD}")
+    assert inv.same_network(Ref(F_NS, other)) == {Ref(F_NS, other)}
+    check(inv, TruthTable(A), PORT, network=f"{F_NS}/{other}")
