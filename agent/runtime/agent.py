@@ -38,6 +38,7 @@ LOG = logging.getLogger("segcheck.agent")
 HEALTH_REFRESH_SECONDS = 5.0
 SOURCE_RETRY_SECONDS = 2.0  # an OVSDB source that is down is re-tried this often even without a signal
 REPROBE_TIMEOUT = 0.3  # wait of a batch of re-probes (see `_execute`)
+LEAK_SAMPLE_FLOOR = 3.0  # a denied cell is re-probed at most this often (each costs confirmed silence)
 BATCH_SLACK = 0.25  # cells due this soon join the batch being sent: fewer, fuller batches
 
 Outcome = tuple[CellRecord, "Judgement | None", float]  # record as sent, what was observed (None: not probed), when
@@ -205,9 +206,8 @@ class Agent:
         probed = [r for r in plan.by_id.values() if r.probed]
         denied = sum(1 for r in probed if r.cell.expected.verdict is Verdict.DENIED)
         # Denied cells rotate within the leak budget, so a dataplane leak shows well before a full round.
-        floor = self.sentinel_interval if self.sentinel_interval > 0 else 0.0
-        self._denied_period = min(self.interval, max(floor, denied / self.leak_budget if self.leak_budget > 0
-                                                     else self.interval))
+        self._denied_period = min(self.interval, max(LEAK_SAMPLE_FLOOR, denied / self.leak_budget
+                                                     if self.leak_budget > 0 else self.interval))
         now = self.clock()
         for record in probed:
             if record.observation is None:
