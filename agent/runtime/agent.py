@@ -39,6 +39,7 @@ LOG = logging.getLogger("segcheck.agent")
 HEALTH_REFRESH_SECONDS = 5.0
 SOURCE_RETRY_SECONDS = 2.0  # an OVSDB source that is down is re-tried this often even without a signal
 REPROBE_TIMEOUT = 0.3  # wait of a batch of re-probes (see `_execute`)
+LEAK_SAMPLE_FLOOR = 3.0  # a denied cell is re-probed at most this often (each costs confirmed silence)
 BATCH_SLACK = 0.25  # cells due this soon join the batch being sent: fewer, fuller batches
 
 Outcome = tuple[CellRecord, "Judgement | None", float]  # record as sent, what was observed (None: not probed), when
@@ -212,15 +213,14 @@ class Agent:
         probed = [r for r in plan.by_id.values() if r.probed]
         denied = sum(1 for r in probed if r.cell.expected.verdict is Verdict.DENIED)
         # Denied cells rotate within the leak budget, so a dataplane leak shows well before a full round.
-        floor = self.sentinel_interval if self.sentinel_interval > 0 else 0.0
-        self._denied_period = min(self.interval, max(floor, denied / self.leak_budget if self.leak_budget > 0
-                                                     else self.interval))
-        now = self.clock()
+        self._denied_period = min(self.interval, max(LEAK_SAMPLE_FLOOR, denied / self.leak_budget
+                                                     if self.leak_budget > 0 else self.interval))
+        now, stretch = self.clock(), self._stretch()
         for record in probed:
             if record.observation is None:
                 self.schedule.put(record, Lane.URGENT, 0.0)
             else:
-                self._reschedule(record, record.observation.at if record.observation.at <= now else now)
+                self._reschedule(record, min(record.observation.at, now), stretch)
 
     def _keep_heap(self) -> None:
         """The plan and its observations are the bulk of the heap and long-lived: keep them out of the garbage
@@ -233,14 +233,19 @@ class Agent:
             self._collected_at, self._collect_due = self.clock(), False
         gc.freeze()
 
-    def _reschedule(self, record: CellRecord, since: float) -> None:
+    def _stretch(self) -> float:
+        """One jitter draw per batch: cells probed together stay together (one batch, not one per cell), and
+        batches of different nodes drift apart."""
+        return 1 + self._rng.uniform(-self.jitter, self.jitter)
+
+    def _reschedule(self, record: CellRecord, since: float, stretch: float) -> None:
         if record.sentinel and self.sentinel_interval > 0:
             lane, period = Lane.SENTINEL, self.sentinel_interval
         elif record.cell.expected.verdict is Verdict.DENIED:
             lane, period = Lane.ROUTINE, self._denied_period
         else:
             lane, period = Lane.ROUTINE, self.interval
-        self.schedule.put(record, lane, since + period * (1 + self._rng.uniform(-self.jitter, self.jitter)))
+        self.schedule.put(record, lane, since + period * stretch)
 
     # -- probing --
 
@@ -281,24 +286,25 @@ class Agent:
         plan = self._plan
         if plan is None:
             return False
+        stretch = self._stretch()
         for sent, judgement, at in outcomes:
             record = plan.by_id.get(sent.id)
             if record is None or not record.probed:
                 continue
             if judgement is not None and record.planes == sent.planes:
                 self.publisher.observed(record, record.observe(Observation(judgement, at, sent.planes)))
-                self._reschedule(record, at)
+                self._reschedule(record, at, stretch)
             elif record.ticket < 0:
-                self._reschedule(record, at)  # not probed (no send point): try again a period later
+                self._reschedule(record, at, stretch)  # not probed (no send point): try again a period later
         self._collect_due |= self.clock() - self._collected_at >= self.interval
         return True
 
     def _requeue(self, batch: list[CellRecord]) -> bool:
-        plan = self._plan
+        plan, now, stretch = self._plan, self.clock(), self._stretch()
         for sent in batch:
             record = plan.by_id.get(sent.id) if plan is not None else None
             if record is not None and record.probed and record.ticket < 0:
-                self._reschedule(record, self.clock())
+                self._reschedule(record, now, stretch)
         return False
 
     # -- publication --

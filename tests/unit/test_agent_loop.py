@@ -16,7 +16,7 @@ from segcheck.agent.core.model import Attachment, Endpoint, Verdict
 from segcheck.agent.core.northbound import NbSnapshot
 from segcheck.agent.core.probe import ProbeJob, ProbeResult, SendPoint
 from segcheck.agent.core.state import AgentState
-from segcheck.agent.runtime.agent import Agent
+from segcheck.agent.runtime.agent import LEAK_SAMPLE_FLOOR, Agent
 from segcheck.agent.runtime.schedule import Lane, ProbeSchedule
 
 from ..nb_builders import NET_REF, seed_inventory, seed_nb
@@ -144,11 +144,19 @@ def test_first_step_probes_every_local_tcp_cell_then_only_what_is_due(clock: Clo
 
 def test_denied_cells_rotate_within_the_leak_budget(clock: Clock) -> None:
     prober = SimulatedProber(seed_truth)
-    agent = make_agent(clock, prober, leak_budget=1000.0)  # far above the seed's cells: floor is the sentinel interval
+    agent = make_agent(clock, prober, leak_budget=1000.0)  # far above the seed's cells: the floor decides
     agent.step()
-    clock.now += 1.0
+    assert agent.denied_period == LEAK_SAMPLE_FLOOR < agent.interval
+    clock.now += LEAK_SAMPLE_FLOOR
     agent.step()
-    assert len(prober.runs[1]) == len(prober.runs[0])  # denied cells too, not only the sentinels
+    assert len(prober.runs[-1]) == len(prober.runs[0])  # denied cells too, not only the sentinels
+
+
+def test_the_leak_budget_stretches_the_rotation_of_many_denied_cells(clock: Clock) -> None:
+    agent = make_agent(clock, SimulatedProber(seed_truth), leak_budget=2.0)
+    agent.step()
+    denied = sum(1 for r in agent.plan.by_id.values() if r.probed and r.cell.expected.verdict is Verdict.DENIED)
+    assert agent.denied_period == min(agent.interval, max(LEAK_SAMPLE_FLOOR, denied / 2.0))
 
 
 def test_leak_is_seen_by_the_denied_cell_rotation(clock: Clock) -> None:
@@ -157,7 +165,7 @@ def test_leak_is_seen_by_the_denied_cell_rotation(clock: Clock) -> None:
     agent = make_agent(clock, SimulatedProber(lambda job: leaking[mode["leak"]](job)), leak_budget=1000.0)
     assert not any(counts(agent.step()).values())
     mode["leak"] = True
-    clock.now += 1.0
+    clock.now += LEAK_SAMPLE_FLOOR
     assert counts(agent.step())["leak"] > 0
 
 

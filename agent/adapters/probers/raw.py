@@ -110,7 +110,6 @@ class _PassLoss:
 class _Probe:
     """One job of the run: where it leaves, what it has tried, and its result once decided."""
 
-    index: int
     job: ProbeJob
     sender: _Sender | None = None
     dst: bytes = b""
@@ -120,8 +119,8 @@ class _Probe:
     silent_passes: list[int] = field(default_factory=list)  # passes it ended silent in
 
     @property
-    def retried(self) -> bool:
-        return self.job.protocol is not ProbeProtocol.UDP  # UDP silence proves nothing: no confirmation
+    def needs_confirmation(self) -> bool:
+        return self.job.protocol is not ProbeProtocol.UDP  # UDP silence proves nothing anyway: not re-probed
 
 
 @dataclass(eq=False)
@@ -203,7 +202,7 @@ class RawSocketProber:
     # -- public -----------------------------------------------------------------------------------------------
 
     def run(self, jobs: Sequence[ProbeJob], *, timeout: float = 1.0, rate: float = 20000.0) -> list[ProbeResult]:
-        probes = [_Probe(i, job) for i, job in enumerate(jobs)]
+        probes = [_Probe(job) for job in jobs]
         senders: dict[SendPoint, _Sender] = {}
         try:
             self._run(probes, senders, max(0.0, float(timeout)), float(rate) if rate and rate > 0 else 20000.0)
@@ -334,6 +333,8 @@ class RawSocketProber:
                 if passes > 1:
                     poller.pump_until(time.monotonic() + BACKOFF_SECONDS * 2 ** (passes - 2), lambda: False)
                     todo = [p for p in todo if p.result is None]  # late answers to earlier attempts count
+                    if not todo:
+                        break
                 self._pass = passes
                 now = time.monotonic()
                 for sender in senders:
@@ -467,7 +468,7 @@ class RawSocketProber:
             for silent_pass in probe.silent_passes:
                 chance *= sender.passes[silent_pass - 1].rate(earlier_loss(sender.passes[:silent_pass - 1]))
             window = f"{probe.attempts} probes over {passes} passes, {timeout:g}s wait each"
-            if not probe.retried or (probe.attempts >= MIN_ATTEMPTS and chance <= EPSILON):
+            if not probe.needs_confirmation or (probe.attempts >= MIN_ATTEMPTS and chance <= EPSILON):
                 probe.result = ProbeResult(probe.job, Verdict.DENIED, Evidence.NO_ANSWER_TARGET_ALIVE,
                                            f"no answer to {window}; ARP answered; an allowed path would have "
                                            f"stayed silent with p <= {chance:.1e}")
