@@ -8,7 +8,7 @@ import json
 import pytest
 import yaml
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from segcheck.agent.adapters import manifest_files
 from segcheck.agent.adapters.manifest_files import load_inventory, read_objects
@@ -156,7 +156,7 @@ KINDS = ["Pod", "NetworkAttachmentDefinition", "MultiNetworkPolicy", "VirtualMac
 
 def _is_bounded(value, depth=0):
     if isinstance(value, dict):
-        return depth < MAX_DEPTH and all(_is_bounded(v, depth + 1) for v in value.values())
+        return depth < MAX_DEPTH and all(isinstance(k, str) and _is_bounded(v, depth + 1) for k, v in value.items())
     if isinstance(value, list):
         return depth < MAX_DEPTH and all(_is_bounded(v, depth + 1) for v in value)
     return not isinstance(value, int) or isinstance(value, bool) or -(1 << 63) <= value < (1 << 64)
@@ -173,6 +173,11 @@ def test_any_json_shaped_object_is_parsed_or_named(kind, body):
 
 @settings(max_examples=150, deadline=None)
 @given(value=json_values, depth=st.integers(0, 3 * MAX_DEPTH))
+@example(value=[], depth=MAX_DEPTH - 1).via("the deepest container allowed")
+@example(value=[], depth=MAX_DEPTH).via("one level too deep")
+@example(value=1, depth=MAX_DEPTH).via("a scalar at the deepest level")
+@example(value={"a": 1 << 64}, depth=0).via("a number past uint64")
+@example(value={1: "a"}, depth=3).via("a key that is no string")
 def test_check_shape_refuses_exactly_what_exceeds_the_limits(value, depth):
     for _ in range(depth):
         value = [value]
@@ -295,3 +300,17 @@ def test_a_dense_document_is_refused_before_it_is_parsed(tmp_path, monkeypatch):
     monkeypatch.setattr(manifest_files, "MAX_YAML_NODES", 1000)
     errors = errors_of("a: [" + ",".join(["1"] * 600) + "]\n", tmp_path=tmp_path)
     assert len(errors) == 1 and "may hold more than 1,000 values" in errors[0] and "give it as JSON" in errors[0]
+
+
+def test_a_list_of_many_bad_items_is_a_bounded_number_of_lines():
+    items = [{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"p{i}", "labels": {"a": [1]}}} for i in range(250)]
+    _, errors = build_inventory([RawObject("big.json", {"apiVersion": "v1", "kind": "List", "items": items})],
+                                manifest_files.parse_yaml)
+    assert len(errors) == 101 and str(errors[0]).startswith("big.json items[0]: Pod p0: metadata.labels.a")
+    assert str(errors[-1]) == "big.json: -: 150 more objects refused (the first 100 are listed)"
+
+
+def test_dense_json_is_refused_before_it_is_parsed(tmp_path, monkeypatch):
+    monkeypatch.setattr("segcheck.agent.core.input_limits.MAX_VALUES", 1000)
+    errors = errors_of("[" + ",".join(["{}"] * 600) + "]", tmp_path=tmp_path, suffix=".json")
+    assert len(errors) == 1 and "may hold more than 1,000 values" in errors[0]
