@@ -18,7 +18,7 @@ from segcheck.agent.lab.lab import DEFAULT_PREFIX, DEFAULT_STATE_DIR
 from segcheck.agent.runtime.checker import Checker, CheckReport, single_cell
 from segcheck.agent.runtime.sources import PROBERS, NodeSources, lab_sources, make_prober, node_sources, packaged_seed, read_programmed
 
-from .declared_commands import load, parse_network
+from .declared_commands import load, parse_network, report_unplaced
 from .output import EXIT_CANNOT_CHECK, EXIT_DRIFT, EXIT_OK, FORMATS, console, emit_data, emit_records, fail, table
 
 POSTGRES_PORT = 5432
@@ -214,4 +214,6 @@ def check_networks(paths: tuple[str, ...], sources: NodeSources, network: str | 
             report.cells = [c for c in report.cells if c.drift]
         code = render_report(report, fmt, errors)
         worst = EXIT_DRIFT if EXIT_DRIFT in (worst, code) else max(worst, code)
+    if wanted is None and report_unplaced(inventory, PROFILES[ovnk]) and worst == EXIT_OK:
+        worst = EXIT_DRIFT
     return worst

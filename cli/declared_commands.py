@@ -49,6 +49,14 @@ def load(paths: tuple[str, ...], strict: bool = True) -> Inventory:
     return inventory
 
 
+def report_unplaced(inventory: Inventory, profile: OvnkProfile) -> bool:
+    """Print the findings no network shows, on stderr (they belong to no network's record); any?"""
+    unplaced = unplaced_findings(inventory, profile)
+    for f in unplaced:
+        click.echo(f"{f.severity.value} {f.kind.value}: {f'{f.policy}: ' if f.policy else ''}{f.message}", err=True)
+    return bool(unplaced)
+
+
 def parse_network(text: str | None) -> Ref | None:
     if text is None:
         return None
@@ -75,10 +83,7 @@ def matrix(paths: tuple[str, ...], namespace: str | None, network: str | None, f
         findings = network_findings(inventory, net, profile)
         found_any = found_any or bool(findings)
         results.append((m, findings))
-    unplaced = unplaced_findings(inventory, profile) if wanted is None else []
-    for f in unplaced:  # on stderr: they belong to no network's record
-        click.echo(f"{f.severity.value} {f.kind.value}: {f'{f.policy}: ' if f.policy else ''}{f.message}", err=True)
-    found_any = found_any or bool(unplaced)
+    found_any = (wanted is None and report_unplaced(inventory, profile)) or found_any
     if fmt != "table":
         emit_records([matrix_json(m, f) for m, f in results], fmt)
     else:
