@@ -10,7 +10,7 @@ import yaml
 from click.testing import CliRunner
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
-from segcheck.agent.adapters import manifest_files
+from segcheck.agent.adapters import manifest_files, yaml_documents
 from segcheck.agent.adapters.manifest_files import load_inventory, read_objects
 from segcheck.agent.core.enforcement import network_findings
 from segcheck.agent.core.findings import FindingKind
@@ -127,12 +127,12 @@ def test_a_yaml_error_loses_only_its_document(tmp_path):
 
 def test_documents_are_split_at_markers_only():
     text = "# c\n---\nx: |\n  --- not a marker\n...\n%YAML 1.1\n---\ny: 2\n---\n"
-    assert [(d.first_line, d.text) for d in manifest_files._documents(text)] == [
+    assert [(d.first_line, d.text) for d in yaml_documents.split_documents(text)] == [
         (1, "---\nx: |\n  --- not a marker\n"), (5, "%YAML 1.1\n---\ny: 2\n"), (8, "---\n")]
 
 
 def test_oversized_document_and_input_are_refused_with_a_message(tmp_path, monkeypatch):
-    monkeypatch.setattr(manifest_files, "MAX_YAML_DOCUMENT_BYTES", 1000)
+    monkeypatch.setattr(yaml_documents, "MAX_YAML_DOCUMENT_BYTES", 1000)
     monkeypatch.setattr(manifest_files, "MAX_INPUT_BYTES", 3000)
     big = yaml.safe_dump({**namespace("big"), "data": {"x": "y" * 2000}})
     (tmp_path / "a.yaml").write_text(f"{yaml.safe_dump(namespace('small'))}---\n{big}")
@@ -212,7 +212,7 @@ def test_alias_chains_are_bounded_by_their_expansion(tmp_path_factory, levels, w
         sizes.append(size)
     written = 1 + 2 * levels + width  # the mapping, its keys, one sequence per level, a0's scalars
     added = 1 + levels + sum(sizes) - written
-    assert any("YAML aliases expand" in str(e) for e in errors) == (added > manifest_files.MAX_ALIAS_EXPANSION)
+    assert any("YAML aliases expand" in str(e) for e in errors) == (added > yaml_documents.MAX_ALIAS_EXPANSION)
 
 
 # --- nothing the user gave is dropped without a word ----------------------------------------------------------
@@ -292,12 +292,12 @@ def _nodes(node) -> int:
 @given(value=json_values, flow=st.sampled_from([None, True, False]))
 def test_the_node_bound_holds_before_parsing(value, flow):
     text = yaml.safe_dump(value, default_flow_style=flow)
-    bound = 1 + 2 * sum(text.count(c) for c in manifest_files._NODE_STARTS)
+    bound = 1 + 2 * sum(text.count(c) for c in yaml_documents.NODE_STARTS)
     assert _nodes(yaml.compose(text, Loader=yaml.SafeLoader)) <= bound
 
 
 def test_a_dense_document_is_refused_before_it_is_parsed(tmp_path, monkeypatch):
-    monkeypatch.setattr(manifest_files, "MAX_YAML_NODES", 1000)
+    monkeypatch.setattr(yaml_documents, "MAX_YAML_NODES", 1000)
     errors = errors_of("a: [" + ",".join(["1"] * 600) + "]\n", tmp_path=tmp_path)
     assert len(errors) == 1 and "may hold more than 1,000 values" in errors[0] and "give it as JSON" in errors[0]
 
