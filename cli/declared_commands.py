@@ -17,6 +17,7 @@ from segcheck.agent.lab.lab import DEFAULT_PREFIX, DEFAULT_STATE_DIR, Lab
 from segcheck.agent.runtime.sources import read_programmed
 from segcheck.agent.core.consistency import skipped_notices
 from segcheck.agent.core.enforcement import PROFILES, OvnkProfile, network_findings, unplaced_findings
+from segcheck.agent.core.findings import Finding
 from segcheck.agent.core.inventory import Inventory
 from segcheck.agent.core.model import Ref
 from segcheck.agent.core.reachability import NetworkReachability
@@ -53,8 +54,12 @@ def report_unplaced(inventory: Inventory, profile: OvnkProfile) -> bool:
     """Print the findings no network shows, on stderr (they belong to no network's record); any?"""
     unplaced = unplaced_findings(inventory, profile)
     for f in unplaced:
-        click.echo(f"{f.severity.value} {f.kind.value}: {f'{f.policy}: ' if f.policy else ''}{f.message}", err=True)
+        click.echo(f"{f.severity.value} {finding_line(f)}", err=True)
     return bool(unplaced)
+
+
+def finding_line(f: Finding) -> str:
+    return f"{f.kind.value}: {f'{f.policy}: ' if f.policy else ''}{f.message}"
 
 
 def parse_network(text: str | None) -> Ref | None:
@@ -83,9 +88,12 @@ def matrix(paths: tuple[str, ...], namespace: str | None, network: str | None, f
         findings = network_findings(inventory, net, profile)
         found_any = found_any or bool(findings)
         results.append((m, findings))
-    found_any = (wanted is None and report_unplaced(inventory, profile)) or found_any
+    unplaced = unplaced_findings(inventory, profile) if wanted is None else []
+    found_any = found_any or bool(unplaced)
     if fmt != "table":
-        emit_records([matrix_json(m, f) for m, f in results], fmt)
+        # The findings of no network close the stream, as a record of network null.
+        extra = [{"network": None, "profile": profile.name, "cells": [], "findings": [f.to_json() for f in unplaced]}]
+        emit_records([matrix_json(m, f) for m, f in results] + (extra if unplaced else []), fmt)
     else:
         out = console()
         for m, findings in results:
@@ -96,8 +104,11 @@ def matrix(paths: tuple[str, ...], namespace: str | None, network: str | None, f
             out.print(table(None, g[0], g[1:]))
             out.print(table(None, ["FROM", "TO", "PORT", "EXPECTED", "BECAUSE"], [cell_row(c) for c in cells], [3]))
             for f in findings:
-                who = f"{f.policy}: " if f.policy else ""
-                out.print(f"[yellow]{f.severity.value}[/] {f.kind.value}: {who}{f.message}")
+                out.print(f"[yellow]{f.severity.value}[/] {finding_line(f)}")
+        if unplaced:
+            out.print("[bold]findings of no network[/]")
+        for f in unplaced:
+            out.print(f"[yellow]{f.severity.value}[/] {finding_line(f)}")
     raise click.exceptions.Exit(EXIT_DRIFT if found_any else EXIT_OK)
 
 

@@ -226,8 +226,13 @@ def test_workloads_and_policies_naming_a_missing_nad_are_findings(tmp_path):
     result = write_all(tmp_path, pod("a", "192.168.200.10"), mnp("p", {"podSelector": {}, "policyTypes": ["Ingress"]}),
                        endpoints({"name": "db", "network": "default/tenantblue", "ips": ["192.168.200.5"]}))
     assert result.exit_code == 1, result.output
-    assert "nad-missing: default/a, ext:db attach to default/tenantblue" in result.output
-    assert "policy-for-unknown-network: default/p" in result.output
+    [record] = [json.loads(line) for line in result.stdout.splitlines()]  # no network: one record of network null
+    assert (record["network"], record["cells"]) == (None, [])
+    found = {(f["kind"], f["policy"]): f["message"] for f in record["findings"]}
+    assert found[("nad-missing", None)].startswith("default/a, ext:db attach to default/tenantblue")
+    assert ("policy-for-unknown-network", "default/p") in found
+    table = CliRunner().invoke(cli, ["matrix", "-f", str(tmp_path)])
+    assert table.exit_code == 1 and "findings of no network" in table.stdout and "nad-missing: default/a" in table.stdout
 
 
 @pytest.mark.parametrize("second", [
@@ -261,7 +266,9 @@ def test_kinds_that_do_not_bear_on_secondary_networks_are_skipped_with_a_notice(
                      "notice: skipped 1 NetworkPolicy (default/np): it applies to the default network only",
                      "notice: skipped 1 Secret (default/s): it does not bear on secondary networks",
                      "notice: skipped 1 Service (default/svc): it does not bear on secondary networks"]
-    assert "default-network-only: default/np: a NetworkPolicy applies to the cluster's default network only" in result.output
+    findings = json.loads(result.stdout.splitlines()[-1])["findings"]
+    assert [(f["kind"], f["policy"]) for f in findings] == [("default-network-only", "default/np")]
+    assert findings[0]["message"].startswith("a NetworkPolicy applies to the cluster's default network only")
 
 
 @pytest.mark.parametrize("obj,needle", [
