@@ -77,11 +77,14 @@ class LastGood:
             return inventory, cap_errors(errors)
 
     def _log(self, errors: tuple[DeclaredError, ...]) -> None:
+        """Each error once when it appears, and once when it is gone (fixed, or its object deleted)."""
         now = {e.message for e in errors}
         for e in errors:
             if e.message not in self._logged:
                 LOG.warning("declared object refused", extra={"source": e.source, "kind": e.kind, "error": e.message,
                                                               "kept_last_good": e.kept})
+        for message in sorted(self._logged - now):
+            LOG.info("declared error cleared", extra={"source": self.source, "error": message})
         self._logged = now
 
     def staleness(self) -> float:
