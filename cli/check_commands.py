@@ -18,6 +18,7 @@ from segcheck.agent.runtime.checks import (ProbeReport, UsageError, VerifyReport
 from segcheck.agent.runtime.cluster_view import cluster_view
 from segcheck.agent.runtime.status import FailOn, findings_status, worst
 
+from .declared_commands import report_unplaced
 from .options import (DeclaredInput, _stack, complete_endpoint, declared_input, fail_on_option, namespace_option,
                       network_option, output_option, ovnk_option, parse_network, profile, with_sources)
 from .output import EXIT_CANNOT_CHECK, console, emit_data, emit_records, exit_code, fail, is_table, table
@@ -254,6 +255,8 @@ def _verify(declared: DeclaredInput, open_sources: Callable[..., Any], network: 
         raise fail(str(exc)) from None
     _render_verify(report, fmt)
     findings = [f for r in report.networks for f in r.findings]
+    if network is None:
+        findings += report_unplaced(inventory, profile(ovnk))
     raise click.exceptions.Exit(exit_code(worst([report.status, findings_status(findings, fail_on)])))
 
 

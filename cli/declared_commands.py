@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import json
+
 import click
 
 from segcheck.agent.core.enforcement import unplaced_findings
@@ -68,17 +70,20 @@ def matrix(declared: DeclaredInput, namespace: str | None, network: str | None, 
         reports = expected_matrix(inventory, profile(ovnk), parse_network(network), namespace)
     except UsageError as exc:
         raise fail(str(exc)) from None
-    unplaced = unplaced_findings(inventory, profile(ovnk)) if network is None else []
-    for f in unplaced:  # on stderr: they belong to no network's record
-        click.echo(f"{f.severity.value} {f.kind.value}: {f'{f.policy}: ' if f.policy else ''}{f.message}", err=True)
+    unplaced = report_unplaced(inventory, profile(ovnk)) if network is None else []
+    # The findings of no network close the stream, as a record of network null.
+    closing = [{"network": None, "profile": profile(ovnk).name, "findings": [f.to_json() for f in unplaced]}] \
+        if unplaced else []
     if fmt == "json":
         chunks = pairs_json_chunks if pairs else grouped_json_chunks
         for r in reports:  # JSON Lines, each line written as it is computed
             for chunk in chunks(r.matrix, r.findings):
                 click.echo(chunk, nl=False)
             click.echo()
+        for record in closing:
+            click.echo(json.dumps(record, separators=(",", ":")))
     elif not is_table(fmt):
-        emit_records([matrix_json(r.matrix, r.findings, pairs) for r in reports], fmt)
+        emit_records([matrix_json(r.matrix, r.findings, pairs) for r in reports] + closing, fmt)
     else:
         out = console()
         for r in reports:
@@ -117,6 +122,14 @@ def _print_classes(out: Any, m: NetworkReachability) -> None:
         out.print(table(None, g[0], g[1:]))
         out.print(GRID_LEGEND.replace("grid:", "grid of classes:"), style="dim")
     out.print(table(None, ["FROM", "TO", "PORT", "EXPECTED", "BECAUSE"], list(class_rows(m)), [3]))
+
+
+def report_unplaced(inventory: Any, prof: Any) -> list[Any]:
+    """Print the findings no network shows, on stderr (they belong to no network's record)."""
+    unplaced = unplaced_findings(inventory, prof)
+    for f in unplaced:
+        click.echo(f"{f.severity.value} {f.kind.value}: {f'{f.policy}: ' if f.policy else ''}{f.message}", err=True)
+    return unplaced
 
 
 def _reasons(judgement: Any) -> str:

@@ -11,11 +11,15 @@ import json
 from typing import Any
 
 MAX_DEPTH = 100  # nesting levels of one document (Kubernetes objects rarely pass 20; CRD schemas 50)
-MAX_VALUES = 4_000_000  # values in one document: a 32 MiB JSON List holds about 2 million
+MAX_VALUES = 4_000_000  # values in one document: a 32 MiB JSON List of pods holds about 3.7 million
 MAX_NUMBER_DIGITS = 40  # characters of one integer literal (int64 needs 20)
+MAX_ERRORS_SHOWN = 100  # errors listed per document; the rest are counted in one line
 MAX_EMBEDDED_JSON_BYTES = 1 << 20  # JSON inside an annotation or a NAD config (an object is at most 1.5 MiB)
 INT_RANGE = (-(1 << 63), (1 << 64) - 1)  # what a Kubernetes number field can hold (int64, or uint64)
 SCALARS = (str, int, float, bool, type(None))
+_SCALAR_TYPES = frozenset(SCALARS)
+# Every JSON value but the first follows one of these, so their count bounds the values before parsing.
+JSON_VALUE_STARTS = (",", ":", "[", "{")
 
 
 class InputTooLarge(ValueError):
@@ -38,6 +42,32 @@ def _scalar_problem(value: Any) -> str | None:
 def check_shape(data: Any) -> str | None:
     """Why `data` (a parsed document) is refused, or None: JSON-shaped values only, string keys, bounded
     depth, count and numbers. Iterative, so a hostile document cannot exhaust the stack."""
+    if _fits(data):
+        return None
+    return _problem(data)
+
+
+def _fits(data: Any) -> bool:
+    """check_shape's fast pass, level by level so no path or depth is stored per value (a million small
+    objects: 2.4 s with paths, 0.3 s so)."""
+    level, depth, count = [data], 0, 0
+    while level:
+        below = []
+        for value in level:
+            kind = type(value)
+            if kind is dict or kind is list:
+                count += len(value)
+                if depth >= MAX_DEPTH or count > MAX_VALUES or (kind is dict and not all(type(k) is str for k in value)):
+                    return False
+                below.extend(value.values() if kind is dict else value)
+            elif kind not in _SCALAR_TYPES or (kind is int and not INT_RANGE[0] <= value <= INT_RANGE[1]):
+                return False
+        level, depth = below, depth + 1
+    return True
+
+
+def _problem(data: Any) -> str | None:
+    """check_shape's second pass, on refused input only: the same walk keeping paths, to say where."""
     if not isinstance(data, (dict, list)):
         return _scalar_problem(data)
     stack: list[tuple[dict[str, Any] | list[Any], tuple[str, ...]]] = [(data, ())]
@@ -71,6 +101,8 @@ def _bounded_int(text: str) -> int:
 
 def load_json(text: str) -> Any:
     """JSON from a file or embedded in an object, within the limits; raises ValueError with a short reason."""
+    if 1 + sum(text.count(c) for c in JSON_VALUE_STARTS) > MAX_VALUES:
+        raise InputTooLarge(f"the JSON may hold more than {MAX_VALUES:,} values; split it")
     try:
         data = json.loads(text, parse_int=_bounded_int)
     except json.JSONDecodeError as exc:

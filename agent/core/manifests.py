@@ -25,7 +25,7 @@ from .fields import metadata as _metadata
 from .fields import port_number as _port_number
 from .fields import protocol as _protocol
 from .fields import text as _str
-from .input_limits import check_shape, load_embedded_json
+from .input_limits import MAX_ERRORS_SHOWN, check_shape, load_embedded_json
 from .inventory import Inventory, SkippedObject
 from .model import (
     Attachment,
@@ -501,7 +501,20 @@ def build_inventory(objects: Iterable[RawObject], parse_yaml: Any) -> tuple[Inve
     (passed in so the core imports no YAML library); it must raise ValueError on bad input."""
     flat, errors = flatten_documents(objects)
     inv, more = inventory_from(flat, parse_yaml)
-    return inv, errors + more
+    return inv, cap_errors(errors + more)
+
+
+def cap_errors(errors: list[ManifestError]) -> list[ManifestError]:
+    """At most MAX_ERRORS_SHOWN errors per document (a List of a million bad items is one line too)."""
+    per_document: Counter[str] = Counter()
+    shown = []
+    for e in errors:
+        document = e.source.partition(" items[")[0]
+        per_document[document] += 1
+        if per_document[document] <= MAX_ERRORS_SHOWN:
+            shown.append(e)
+    return shown + [ManifestError(doc, "-", f"{n - MAX_ERRORS_SHOWN:,} more objects refused (the first "
+                                  f"{MAX_ERRORS_SHOWN} are listed)") for doc, n in per_document.items() if n > MAX_ERRORS_SHOWN]
 
 
 def inventory_from(flat: Iterable[RawObject], parse_yaml: Any) -> tuple[Inventory, list[ManifestError]]:

@@ -16,7 +16,7 @@ from typing import Callable, Protocol, Sequence
 
 from ..adapters.manifest_files import expand_paths, parse_yaml, read_objects
 from ..core.inventory import Inventory
-from ..core.manifests import ManifestError, RawObject, describe, flatten_documents, inventory_from
+from ..core.manifests import ManifestError, RawObject, cap_errors, describe, flatten_documents, inventory_from
 from ..core.state import DeclaredError
 
 LOG = logging.getLogger(__name__)
@@ -74,14 +74,17 @@ class LastGood:
             self.errors = tuple(DeclaredError(self.source, e.kind, str(e), id(e) in kept_errors) for e in errors)
             self.oldest_kept = min((at for _, at in kept.values()), default=None)
             self._log(self.errors)
-            return inventory, errors
+            return inventory, cap_errors(errors)
 
     def _log(self, errors: tuple[DeclaredError, ...]) -> None:
+        """Each error once when it appears, and once when it is gone (fixed, or its object deleted)."""
         now = {e.message for e in errors}
         for e in errors:
             if e.message not in self._logged:
                 LOG.warning("declared object refused", extra={"source": e.source, "kind": e.kind, "error": e.message,
                                                               "kept_last_good": e.kept})
+        for message in sorted(self._logged - now):
+            LOG.info("declared error cleared", extra={"source": self.source, "error": message})
         self._logged = now
 
     def staleness(self) -> float:

@@ -85,13 +85,14 @@ def test_each_error_is_logged_once_as_a_json_line(caplog):
     last = LastGood("files")
     broken = policy("b")
     broken["spec"]["policyTypes"] = ["Sideways"]
-    with caplog.at_level(logging.WARNING, logger="segcheck.agent.runtime.declared"):
+    with caplog.at_level(logging.INFO, logger="segcheck.agent.runtime.declared"):
         for _ in range(3):
             last.load(docs(nad(), broken), [])
-    [record] = caplog.records
-    event = json.loads(JsonFormatter().format(record))
-    assert event["msg"] == "declared object refused" and event["kind"] == "MultiNetworkPolicy"
-    assert event["source"] == "files" and "Sideways" in event["error"] and event["kept_last_good"] is False
+        last.load(docs(nad(), policy("b")), [])
+    refused, cleared = (json.loads(JsonFormatter().format(r)) for r in caplog.records)
+    assert refused["msg"] == "declared object refused" and refused["kind"] == "MultiNetworkPolicy"
+    assert refused["source"] == "files" and "Sideways" in refused["error"] and refused["kept_last_good"] is False
+    assert cleared["msg"] == "declared error cleared" and cleared["error"] == refused["error"]
 
 
 def readyz(service: AgentService) -> tuple[int, str]:

@@ -8,9 +8,9 @@ import json
 import pytest
 import yaml
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
-from segcheck.agent.adapters import manifest_files
+from segcheck.agent.adapters import manifest_files, yaml_documents
 from segcheck.agent.adapters.manifest_files import load_inventory, read_objects
 from segcheck.agent.core.enforcement import network_findings
 from segcheck.agent.core.findings import FindingKind
@@ -127,12 +127,12 @@ def test_a_yaml_error_loses_only_its_document(tmp_path):
 
 def test_documents_are_split_at_markers_only():
     text = "# c\n---\nx: |\n  --- not a marker\n...\n%YAML 1.1\n---\ny: 2\n---\n"
-    assert [(d.first_line, d.text) for d in manifest_files._documents(text)] == [
+    assert [(d.first_line, d.text) for d in yaml_documents.split_documents(text)] == [
         (1, "---\nx: |\n  --- not a marker\n"), (5, "%YAML 1.1\n---\ny: 2\n"), (8, "---\n")]
 
 
 def test_oversized_document_and_input_are_refused_with_a_message(tmp_path, monkeypatch):
-    monkeypatch.setattr(manifest_files, "MAX_YAML_DOCUMENT_BYTES", 1000)
+    monkeypatch.setattr(yaml_documents, "MAX_YAML_DOCUMENT_BYTES", 1000)
     monkeypatch.setattr(manifest_files, "MAX_INPUT_BYTES", 3000)
     big = yaml.safe_dump({**namespace("big"), "data": {"x": "y" * 2000}})
     (tmp_path / "a.yaml").write_text(f"{yaml.safe_dump(namespace('small'))}---\n{big}")
@@ -156,7 +156,7 @@ KINDS = ["Pod", "NetworkAttachmentDefinition", "MultiNetworkPolicy", "VirtualMac
 
 def _is_bounded(value, depth=0):
     if isinstance(value, dict):
-        return depth < MAX_DEPTH and all(_is_bounded(v, depth + 1) for v in value.values())
+        return depth < MAX_DEPTH and all(isinstance(k, str) and _is_bounded(v, depth + 1) for k, v in value.items())
     if isinstance(value, list):
         return depth < MAX_DEPTH and all(_is_bounded(v, depth + 1) for v in value)
     return not isinstance(value, int) or isinstance(value, bool) or -(1 << 63) <= value < (1 << 64)
@@ -173,6 +173,11 @@ def test_any_json_shaped_object_is_parsed_or_named(kind, body):
 
 @settings(max_examples=150, deadline=None)
 @given(value=json_values, depth=st.integers(0, 3 * MAX_DEPTH))
+@example(value=[], depth=MAX_DEPTH - 1).via("the deepest container allowed")
+@example(value=[], depth=MAX_DEPTH).via("one level too deep")
+@example(value=1, depth=MAX_DEPTH).via("a scalar at the deepest level")
+@example(value={"a": 1 << 64}, depth=0).via("a number past uint64")
+@example(value={1: "a"}, depth=3).via("a key that is no string")
 def test_check_shape_refuses_exactly_what_exceeds_the_limits(value, depth):
     for _ in range(depth):
         value = [value]
@@ -207,7 +212,7 @@ def test_alias_chains_are_bounded_by_their_expansion(tmp_path_factory, levels, w
         sizes.append(size)
     written = 1 + 2 * levels + width  # the mapping, its keys, one sequence per level, a0's scalars
     added = 1 + levels + sum(sizes) - written
-    assert any("YAML aliases expand" in str(e) for e in errors) == (added > manifest_files.MAX_ALIAS_EXPANSION)
+    assert any("YAML aliases expand" in str(e) for e in errors) == (added > yaml_documents.MAX_ALIAS_EXPANSION)
 
 
 # --- nothing the user gave is dropped without a word ----------------------------------------------------------
@@ -221,8 +226,13 @@ def test_workloads_and_policies_naming_a_missing_nad_are_findings(tmp_path):
     result = write_all(tmp_path, pod("a", "192.168.200.10"), mnp("p", {"podSelector": {}, "policyTypes": ["Ingress"]}),
                        endpoints({"name": "db", "network": "default/tenantblue", "ips": ["192.168.200.5"]}))
     assert result.exit_code == 1, result.output
-    assert "nad-missing: default/a, ext:db attach to default/tenantblue" in result.output
-    assert "policy-for-unknown-network: default/p" in result.output
+    [record] = [json.loads(line) for line in result.stdout.splitlines()]  # no network: one record of network null
+    assert record["network"] is None
+    found = {(f["kind"], f["policy"]): f["message"] for f in record["findings"]}
+    assert found[("nad-missing", None)].startswith("default/a, ext:db attach to default/tenantblue")
+    assert ("policy-for-unknown-network", "default/p") in found
+    table = CliRunner().invoke(cli, ["matrix", "-f", str(tmp_path)])
+    assert table.exit_code == 1 and "nad-missing: default/a" in table.stderr
 
 
 @pytest.mark.parametrize("second", [
@@ -256,7 +266,9 @@ def test_kinds_that_do_not_bear_on_secondary_networks_are_skipped_with_a_notice(
                      "notice: skipped 1 NetworkPolicy (default/np): it applies to the default network only",
                      "notice: skipped 1 Secret (default/s): it does not bear on secondary networks",
                      "notice: skipped 1 Service (default/svc): it does not bear on secondary networks"]
-    assert "default-network-only: default/np: a NetworkPolicy applies to the cluster's default network only" in result.output
+    findings = json.loads(result.stdout.splitlines()[-1])["findings"]
+    assert [(f["kind"], f["policy"]) for f in findings] == [("default-network-only", "default/np")]
+    assert findings[0]["message"].startswith("a NetworkPolicy applies to the cluster's default network only")
 
 
 @pytest.mark.parametrize("obj,needle", [
@@ -287,11 +299,25 @@ def _nodes(node) -> int:
 @given(value=json_values, flow=st.sampled_from([None, True, False]))
 def test_the_node_bound_holds_before_parsing(value, flow):
     text = yaml.safe_dump(value, default_flow_style=flow)
-    bound = 1 + 2 * sum(text.count(c) for c in manifest_files._NODE_STARTS)
+    bound = 1 + 2 * sum(text.count(c) for c in yaml_documents.NODE_STARTS)
     assert _nodes(yaml.compose(text, Loader=yaml.SafeLoader)) <= bound
 
 
 def test_a_dense_document_is_refused_before_it_is_parsed(tmp_path, monkeypatch):
-    monkeypatch.setattr(manifest_files, "MAX_YAML_NODES", 1000)
+    monkeypatch.setattr(yaml_documents, "MAX_YAML_NODES", 1000)
     errors = errors_of("a: [" + ",".join(["1"] * 600) + "]\n", tmp_path=tmp_path)
     assert len(errors) == 1 and "may hold more than 1,000 values" in errors[0] and "give it as JSON" in errors[0]
+
+
+def test_a_list_of_many_bad_items_is_a_bounded_number_of_lines():
+    items = [{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"p{i}", "labels": {"a": [1]}}} for i in range(250)]
+    _, errors = build_inventory([RawObject("big.json", {"apiVersion": "v1", "kind": "List", "items": items})],
+                                manifest_files.parse_yaml)
+    assert len(errors) == 101 and str(errors[0]).startswith("big.json items[0]: Pod p0: metadata.labels.a")
+    assert str(errors[-1]) == "big.json: -: 150 more objects refused (the first 100 are listed)"
+
+
+def test_dense_json_is_refused_before_it_is_parsed(tmp_path, monkeypatch):
+    monkeypatch.setattr("segcheck.agent.core.input_limits.MAX_VALUES", 1000)
+    errors = errors_of("[" + ",".join(["{}"] * 600) + "]", tmp_path=tmp_path, suffix=".json")
+    assert len(errors) == 1 and "may hold more than 1,000 values" in errors[0]
