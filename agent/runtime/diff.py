@@ -16,7 +16,7 @@ from .checks import UsageError
 from .status import Status
 
 
-class FailOn(enum.Enum):
+class FailOnChange(enum.Enum):
     """Which changes make `diff` fail (exit 1): the CI gate a reviewer chooses."""
 
     OPENED = "opened"  # a cell becomes reachable (the default: new exposure needs a look)
@@ -35,14 +35,14 @@ class NetworkDiffReport:
 class DiffReport:
     profile: str
     networks: list[NetworkDiffReport]
-    fail_on: FailOn = FailOn.OPENED
+    fail_on: FailOnChange = FailOnChange.OPENED
 
     def count(self, kind: ChangeKind) -> int:
         return sum(len(n.diff.of(kind)) for n in self.networks)
 
     @property
     def status(self) -> Status:
-        failing = {FailOn.OPENED: (ChangeKind.OPENED,), FailOn.CHANGED: VERDICT_CHANGES, FailOn.NEVER: ()}
+        failing = {FailOnChange.OPENED: (ChangeKind.OPENED,), FailOnChange.CHANGED: VERDICT_CHANGES, FailOnChange.NEVER: ()}
         return Status.DRIFT if any(self.count(k) for k in failing[self.fail_on]) else Status.MATCH
 
 
@@ -52,7 +52,7 @@ def _only(found: list[Finding], other: list[Finding]) -> list[Finding]:
 
 
 def diff_states(base: Inventory, head: Inventory, profile: OvnkProfile, *, network: Ref | None = None,
-                namespace: str | None = None, fail_on: FailOn = FailOn.OPENED) -> DiffReport:
+                namespace: str | None = None, fail_on: FailOnChange = FailOnChange.OPENED) -> DiffReport:
     """The cells whose expected verdict (or deciding rules) differ from `base` to `head`, per network."""
     states = (base, head)
     known = set(base.networks) | set(head.networks)

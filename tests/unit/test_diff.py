@@ -12,7 +12,7 @@ from segcheck.agent.core.enforcement import PROFILES
 from segcheck.agent.core.model import Ref
 from segcheck.agent.core.reachability import NetworkReachability
 from segcheck.agent.runtime.checks import UsageError
-from segcheck.agent.runtime.diff import DiffReport, FailOn, diff_states
+from segcheck.agent.runtime.diff import DiffReport, FailOnChange, diff_states
 from segcheck.agent.runtime.status import Status
 from tests.builders import endpoints, inventory, mnp, nad, pod
 
@@ -69,8 +69,8 @@ def test_a_removed_rule_closes_its_cells_and_passes_unless_asked():
     closed = report.networks[0].diff.of(CLOSED)[0]
     assert closed.before is not None and closed.before.because == ["default/db:egress[0]"]
     assert report.status is Status.MATCH
-    assert diff(base, head, fail_on=FailOn.CHANGED).status is Status.DRIFT
-    assert diff(world(), world(mnp("db", db_egress())), fail_on=FailOn.NEVER).status is Status.MATCH
+    assert diff(base, head, fail_on=FailOnChange.CHANGED).status is Status.DRIFT
+    assert diff(world(), world(mnp("db", db_egress())), fail_on=FailOnChange.NEVER).status is Status.MATCH
 
 
 def test_an_identical_state_changes_nothing_and_counts_every_cell():
