@@ -17,6 +17,8 @@ from .diff_view import (CHANGE_HEADERS, KIND_TITLES, REATTRIBUTED_HEADERS, chang
 from .options import (STDIN, DeclaredInput, declared_input, namespace_option, network_option, output_option, ovnk_option,
                       parse_network, profile)
 from .output import FORMATS, console, emit_records, exit_code, fail, is_table, table
+from .report_views import diff_report, locations_of
+from .reports import REPORT_FORMATS
 
 DIFF_EXAMPLES = """Examples:
 
@@ -42,7 +44,7 @@ def _state(paths: Sequence[str], cluster: ClusterTarget) -> tuple[DeclaredInput,
 @namespace_option
 @network_option
 @ovnk_option
-@output_option(FORMATS)
+@output_option(FORMATS + REPORT_FORMATS)
 @click.option("--fail-on", "fail_on", type=click.Choice([f.value for f in FailOnChange]),
               default=FailOnChange.OPENED.value, show_default=True,
               callback=lambda _ctx, _param, value: FailOnChange(value),
@@ -72,7 +74,10 @@ def diff(states: tuple[str, ...], base_paths: tuple[str, ...], declared: Declare
                              namespace=namespace, fail_on=fail_on)
     except UsageError as exc:
         raise fail(str(exc)) from None
-    if is_table(fmt):
+    if fmt in REPORT_FORMATS:
+        click.echo(diff_report(fmt, report, base_label, head_label, locations_of(base.files), locations_of(head.files)),
+                   nl=False)
+    elif is_table(fmt):
         _print(report, base_label, head_label, wide=fmt == "wide")
     else:
         emit_records([network_json(report, n) for n in report.networks], fmt)
