@@ -105,7 +105,17 @@ class NetworkDiff:
 
 # --- one side's coverage of a pair ---------------------------------------------------------------------------
 
-Segments = list[tuple[PortRange, Judgement]]
+@dataclass(frozen=True)
+class Segment:
+    """A port range of one side with its verdict. `exact`: its rules too hold for every port of it (a cell listed
+    for that range); a stretch of a `ports=None` cell only carries the rules of the cell's first stretch."""
+
+    ports: PortRange
+    judgement: Judgement
+    exact: bool
+
+
+Segments = list[Segment]
 
 
 def _fill(protocol: Protocol, default: Judgement, exceptions: list[Cell]) -> Segments:
@@ -115,17 +125,18 @@ def _fill(protocol: Protocol, default: Judgement, exceptions: list[Cell]) -> Seg
     for cell in sorted(exceptions, key=lambda c: c.ports.first if c.ports else 0):
         assert cell.ports is not None
         if cell.ports.first > nxt:
-            out.append((PortRange(protocol, nxt, cell.ports.first - 1), default))
-        out.append((cell.ports, cell.judgement))
+            out.append(Segment(PortRange(protocol, nxt, cell.ports.first - 1), default, False))
+        out.append(Segment(cell.ports, cell.judgement, True))
         nxt = cell.ports.last + 1
     if nxt <= MAX_PORT:
-        out.append((PortRange(protocol, nxt, MAX_PORT), default))
+        out.append(Segment(PortRange(protocol, nxt, MAX_PORT), default, False))
     return out
 
 
 def pair_coverage(cells: Iterable[Cell]) -> dict[Protocol, Segments]:
     """A pair's cells as segments covering every port of every protocol. A protocol the pair does not list
-    behaves as TCP's `ports=None` cell (the matrix lists UDP/SCTP only where they differ from it)."""
+    behaves as TCP's `ports=None` cell (the matrix lists UDP/SCTP only where they differ from it). A listed
+    exception is one stretch of one verdict and one provenance (`NetworkReachability.pair_cells`): exact."""
     by_proto: dict[Protocol, list[Cell]] = {}
     for cell in cells:
         by_proto.setdefault(cell.protocol, []).append(cell)
@@ -138,8 +149,8 @@ def pair_coverage(cells: Iterable[Cell]) -> dict[Protocol, Segments]:
     return out
 
 
-def _at(segments: Segments, starts: list[int], port: int) -> Judgement:
-    return segments[bisect.bisect_right(starts, port) - 1][1]
+def _at(segments: Segments, starts: list[int], port: int) -> Segment:
+    return segments[bisect.bisect_right(starts, port) - 1]
 
 
 # --- the comparison ------------------------------------------------------------------------------------------
@@ -197,7 +208,7 @@ def _cut_points(cuts: Iterable[PortRange]) -> dict[Protocol, list[int]]:
 
 
 def _pieces(protocol: Protocol, *sides: Segments | None) -> Iterator[PortRange]:
-    starts = sorted({rng.first for segs in sides if segs is not None for rng, _ in segs} | {MIN_PORT})
+    starts = sorted({seg.ports.first for segs in sides if segs is not None for seg in segs} | {MIN_PORT})
     for a, b in zip(starts, starts[1:] + [MAX_PORT + 1]):
         yield PortRange(protocol, a, b - 1)
 
@@ -235,18 +246,23 @@ def compare(network: Ref, before: NetworkReachability | None, after: NetworkReac
 
 def _compare_protocol(pair: tuple[str, str], proto: Protocol, bs: Segments | None, as_: Segments | None,
                       old: _Side | None, new: _Side | None, points: list[int]) -> list[CellChange]:
-    b_starts = [r.first for r, _ in bs] if bs else []
-    a_starts = [r.first for r, _ in as_] if as_ else []
+    b_starts = [seg.ports.first for seg in bs] if bs else []
+    a_starts = [seg.ports.first for seg in as_] if as_ else []
     changes: list[CellChange] = []
     for piece in _pieces(proto, bs, as_):
-        jb = _at(bs, b_starts, piece.first) if bs else None
-        ja = _at(as_, a_starts, piece.first) if as_ else None
+        b = _at(bs, b_starts, piece.first) if bs else None
+        a = _at(as_, a_starts, piece.first) if as_ else None
+        jb, ja = (b.judgement if b else None), (a.judgement if a else None)
         if change_kind(jb, ja) is None:
             continue
-        # Verdicts read off the cells are exact, their rules only per cell: a changed piece is judged again.
-        for sub in _refine(piece, points):
-            sb = old.judge(pair, sub.first, proto) if bs and old else None
-            sa = new.judge(pair, sub.first, proto) if as_ and new else None
+        # Verdicts read off the cells are exact; their rules are only where a listed range says them: elsewhere
+        # the piece is cut where rules may change and each stretch judged again.
+        if (b is None or b.exact) and (a is None or a.exact):
+            judged = [(piece, jb, ja)]
+        else:
+            judged = [(sub, old.judge(pair, sub.first, proto) if b and old else None,
+                       new.judge(pair, sub.first, proto) if a and new else None) for sub in _refine(piece, points)]
+        for sub, sb, sa in judged:
             if change_kind(sb, sa) is None:
                 continue
             prev = changes[-1] if changes else None
