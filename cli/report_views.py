@@ -134,10 +134,11 @@ def explain_report(fmt: str, report: ExplainReport, fail_on: FailOn, locations: 
     def doc() -> Document:
         rows = [[ports, j.verdict.value, r.ref, r.detail, _where(locations.reason(r.ref))]
                 for ports, j in answers for r in j.reasons]
-        lines = [] if report.trace is None else [f"ovn-trace: {report.trace.verdict}", report.trace.text]
+        trace = report.trace
         return Document(f"segcheck explain {pair} on {report.network}", [], [Section(
-            pair, lines, None, [Table(["PORTS", "EXPECTED", "BECAUSE", "DETAIL", "WHERE"], rows, "verdicts"),
-                                findings_table(report.findings, locations)])])
+            pair, [] if trace is None else [f"ovn-trace (first packet of a new connection): {trace.verdict}"], None,
+            [Table(["PORTS", "EXPECTED", "BECAUSE", "DETAIL", "WHERE"], rows, "verdicts"),
+             findings_table(report.findings, locations)], trace.text if trace is not None else "")])
 
     def suites() -> list[Suite]:
         cases = [Case(f"{pair} {ports}", details=f"expected {j.verdict.value} because {', '.join(j.because)}")

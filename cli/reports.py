@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -48,6 +49,7 @@ class Section:
     lines: list[str] = field(default_factory=list)
     grid: Grid | None = None
     tables: list[Table] = field(default_factory=list)
+    code: str = ""  # preformatted text kept as it is (an ovn-trace)
 
 
 @dataclass
@@ -111,7 +113,10 @@ def _md_table(t: Table) -> list[str]:
 def markdown(doc: Document, pictures: bool = True) -> str:
     out = [f"## {_md(doc.title)}", ""] + ([f"{_md(line)}  " for line in doc.lines] + [""] if doc.lines else [])
     for s in doc.sections:
-        out += [f"### {_md(s.title)}", ""] + [f"{_md(line)}  " for line in s.lines] + [""]
+        out += [f"### {_md(s.title)}", ""] + ([f"{_md(line)}  " for line in s.lines] + [""] if s.lines else [])
+        if s.code:
+            fence = "`" * max(3, 1 + max((len(r) for r in re.findall("`+", s.code)), default=0))
+            out += [fence, s.code, fence, ""]
         if pictures and s.grid is not None and s.grid.labels:
             out += [svg(s.grid, s.title), ""]
         for t in s.tables:
@@ -136,6 +141,8 @@ def html_page(doc: Document) -> str:
     for s in doc.sections:
         out.append(f'<section><h2>{_h(s.title)}</h2>')
         out += [f"<p>{_h(line)}</p>" for line in s.lines]
+        if s.code:
+            out.append(f"<pre>{_h(s.code)}</pre>")
         if s.grid is not None and s.grid.labels:
             out.append(f'<figure>{svg(s.grid, s.title)}</figure>')
         for t in s.tables:

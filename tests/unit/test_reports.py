@@ -25,10 +25,11 @@ from segcheck.agent.core.model import ExternalEndpoint, Judgement, PortRange, Pr
 from segcheck.agent.core.reachability import NetworkReachability
 from segcheck.agent.lab.seed import packaged_seed
 from segcheck.agent.runtime.checker import CheckReport
-from segcheck.agent.runtime.checks import MatrixReport, VerifyReport, read_manifests
+from segcheck.agent.core.sources import Trace
+from segcheck.agent.runtime.checks import MatrixReport, VerifyReport, explain, read_manifests
 from segcheck.agent.runtime.status import FailOn
 from segcheck.cli.main import cli
-from segcheck.cli.report_views import matrix_report, verify_report
+from segcheck.cli.report_views import explain_report, matrix_report, verify_report
 from tests.builders import inventory, mnp, nad, pod
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
@@ -269,3 +270,21 @@ def test_diff_markdown_and_html_show_the_opened_cells_with_their_rule(tmp_path):
     assert "<svg" not in md  # review hosts strip it
     page = parse_html(run("diff", SEED, head, "-o", "html").output)
     assert "22/TCP" in page.cells and "svg" in page.tags
+
+
+def test_explain_reports_keep_the_trace_verbatim_and_inert():
+    inv, errors = read_manifests([str(SEED)])
+    assert not errors
+    report = explain(inv, "vm-server", "db:5432", PROFILES["4.14"])
+    report.trace = Trace("delivered", "ingress(dp=\"x\")\n```\n<b>not bold</b>\n  next;")
+    md = explain_report("markdown", report, FailOn.WARNING, locate([SEED]))
+    fence = next(line for line in md.splitlines() if line.startswith("```"))
+    assert len(fence) == 4  # longer than any run of backticks inside
+    assert f"{fence}\ningress(dp=\"x\")\n```\n<b>not bold</b>\n  next;\n{fence}" in md
+    assert "50-policies.yaml:27" in md
+    page = parse_html(explain_report("html", report, FailOn.WARNING, locate([SEED])))
+    assert "pre" in page.tags and "b" not in page.tags
+    assert "<b>not bold</b>" in "".join(page.text)
+    root = parse_junit(explain_report("junit", report, FailOn.WARNING, locate([SEED])))
+    assert [c.get("name") for c in root.iter("testcase")] == ["default/vm-server -> ext:db 5432/TCP",
+                                                             "default/vm-server -> ext:db ovn-trace"]
