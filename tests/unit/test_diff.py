@@ -186,3 +186,21 @@ def test_unknown_filters_are_usage_errors():
 
 def test_compare_without_either_state_is_empty():
     assert compare(BLUE, None, None).changes == []
+
+
+def test_change_kind_truth_table():
+    from segcheck.agent.core.diff import change_kind
+    from segcheck.agent.core.model import Judgement, Reason, Verdict
+
+    def j(verdict: str, *rules: str) -> Judgement:
+        return Judgement(Verdict(verdict), tuple(Reason(r, "wording is not part of the decision") for r in rules))
+
+    table = {
+        (None, j("allowed", "a")): OPENED, (j("denied", "d"), j("allowed", "a")): OPENED,
+        (j("allowed", "a"), j("denied", "d")): CLOSED, (j("allowed", "a"), None): CLOSED,
+        (j("unknown", "u"), j("allowed", "a")): ChangeKind.UNKNOWN, (j("denied", "d"), j("unknown", "u")): ChangeKind.UNKNOWN,
+        (j("allowed", "a"), j("allowed", "b")): RE, (j("denied", "d"), j("denied", "e")): RE,
+        (None, j("denied", "d")): None, (j("denied", "d"), None): None, (None, None): None,
+        (j("allowed", "a"), Judgement(Verdict.ALLOWED, (Reason("a", "other words"),))): None,
+    }
+    assert {k: change_kind(*k) for k in table} == table
