@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from segcheck.agent.lab.seed import packaged_seed
 from segcheck.cli.main import cli
+from tests.unit.test_cli_cluster import cluster  # noqa: F401 - the fake API server fixture
 
 SEED = packaged_seed()
 
@@ -76,3 +77,15 @@ def test_bad_input_exits_2(tmp_path):
     assert run("diff", SEED, SEED, "--base", SEED).exit_code == 2
     assert run("diff", SEED, SEED, "--network", "default/nosuch").exit_code == 2
     assert run("diff", SEED, tmp_path / "missing").exit_code == 2
+
+
+def test_files_against_the_live_cluster(tmp_path, cluster):  # the fake API server holding the seed
+    live = ("--kubeconfig", str(cluster), "--endpoints", str(SEED / "40-endpoints.yaml"))
+    same = run("diff", "-f", SEED, *live, "-o", "json")
+    assert same.exit_code == 0, same.output
+    assert json.loads(same.output)["changes"] == []
+    opening = run("diff", "-f", head_with(tmp_path, *OPEN_SSH), *live, "-o", "json")
+    assert opening.exit_code == 1, opening.output
+    assert {(c["from"], c["port"]) for c in json.loads(opening.output)["changes"] if c["change"] == "opened"} == {
+        ("default/podclient", 22), ("default/vm-server", 22)}
+    assert run("diff", *live).exit_code == 2  # both sides live: nothing to compare
