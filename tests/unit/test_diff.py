@@ -16,7 +16,7 @@ from segcheck.agent.runtime.diff import DiffReport, FailOnChange, diff_states
 from segcheck.agent.runtime.status import Status
 from tests.builders import endpoints, inventory, mnp, nad, pod
 
-P414, P2025 = PROFILES["4.14"], PROFILES["2025"]
+P414, PCURRENT = PROFILES["4.14"], PROFILES["current"]
 BLUE, RED = Ref("default", "tenantblue"), Ref("default", "tenantred")
 OPENED, CLOSED, RE = ChangeKind.OPENED, ChangeKind.CLOSED, ChangeKind.REATTRIBUTED
 
@@ -111,7 +111,7 @@ def test_policy_for_moved_to_another_network_closes_there_and_opens_here():
 
 def test_a_widened_port_range_opens_only_the_new_ports_where_endport_is_honoured():
     base, head = world(mnp("db", db_egress())), world(mnp("db", db_egress(5432, 5440)))
-    assert changes(diff(base, head, P2025)) == {
+    assert changes(diff(base, head, PCURRENT)) == {
         (OPENED, "default/tenantblue", src, "ext:db", "5433-5440/TCP", ("default/db:egress[0]",))
         for src in ("default/client", "default/server")}
     # OpenShift 4.14 drops endPort: the same edit changes nothing there (the finding says so).
@@ -123,13 +123,13 @@ def test_a_widened_port_range_opens_only_the_new_ports_where_endport_is_honoured
 def test_ranges_cut_differently_on_each_side_compare_on_the_union_of_cuts():
     base = world(mnp("a", db_egress(5000, 5500)))
     head = world(mnp("b", db_egress(5400, 6000)))
-    got = changes(diff(base, head, P2025), OPENED, CLOSED)
+    got = changes(diff(base, head, PCURRENT), OPENED, CLOSED)
     for src in ("default/client", "default/server"):
         assert (CLOSED, "default/tenantblue", src, "ext:db", "5000-5399/TCP",
                 ("default/b:egress", "default/default-deny:egress")) in got
         assert (OPENED, "default/tenantblue", src, "ext:db", "5501-6000/TCP", ("default/b:egress[0]",)) in got
     assert len(got) == 4
-    kept = {str(c.ports): c.after.because for c in diff(base, head, P2025).networks[0].diff.of(RE)
+    kept = {str(c.ports): c.after.because for c in diff(base, head, PCURRENT).networks[0].diff.of(RE)
             if c.source == "default/client" and c.after.verdict.value == "allowed"}
     assert kept == {"5400-5500/TCP": ["default/b:egress[0]"]}  # still allowed, now by b
 
