@@ -9,7 +9,7 @@ from segcheck.agent.adapters.manifest_locations import Location, ManifestLocatio
 from segcheck.agent.core.diff import VERDICT_CHANGES, CellChange, ChangeKind
 from segcheck.agent.core.drift import CheckedCell, DriftClass, has_drift, summarize
 from segcheck.agent.core.findings import Finding, Severity
-from segcheck.agent.core.model import Judgement
+from segcheck.agent.core.model import Judgement, Verdict
 from segcheck.agent.core.render import GRID_LEGEND, cell_row, grid, port_text
 from segcheck.agent.runtime.checker import CheckReport
 from segcheck.agent.runtime.checks import ExplainReport, MatrixReport, VerifyReport
@@ -18,11 +18,13 @@ from segcheck.agent.runtime.status import FailOn, Status, findings_status
 
 from .diff_view import (CHANGE_HEADERS, KIND_TITLES, REATTRIBUTED_HEADERS, change_row, reattributions, summary,
                         totals)
+from .options import STDIN
 from .reports import Case, Document, Result, Section, Suite, Table, html_page, junit, markdown, sarif
 from .svg_grid import Grid, Shade
 
 FINDING_HEADERS = ["SEVERITY", "KIND", "POLICY", "MESSAGE", "WHERE"]
-VERDICT_SHADES = {".": Shade("#2e7d32", "allowed"), "X": Shade("#c62828", "denied"), "?": Shade("#f9a825", "unknown")}
+VERDICT_COLOURS = {Verdict.ALLOWED: "#2e7d32", Verdict.DENIED: "#c62828", Verdict.UNKNOWN: "#f9a825"}
+VERDICT_SHADES = {v.glyph: Shade(VERDICT_COLOURS[v], v.value) for v in Verdict}
 CHECK_SHADES = {"=": Shade("#2e7d32", "the three planes agree"), "!": Shade("#c62828", "drift"),
                 "?": Shade("#f9a825", "could not check (no evidence)")}
 CHANGE_SHADES = {"+": Shade("#e65100", "opened (now allowed)"), "-": Shade("#1565c0", "closed (now denied)"),
@@ -34,7 +36,7 @@ UNPLACED = "no network"  # where findings that belong to no network's record are
 
 def locations_of(files: Sequence[str]) -> ManifestLocations:
     """Where the objects of these manifests were written; nothing for the live cluster or standard input."""
-    return locate([f for f in files if f != "-"])
+    return locate([f for f in files if f != STDIN])
 
 
 def _where(location: Location | None) -> str:

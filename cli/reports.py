@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
+from urllib.parse import quote
 from xml.etree import ElementTree as ET
 
 from segcheck.agent.adapters.manifest_locations import Location
@@ -188,7 +189,7 @@ def junit(name: str, suites: list[Suite]) -> str:
 def _sarif_location(r: Result) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if r.location is not None:
-        out["physicalLocation"] = {"artifactLocation": {"uri": r.location.file.replace("\\", "/")},
+        out["physicalLocation"] = {"artifactLocation": {"uri": quote(r.location.file.replace("\\", "/"))},
                                    "region": {"startLine": r.location.line}}
     if r.logical is not None:
         out["logicalLocations"] = [{"fullyQualifiedName": r.logical}]

@@ -288,3 +288,11 @@ def test_explain_reports_keep_the_trace_verbatim_and_inert():
     root = parse_junit(explain_report("junit", report, FailOn.WARNING, locate([SEED])))
     assert [c.get("name") for c in root.iter("testcase")] == ["default/vm-server -> ext:db 5432/TCP",
                                                              "default/vm-server -> ext:db ovn-trace"]
+
+
+def test_sarif_uris_are_uri_references_even_for_odd_file_names(tmp_path):
+    state = write_world(tmp_path / "s")
+    (state / "60 odd#name.yaml").write_text(yaml.safe_dump(mnp("untyped", {"podSelector": {}})))
+    log = parse_sarif(run("matrix", "-f", state, "-o", "sarif").output)
+    uri = log["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+    assert uri.endswith("/60%20odd%23name.yaml") and " " not in uri
