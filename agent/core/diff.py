@@ -2,9 +2,11 @@
 
 The states are aligned by pair (source and destination keys) and protocol. Each side's cells cover the whole
 port space of a pair (a `ports=None` cell covers what its exceptions leave), but the two sides may cut it
-differently, so the comparison runs over the union of both sides' cut points. A changed piece is then cut again
-at the rule port boundaries the caller knows (`cuts`) and judged on each side, so every reported range carries
-the exact rules that decide it before and after; adjacent pieces with the same change are merged back.
+differently, so the comparison runs over the union of both sides' cut points. A piece whose verdict changes is
+then cut again at the rule port boundaries the caller knows (`cuts`) and judged on each side, so every opened,
+closed or unknown range carries the exact rules that decide it before and after; adjacent pieces with the same
+change are merged back. A re-attributed piece (same verdict, other rules) carries the rules of the cells that
+cover it.
 
 An endpoint present on one side only makes its pairs one-sided: an allowed cell towards or from a new endpoint
 is opened (a new path), one of a removed endpoint is closed; its denied cells are no change (nothing reached it
@@ -155,26 +157,85 @@ def _at(segments: Segments, starts: list[int], port: int) -> Segment:
 
 # --- the comparison ------------------------------------------------------------------------------------------
 
+# What a pair's cells say, without the pair's names: pairs of one class pair share it, so they share the work.
+Signature = tuple[tuple[Protocol, "PortRange | None", Verdict, tuple[str, ...]], ...]
+
+
+def _signature(cells: list[Cell]) -> Signature:
+    return tuple((c.protocol, c.ports, c.verdict, tuple(c.judgement.because)) for c in cells)
+
+
 @dataclass
 class _Side:
     matrix: NetworkReachability
     endpoints: dict[str, Endpoint]
     cells: dict[tuple[str, str], list[Cell]]
-    pairs: dict[tuple[str, str], dict[Protocol, Segments]]
+    signatures: dict[tuple[str, str], Signature]
+    coverage: dict[Signature, dict[Protocol, Segments]]
 
     @classmethod
     def of(cls, matrix: NetworkReachability) -> "_Side":
         cells: dict[tuple[str, str], list[Cell]] = {}
         for cell in matrix.cells():
             cells.setdefault((cell.source, cell.destination), []).append(cell)
-        return cls(matrix, {e.key: e for e in matrix.endpoints}, cells,
-                   {key: pair_coverage(group) for key, group in cells.items()})
+        signatures = {key: _signature(group) for key, group in cells.items()}
+        coverage: dict[Signature, dict[Protocol, Segments]] = {}
+        for key, sig in signatures.items():
+            if sig not in coverage:
+                coverage[sig] = pair_coverage(cells[key])
+        return cls(matrix, {e.key: e for e in matrix.endpoints}, cells, signatures, coverage)
+
+    def of_pair(self, pair: tuple[str, str]) -> tuple[Signature | None, dict[Protocol, Segments] | None]:
+        sig = self.signatures.get(pair)
+        return sig, (self.coverage[sig] if sig is not None else None)
 
     def judge(self, pair: tuple[str, str], port: int, protocol: Protocol) -> Judgement:
         return self.matrix.judge(self.endpoints[pair[0]], self.endpoints[pair[1]], port, protocol)
 
 
-def _untouched(cells: list[Cell], changes: list[CellChange]) -> int:
+@dataclass(frozen=True)
+class _Piece:
+    """A changed port range as the cells of a pair say it; `judge_again`: a verdict change whose rules the cells
+    do not give exactly (a stretch of a `ports=None` cell)."""
+
+    ports: PortRange
+    before: Judgement | None
+    after: Judgement | None
+    judge_again: bool
+
+
+def _merge(pieces: Iterable[_Piece]) -> list[_Piece]:
+    out: list[_Piece] = []
+    for p in pieces:
+        prev = out[-1] if out else None
+        if (prev is not None and prev.ports.protocol is p.ports.protocol and prev.ports.last + 1 == p.ports.first
+                and prev.judge_again == p.judge_again and _same(prev.before, p.before) and _same(prev.after, p.after)):
+            out[-1] = _Piece(PortRange(p.ports.protocol, prev.ports.first, p.ports.last), p.before, p.after,
+                             p.judge_again)
+        else:
+            out.append(p)
+    return out
+
+
+def _plan(before: dict[Protocol, Segments] | None, after: dict[Protocol, Segments] | None) -> list[_Piece]:
+    """The changed pieces of a pair, from both sides' coverage (the same for every pair of one class pair)."""
+    pieces = []
+    for proto in PROTOCOLS:
+        bs, as_ = (before[proto] if before else None), (after[proto] if after else None)
+        b_starts = [seg.ports.first for seg in bs] if bs else []
+        a_starts = [seg.ports.first for seg in as_] if as_ else []
+        for piece in _pieces(proto, bs, as_):
+            b = _at(bs, b_starts, piece.first) if bs else None
+            a = _at(as_, a_starts, piece.first) if as_ else None
+            jb, ja = (b.judgement if b else None), (a.judgement if a else None)
+            kind = change_kind(jb, ja)
+            if kind is not None:
+                exact = (b is None or b.exact) and (a is None or a.exact)
+                pieces.append(_Piece(piece, jb, ja, not exact and kind in VERDICT_CHANGES))
+    return _merge(pieces)
+
+
+def _untouched(cells: list[Cell], changes: list[_Piece]) -> int:
     """How many of a pair's cells (as `matrix` lists them) no change touches. A `ports=None` cell covers
     every port its protocol's other cells leave."""
     def overlaps(a: PortRange, b: PortRange) -> bool:
@@ -186,7 +247,7 @@ def _untouched(cells: list[Cell], changes: list[CellChange]) -> int:
             count += not any(overlaps(cell.ports, c.ports) for c in changes)
             continue
         listed = [o.ports for o in cells if o.protocol is cell.protocol and o.ports is not None]
-        gaps = [c for c in changes if c.protocol is cell.protocol
+        gaps = [c for c in changes if c.ports.protocol is cell.protocol
                 and not any(o.first <= c.ports.first and c.ports.last <= o.last for o in listed)]
         count += not gaps
     return count
@@ -232,42 +293,33 @@ def compare(network: Ref, before: NetworkReachability | None, after: NetworkReac
     out = NetworkDiff(network, before is not None, after is not None,
                       added=sorted(new_eps - old_eps), removed=sorted(old_eps - new_eps))
     points = _cut_points(cuts)
-    for pair in sorted(set(old.pairs if old else {}) | set(new.pairs if new else {})):
-        b = old.pairs.get(pair) if old else None
-        a = new.pairs.get(pair) if new else None
-        changes = [c for proto in PROTOCOLS
-                   for c in _compare_protocol(pair, proto, b[proto] if b else None, a[proto] if a else None,
-                                              old, new, points[proto])]
-        out.changes.extend(changes)
-        if new is not None and pair in new.cells:
-            out.unchanged += _untouched(new.cells[pair], changes)
+    plans: dict[tuple[Signature | None, Signature | None], tuple[list[_Piece], int]] = {}
+    for pair in sorted(set(old.cells if old else {}) | set(new.cells if new else {})):
+        sb, b = old.of_pair(pair) if old else (None, None)
+        sa, a = new.of_pair(pair) if new else (None, None)
+        if (sb, sa) not in plans:
+            plan = _plan(b, a) if sb != sa else []
+            untouched = _untouched(new.cells[pair], plan) if new is not None and sa is not None else 0
+            plans[(sb, sa)] = plan, untouched
+        plan, untouched = plans[(sb, sa)]
+        out.unchanged += untouched
+        out.changes.extend(_changes(pair, plan, old, new, points))
     return out
 
 
-def _compare_protocol(pair: tuple[str, str], proto: Protocol, bs: Segments | None, as_: Segments | None,
-                      old: _Side | None, new: _Side | None, points: list[int]) -> list[CellChange]:
-    b_starts = [seg.ports.first for seg in bs] if bs else []
-    a_starts = [seg.ports.first for seg in as_] if as_ else []
-    changes: list[CellChange] = []
-    for piece in _pieces(proto, bs, as_):
-        b = _at(bs, b_starts, piece.first) if bs else None
-        a = _at(as_, a_starts, piece.first) if as_ else None
-        jb, ja = (b.judgement if b else None), (a.judgement if a else None)
-        if change_kind(jb, ja) is None:
+def _changes(pair: tuple[str, str], plan: list[_Piece], old: _Side | None, new: _Side | None,
+             points: dict[Protocol, list[int]]) -> list[CellChange]:
+    """The plan for this pair; a piece the cells do not give exactly is cut where rules may change and each
+    stretch judged again (a re-attribution keeps the cells' rules: judging every stretch of every pair would
+    cost far more than the two matrices, for a class that only informs)."""
+    pieces: list[_Piece] = []
+    for p in plan:
+        if not p.judge_again:
+            pieces.append(p)
             continue
-        # Verdicts read off the cells are exact; their rules are only where a listed range says them: elsewhere
-        # the piece is cut where rules may change and each stretch judged again.
-        if (b is None or b.exact) and (a is None or a.exact):
-            judged = [(piece, jb, ja)]
-        else:
-            judged = [(sub, old.judge(pair, sub.first, proto) if b and old else None,
-                       new.judge(pair, sub.first, proto) if a and new else None) for sub in _refine(piece, points)]
-        for sub, sb, sa in judged:
-            if change_kind(sb, sa) is None:
-                continue
-            prev = changes[-1] if changes else None
-            if prev is not None and prev.ports.last + 1 == sub.first and _same(prev.before, sb) and _same(prev.after, sa):
-                changes[-1] = CellChange(pair[0], pair[1], PortRange(proto, prev.ports.first, sub.last), sb, sa)
-            else:
-                changes.append(CellChange(pair[0], pair[1], sub, sb, sa))
-    return changes
+        proto = p.ports.protocol
+        for sub in _refine(p.ports, points[proto]):
+            sb = old.judge(pair, sub.first, proto) if p.before is not None and old else None
+            sa = new.judge(pair, sub.first, proto) if p.after is not None and new else None
+            pieces.append(_Piece(sub, sb, sa, False))
+    return [CellChange(pair[0], pair[1], p.ports, p.before, p.after) for p in _merge(pieces)]
