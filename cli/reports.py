@@ -13,7 +13,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import quote
 from xml.etree import ElementTree as ET
 
@@ -25,6 +25,7 @@ REPORT_FORMATS = ("markdown", "html", "junit", "sarif")
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 SARIF_VERSION = "2.1.0"
 NONE = "none"  # an empty table says so rather than printing headers alone
+GRID_MAX_ENDPOINTS = 150  # past this a picture of n x n cells is no longer read (nor small): the tables remain
 MARKDOWN_MAX_ROWS = 200  # per table: a review comment stays readable (and under hosting limits); JSON has all
 
 
@@ -89,6 +90,12 @@ class Result:
     rule_help: str = ""
 
 
+def _picture(grid: Grid, title: str, escape: Callable[[str], str]) -> str:
+    if len(grid.labels) > GRID_MAX_ENDPOINTS:
+        return escape(f"(grid not drawn: {len(grid.labels)} endpoints, more than {GRID_MAX_ENDPOINTS})")
+    return svg(grid, title)
+
+
 # ----------------------------------------------------------------------------- markdown
 
 def _md(text: str) -> str:
@@ -119,7 +126,7 @@ def markdown(doc: Document, pictures: bool = True) -> str:
             fence = "`" * max(3, 1 + max((len(r) for r in re.findall("`+", s.code)), default=0))
             out += [fence, s.code, fence, ""]
         if pictures and s.grid is not None and s.grid.labels:
-            out += [svg(s.grid, s.title), ""]
+            out += [_picture(s.grid, s.title, _md), ""]
         for t in s.tables:
             out += _md_table(t)
     return "\n".join(out).rstrip() + "\n"
@@ -145,7 +152,7 @@ def html_page(doc: Document) -> str:
         if s.code:
             out.append(f"<pre>{_h(s.code)}</pre>")
         if s.grid is not None and s.grid.labels:
-            out.append(f'<figure>{svg(s.grid, s.title)}</figure>')
+            out.append(f"<figure>{_picture(s.grid, s.title, _h)}</figure>")
         for t in s.tables:
             if not t.rows:
                 out.append(f"<p>{_h(t.title)}: {NONE}</p>")

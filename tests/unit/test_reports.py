@@ -296,3 +296,13 @@ def test_sarif_uris_are_uri_references_even_for_odd_file_names(tmp_path):
     log = parse_sarif(run("matrix", "-f", state, "-o", "sarif").output)
     uri = log["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
     assert uri.endswith("/60%20odd%23name.yaml") and " " not in uri
+
+
+def test_a_grid_too_large_to_read_is_not_drawn():
+    from segcheck.cli.reports import GRID_MAX_ENDPOINTS, Document, Section, html_page
+    from segcheck.cli.svg_grid import Grid
+
+    n = GRID_MAX_ENDPOINTS + 1
+    big = Grid([f"e{i}" for i in range(n)], [[""] * n for _ in range(n)], {})
+    page = parse_html(html_page(Document("t", [], [Section("s", [], big)])))
+    assert "svg" not in page.tags and f"{n} endpoints" in "".join(page.text)
