@@ -158,7 +158,7 @@ def _at(segments: Segments, starts: list[int], port: int) -> Segment:
 # --- the comparison ------------------------------------------------------------------------------------------
 
 # What a pair's cells say, without the pair's names: pairs of one class pair share it, so they share the work.
-Signature = tuple[tuple[Protocol, "PortRange | None", Verdict, tuple[str, ...]], ...]
+Signature = tuple[tuple[Protocol, PortRange | None, Verdict, tuple[str, ...]], ...]
 
 
 def _signature(cells: list[Cell]) -> Signature:
