@@ -306,3 +306,10 @@ def test_a_grid_too_large_to_read_is_not_drawn():
     big = Grid([f"e{i}" for i in range(n)], [[""] * n for _ in range(n)], {})
     page = parse_html(html_page(Document("t", [], [Section("s", [], big)])))
     assert "svg" not in page.tags and f"{n} endpoints" in "".join(page.text)
+
+
+def test_commands_without_a_typed_report_refuse_report_formats_plainly():
+    for args in (("probe", "vm-server", "db:5432", "-f", SEED, "-o", "junit"),
+                 ("drift", "--agent", "http://127.0.0.1:9", "-o", "sarif")):
+        result = run(*args)
+        assert result.exit_code == 2 and "json or yaml" in result.output, result.output
