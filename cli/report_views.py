@@ -23,8 +23,9 @@ from .reports import Case, Document, Result, Section, Suite, Table, html_page, j
 from .svg_grid import Grid, Shade
 
 FINDING_HEADERS = ["SEVERITY", "KIND", "POLICY", "MESSAGE", "WHERE"]
+# The verdicts an expected matrix holds (a programmed half judged on another node never reaches its grid).
 VERDICT_COLOURS = {Verdict.ALLOWED: "#2e7d32", Verdict.DENIED: "#c62828", Verdict.UNKNOWN: "#f9a825"}
-VERDICT_SHADES = {v.glyph: Shade(VERDICT_COLOURS[v], v.value) for v in Verdict}
+VERDICT_SHADES = {v.glyph: Shade(colour, v.value) for v, colour in VERDICT_COLOURS.items()}
 CHECK_SHADES = {"=": Shade("#2e7d32", "the three planes agree"), "!": Shade("#c62828", "drift"),
                 "?": Shade("#f9a825", "could not check (no evidence)")}
 CHANGE_SHADES = {"+": Shade("#e65100", "opened (now allowed)"), "-": Shade("#1565c0", "closed (now denied)"),
