@@ -310,6 +310,7 @@ def test_a_grid_too_large_to_read_is_not_drawn():
 
 def test_commands_without_a_typed_report_refuse_report_formats_plainly():
     for args in (("probe", "vm-server", "db:5432", "-f", SEED, "-o", "junit"),
-                 ("drift", "--agent", "http://127.0.0.1:9", "-o", "sarif")):
+                 ("drift", "--agent", "http://127.0.0.1:9", "-o", "sarif"),
+                 ("verify", "--cluster", "--agent", "http://127.0.0.1:9", "-o", "html")):
         result = run(*args)
         assert result.exit_code == 2 and "json or yaml" in result.output, result.output
