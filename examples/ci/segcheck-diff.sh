@@ -33,22 +33,23 @@ checkout() {  # checkout REF DIR: the policy paths of one revision, as files
 checkout "$BASE_REF" "$work/base"
 checkout "$HEAD_REF" "$work/head"
 
+# Run from the checkouts' folder so the comment names files as base/PATH and head/PATH, not temporary paths.
 args=()
 for p in $POLICY_PATHS; do
-    args+=(--base "$work/base/$p" -f "$work/head/$p")
+    args+=(--base "base/$p" -f "head/$p")
 done
 read -r -a extra <<<"${SEGCHECK_ARGS:-}"
 set +e
-segcheck diff "${args[@]}" "${extra[@]}" -o markdown >"$OUT_DIR/diff.md"
+(cd "$work" && segcheck diff "${args[@]}" "${extra[@]}" -o markdown) >"$work/diff.md"
 status=$?
-segcheck diff "${args[@]}" "${extra[@]}" -o junit >"$OUT_DIR/diff.junit.xml"  # for the runner's test report
+(cd "$work" && segcheck diff "${args[@]}" "${extra[@]}" -o junit) >"$OUT_DIR/diff.junit.xml"  # the runner's test report
 set -e
 if [ "$status" -ge 2 ]; then
     echo "segcheck diff could not compare $BASE_REF and $HEAD_REF (exit $status): see the errors above" >&2
     exit "$status"
 fi
-# The checkouts are temporary: name the revisions instead of their folders.
-sed -i "s#$work/base#$BASE_REF#g; s#$work/head#$HEAD_REF#g" "$OUT_DIR/diff.md"
+{ cat "$work/diff.md"; printf '\nbase `%s`, head `%s`\n' "$(git -C "$REPO_DIR" rev-parse --short "$BASE_REF")" \
+    "$(git -C "$REPO_DIR" rev-parse --short "$HEAD_REF")"; } >"$OUT_DIR/diff.md"
 
 if [ -z "${COMMENT_URL:-}" ]; then
     cat "$OUT_DIR/diff.md"

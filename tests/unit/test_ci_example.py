@@ -72,8 +72,9 @@ def test_an_opening_change_is_posted_and_fails_the_job(tmp_path):
     thread.start()
     try:
         repo = policies_repo(tmp_path, OPEN_SSH)
+        git(repo, "branch", "fix&ssh#1")  # a ref name with characters markdown and sed give meaning to
         url = f"http://127.0.0.1:{server.server_port}/projects/1/merge_requests/7/notes"
-        done = run_script(repo, tmp_path, COMMENT_URL=url, COMMENT_TOKEN="s3cret")
+        done = run_script(repo, tmp_path, COMMENT_URL=url, COMMENT_TOKEN="s3cret", HEAD_REF="fix&ssh#1")
     finally:
         server.shutdown()
         thread.join(timeout=5)
@@ -83,8 +84,11 @@ def test_an_opening_change_is_posted_and_fails_the_job(tmp_path):
     comment = body["body"]
     assert comment.startswith("## segcheck diff: 2 opened, 0 closed, 0 unknown")
     rows = [line for line in comment.splitlines() if "22/TCP" in line]
-    assert len(rows) == 2 and all("HEAD/policies/50-policies.yaml:27" in r for r in rows)
-    assert "/tmp" not in comment  # the temporary checkouts are named by their revisions
+    assert len(rows) == 2 and all("head/policies/50-policies.yaml:27" in r for r in rows)
+    assert "/tmp" not in comment  # files are named inside the checkouts, not by temporary paths
+    head = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    assert comment.rstrip().endswith(f"head `{head}`")
     JUNIT.validate(str(tmp_path / "diff.junit.xml"))
 
 
