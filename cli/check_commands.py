@@ -21,10 +21,12 @@ from segcheck.agent.runtime.status import FailOn, findings_status, worst
 from .declared_commands import report_unplaced
 from .options import (DeclaredInput, _stack, complete_endpoint, declared_input, fail_on_option, namespace_option,
                       network_option, output_option, ovnk_option, parse_network, profile, with_sources)
-from .output import EXIT_CANNOT_CHECK, console, emit_data, emit_records, exit_code, fail, is_table, table
+from .output import EXIT_CANNOT_CHECK, FORMATS, console, emit_data, emit_records, exit_code, fail, is_table, table
+from .report_views import locations_of, verify_report
+from .reports import REPORT_FORMATS
 
 declared_options = _stack(
-    declared_input, network_option, namespace_option, ovnk_option, output_option(),
+    declared_input, network_option, namespace_option, ovnk_option, output_option(FORMATS + REPORT_FORMATS),
 )
 
 PROBE_EXAMPLES = """Examples:
@@ -75,6 +77,8 @@ def _cluster(agent_urls: tuple[str, ...], token: str | None, token_file: str | N
              fmt: str, drift_only: bool) -> None:
     if not agent_urls:
         raise fail("--cluster needs the agents: --agent URL for each node")
+    if fmt in REPORT_FORMATS:
+        raise fail(f"-o {fmt} needs the cells checked here (without --cluster); the cluster view answers in json or yaml")
     report = cluster_view([_client(u, token, token_file) for u in agent_urls], network, drift_only)
     if not is_table(fmt):
         emit_data({"nodes": report.nodes, "unreachable": report.unreachable, "sources_down": report.sources_down,
@@ -121,6 +125,8 @@ def probe(source: str, destination: str, agent_urls: tuple[str, ...], token: str
     """Send a real probe and compare it with what policy expects and what OVN programmed.
 
     Exit 0 when all three agree, 1 on drift, 3 when it could not check (probe or database gave no evidence)."""
+    if fmt in REPORT_FORMATS:
+        raise fail(f"-o {fmt} reports verify, drift, matrix, explain and diff; probe answers in table, json or yaml")
     if len(agent_urls) > 1:
         raise fail("probe asks one agent: give --agent once (the agent on the source's node)")
     if agent_urls:
@@ -222,8 +228,10 @@ def _print_network(report: CheckReport, wide: bool) -> None:
     out.print("drift: " + ", ".join(f"{k}={v}" for k, v in summarize(report.cells).items()))
 
 
-def _render_verify(report: VerifyReport, fmt: str) -> None:
-    if not is_table(fmt):
+def _render_verify(report: VerifyReport, fmt: str, files: tuple[str, ...], fail_on: FailOn, command: str) -> None:
+    if fmt in REPORT_FORMATS:
+        click.echo(verify_report(fmt, report, fail_on, locations_of(files), command), nl=False)
+    elif not is_table(fmt):
         emit_records([_network_json(r) for r in report.networks], fmt)
     else:
         for r in report.networks:
@@ -253,7 +261,7 @@ def _verify(declared: DeclaredInput, open_sources: Callable[..., Any], network: 
                                  drift_only=drift_only, probe="observed" in planes)
     except UsageError as exc:
         raise fail(str(exc)) from None
-    _render_verify(report, fmt)
+    _render_verify(report, fmt, declared.files, fail_on, "drift" if drift_only else "verify")
     findings = [f for r in report.networks for f in r.findings]
     if network is None:
         findings += report_unplaced(inventory, profile(ovnk))
@@ -299,6 +307,8 @@ def drift(agent_urls: tuple[str, ...], token: str | None, token_file: str | None
         _verify(declared, open_sources, network, ovnk, fmt, fail_on, drift_only=True)
     if len(agent_urls) > 1:
         raise fail("several agents: add --cluster to compose their halves")
+    if fmt in REPORT_FORMATS:
+        raise fail(f"-o {fmt} needs the cells checked here (drift without --agent); an agent answers in json or yaml")
     try:
         data, status = agent_drift(_client(agent_urls[0], token, token_file), network)
     except AgentUnreachable as exc:

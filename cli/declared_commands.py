@@ -19,10 +19,12 @@ from segcheck.agent.runtime.status import FailOn, findings_status, worst
 
 from .options import (DeclaredInput, _stack, complete_endpoint, declared_input, fail_on_option, namespace_option,
                       network_option, output_option, ovnk_option, parse_network, profile, with_sources)
-from .output import console, emit_data, emit_records, exit_code, fail, is_table, table
+from .output import FORMATS, console, emit_data, emit_records, exit_code, fail, is_table, table
+from .report_views import explain_report, locations_of, matrix_report
+from .reports import REPORT_FORMATS
 
 manifest_options = _stack(
-    declared_input, namespace_option, network_option, output_option(), ovnk_option, fail_on_option,
+    declared_input, namespace_option, network_option, output_option(FORMATS + REPORT_FORMATS), ovnk_option, fail_on_option,
 )
 
 MATRIX_EXAMPLES = """Examples:
@@ -74,7 +76,9 @@ def matrix(declared: DeclaredInput, namespace: str | None, network: str | None, 
     # The findings of no network close the stream, as a record of network null.
     closing = [{"network": None, "profile": profile(ovnk).name, "findings": [f.to_json() for f in unplaced]}] \
         if unplaced else []
-    if fmt == "json":
+    if fmt in REPORT_FORMATS:
+        click.echo(matrix_report(fmt, reports, fail_on, locations_of(declared.files), unplaced), nl=False)
+    elif fmt == "json":
         chunks = pairs_json_chunks if pairs else grouped_json_chunks
         for r in reports:  # JSON Lines, each line written as it is computed
             for chunk in chunks(r.matrix, r.findings):
@@ -158,7 +162,9 @@ def explain(source: str, destination: str, declared: DeclaredInput, lab: bool, o
     except UsageError as exc:
         raise fail(str(exc)) from None
     src, dst, net = report.source, report.destination, report.network
-    if not is_table(fmt):
+    if fmt in REPORT_FORMATS:
+        click.echo(explain_report(fmt, report, fail_on, locations_of(declared.files)), nl=False)
+    elif not is_table(fmt):
         # With a port: one verdict, in the keys of a matrix cell. Without: the pair's cells, as in the matrix.
         head: dict[str, Any] = {"network": str(net), "profile": report.profile, "from": src.key, "to": dst.key}
         if report.judgement is not None:

@@ -12,7 +12,7 @@ import click
 # agent's, the lab's or the probers' libraries (start-up time is part of every command's time).
 COMMANDS = {
     "matrix": "declared_commands", "explain": "declared_commands", "lab": "lab_commands", "probe": "check_commands",
-    "verify": "check_commands", "agent": "agent_commands", "drift": "check_commands",
+    "verify": "check_commands", "agent": "agent_commands", "drift": "check_commands", "diff": "diff_command",
 }
 
 
