@@ -95,10 +95,10 @@ class LabCluster:
         base = Lab(self.state_dir, prefix, topology, ovs_cache_dir)  # validates the topology once
         self.topology = base.topology
         self.node_names = node_names(nodes)
-        self.placement = dict(placement) if placement is not None else place(self.topology, self.node_names, {})
-        missing = sorted(set(self.topology.names()) - set(self.placement) - {h.name for h in self.topology.hosts})
-        if missing:
-            raise ValueError(f"no node for {', '.join(missing)}")
+        # Workloads `placement` leaves out (or a record that no longer fits the manifests) are dealt round robin.
+        given = {name: node for name, node in (placement or {}).items() if node in self.node_names}
+        self.placement = {**place(self.topology, self.node_names, {}), **given}
+        self.placement = {a.name: self.placement[a.name] for a in self.topology.attachments}
         self.nodes: dict[str, Lab] = {}
         for i, node in enumerate(self.node_names):
             local = dataclasses.replace(
