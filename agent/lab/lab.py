@@ -364,9 +364,11 @@ class Lab:
             argv += (["--"] if argv else []) + cmd
         self.run_nbctl(*argv)
 
-    def _plug(self, bridge: str, port: str, iface_id: str | None = None) -> None:
+    def _plug(self, bridge: str, port: str, iface_id: str | None = None, mac: str | None = None) -> None:
         netns.set_up(self.ovs_netns, port)
-        extra = ["--", "set", "Interface", port, f"external_ids:iface-id={iface_id}"] if iface_id else []
+        # As OVN-K's CNI plugs a pod: the logical port it binds and the MAC it attached.
+        extra = ["--", "set", "Interface", port, f"external_ids:iface-id={iface_id}",
+                 *([f"external_ids:attached_mac={_q(mac)}"] if mac else [])] if iface_id else []
         self.run_vsctl("--may-exist", "add-port", bridge, port, *extra)
 
     def _wire_hosts(self) -> None:
@@ -377,7 +379,7 @@ class Lab:
             netns.set_mac(ns, pod.interface, pod.mac)
             netns.add_address(ns, pod.interface, pod.address)
             netns.set_up(ns, pod.interface)
-            self._plug("br-int", port, self.lsp_name(pod.name))
+            self._plug("br-int", port, self.lsp_name(pod.name), pod.mac)
         for vm in self.topology.vms:
             self._wire_vm(vm)
         for host in self.topology.hosts:
@@ -408,7 +410,7 @@ class Lab:
         netns.set_up(guest, devices.GUEST_INTERFACE)
         if self.topology.network.gateway:
             netns.add_default_route(guest, self.topology.network.gateway, devices.GUEST_INTERFACE)
-        self._plug("br-int", port, self.lsp_name(vm.name))
+        self._plug("br-int", port, self.lsp_name(vm.name), vm.mac)
 
     def _listener_pidfile(self, name: str) -> Path:
         return self.paths.run_dir / f"listener-{name}.pid"

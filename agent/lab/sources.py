@@ -68,4 +68,5 @@ class LabSources:
         return make_prober(self.prober_name)
 
     def close(self) -> None:
-        """The lab outlives a check: nothing to release."""
+        """The lab outlives a check: only the locator's OVS replica is released."""
+        self._locator.close()
