@@ -172,8 +172,9 @@ class LabCluster:
             raise LabUnavailable("the lab needs root (network namespaces, veths, OVS): run as root")
         if (self.state_dir / state.STATE_FILE).exists():
             raise LabError(f"{self.state_dir} holds a one-node lab: `segcheck lab down` it first")
-        if self.is_healthy():
-            return self.status()
+        current = self.status()
+        if current["healthy"]:
+            return current
         if self._has_remnants():
             log.info("cluster %s: tearing down a partial or broken cluster first", self.prefix)
             self.down()
@@ -272,13 +273,7 @@ class LabCluster:
         return out
 
     def is_healthy(self) -> bool:
-        if self._record().get("phase") != "up":
-            return False
-        if not all(lab.is_healthy() for lab in self.nodes.values()):
-            return False
-        if not all(p["alive"] for p in self.segment.processes(str(self.state_dir)).values()):
-            return False
-        return all(netns.exists(n) for n in self.segment.namespaces())
+        return self._record().get("phase") == "up" and bool(self.status()["healthy"])
 
     def _has_remnants(self) -> bool:
         return (self.state_dir / CLUSTER_FILE).exists() or any(
@@ -304,14 +299,17 @@ class LabCluster:
     def status(self) -> dict[str, Any]:
         rec = self._record()
         present = set(netns.list_netns())
+        nodes = {node: lab.status() for node, lab in self.nodes.items()}
+        segment = self.segment.processes(str(self.state_dir))
+        healthy = (rec.get("phase") == "up" and all(s["healthy"] for s in nodes.values())
+                   and all(p["alive"] for p in segment.values()) and all(n in present for n in self.segment.namespaces()))
+        rss = sum(s["measurements"]["rss_total_bytes"] for s in nodes.values()) + sum(
+            p["rss_bytes"] or 0 for p in segment.values())
         return {
             "prefix": self.prefix, "state_dir": str(self.state_dir), "phase": rec.get("phase", "down"),
-            "healthy": self.is_healthy(), "placement": self.placement,
-            "nodes": {node: lab.status() for node, lab in self.nodes.items()},
-            "segment": {"namespaces": {n: n in present for n in self.segment.namespaces()},
-                        "daemons": self.segment.processes(str(self.state_dir))},
-            "measurements": {"bringup": rec.get("bringup"),
-                             "rss_total_bytes": self.measurements()["rss_total_bytes"]},
+            "healthy": healthy, "placement": self.placement, "nodes": nodes,
+            "segment": {"namespaces": {n: n in present for n in self.segment.namespaces()}, "daemons": segment},
+            "measurements": {"bringup": rec.get("bringup"), "rss_total_bytes": rss},
         }
 
     # ----------------------------------------------------------------- teardown
