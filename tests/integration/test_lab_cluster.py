@@ -24,7 +24,10 @@ from segcheck.agent.lab.errors import LabError
 from segcheck.agent.lab.seed import packaged_seed
 from segcheck.agent.lab.segment import BRIDGE, PhysicalSegment
 from segcheck.agent.lab.topology import topology_from_inventory
+from segcheck.agent.core.enforcement import DEFAULT_PROFILE
+from segcheck.agent.runtime.agent_setup import make_agent
 from segcheck.agent.runtime.checker import Checker
+from segcheck.agent.runtime.declared import FilesSource
 from segcheck.agent.runtime.checks import read_programmed
 
 from .planes import NET, seed_inventory
@@ -182,6 +185,26 @@ def test_each_node_checks_its_local_sources_and_the_planes_agree(cluster):
             if cell.source in local and cell.destination == "ext:db":
                 assert cell.programmed is not None and cell.programmed.verdict is cell.expected.verdict
     assert probed_from == {"default/podclient": "worker-0", "default/vm-server": "worker-1"}
+
+
+def test_one_agent_per_node_probes_only_its_own_workloads(cluster):
+    agents = {node: make_agent(LabNodeSources(cluster, node), FilesSource([packaged_seed()], poll_seconds=0.5), node,
+                               DEFAULT_PROFILE, interval=2.0, jitter=0.1) for node in cluster.nodes}
+    for agent in agents.values():
+        agent.start()
+    try:
+        for node, agent in agents.items():
+            state = agent.wait_for(lambda s: s.rounds >= 1, timeout=30)
+            assert state is not None, f"the agent of {node} made no probe round within 30 s"
+            local = {f"default/{name}" for name, where in cluster.placement.items() if where == node}
+            (network,) = state.networks
+            assert network.cells and all(c.source in local or c.destination in local for c in network.cells)
+            observed = [c for c in network.cells if c.observed is not None]
+            assert observed and {c.source for c in observed} == local
+            assert all(c.observed.verdict is c.expected.verdict for c in observed), node
+    finally:
+        for agent in agents.values():
+            agent.stop()
 
 
 def test_the_cluster_comes_up_and_goes_down_cleanly():
