@@ -8,6 +8,8 @@ import json
 import os
 import secrets
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -242,3 +244,32 @@ def test_a_failed_bring_up_leaves_nothing(monkeypatch):
 def test_the_recorded_cluster_is_found_again(cluster):
     again = LabCluster.recorded(cluster.state_dir)
     assert again is not None and again.placement == cluster.placement and again.is_healthy()
+
+
+def segcheck_lab(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "segcheck.cli", "lab", *args], capture_output=True, text=True,
+                          timeout=240, check=False)
+
+
+def test_lab_up_nodes_builds_the_cluster_and_lab_down_removes_it():
+    state_dir = Path(tempfile.mkdtemp(prefix="segcheck-cluster-", dir="/tmp"))
+    os.chmod(state_dir, 0o755)
+    where = ["--state-dir", str(state_dir), "--prefix", f"scc{secrets.token_hex(2)}-"]
+    try:
+        up = segcheck_lab("up", "--nodes", *where, "-o", "json")  # --nodes alone: two nodes
+        assert up.returncode == 0, up.stderr
+        status = json.loads(up.stdout)
+        assert status["healthy"] and status["placement"] == {"podclient": "worker-0", "vm-server": "worker-1"}
+        assert set(status["policies"]) == {"worker-0", "worker-1"}
+        assert all(not report["unplaced"] for report in status["policies"].values())
+        one_node = segcheck_lab("up", *where)
+        assert one_node.returncode == 4 and "lab cluster" in one_node.stderr
+        shown = segcheck_lab("status", *where, "-o", "json")
+        assert shown.returncode == 0 and json.loads(shown.stdout)["healthy"]
+    finally:
+        down = segcheck_lab("down", *where)
+        shutil.rmtree(state_dir, ignore_errors=True)
+    assert down.returncode == 0, down.stderr
+    prefix = where[-1]
+    assert not [n for n in netns.list_netns() if n.startswith((prefix, prefix[:-1] + "w"))]
+    assert not [p for p in Path("/proc").iterdir() if p.name.isdigit() and procs.is_ours(int(p.name), str(state_dir))]
