@@ -14,7 +14,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -26,7 +25,7 @@ from segcheck.agent.core.model import parse_ip
 from segcheck.agent.core.probe import SendPoint
 
 from . import daemons as dmn
-from . import devices, netns, procs, state
+from . import devices, listener, netns, procs, state
 from .errors import LabError, LabUnavailable
 from .ovs_install import DEFAULT_CACHE_DIR, OvsInstall, locate_or_provision
 from .paths import MAX_UNIX_SOCKET_PATH, LabPaths
@@ -430,10 +429,7 @@ class Lab:
             pidfile = self._listener_pidfile(item.name)
             record["pidfiles"][f"listener-{item.name}"] = str(pidfile)
             state.save(self.state_dir, record)
-            argv = [sys.executable, "-m", "segcheck.agent.lab.listener", "--bind", item.ip, "--name", item.name,
-                    "--pidfile", str(pidfile)]
-            for lst in item.listeners:
-                argv += [f"--{lst.protocol.lower()}", str(lst.port)]
+            argv = listener.command(item.ip, item.name, pidfile, ((lst.protocol, lst.port) for lst in item.listeners))
             listeners.append((argv, self.paths.log_dir / f"listener-{item.name}.log", self.netns(item.name)))
         # Each listener binds, daemonizes, and returns once its pidfile is written; start them side by side.
         with ThreadPoolExecutor(max_workers=max(1, len(listeners)), thread_name_prefix="lab-listener") as pool:
