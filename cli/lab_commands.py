@@ -278,6 +278,9 @@ def apply(lab: Lab, output: str, paths: tuple[Path, ...], network: str | None, o
 def down(lab: Lab, output: str) -> None:
     """Stop the lab's daemons (by PID) and delete its namespaces and files (a cluster's: every node's)."""
     cluster = _recorded_cluster(lab)
+    if cluster is None and LabCluster.has_nodes_on_disk(lab.state_dir):
+        # A cluster whose record is lost: its node labs are found on disk, its namespaces by prefix.
+        cluster = LabCluster(lab.state_dir, lab.prefix, lab.topology, 1, ovs_cache_dir=lab.ovs_cache_dir)
     _emit((cluster or lab).down(), output, lambda r: (
         f"lab {lab.prefix!r} down in {r['seconds']:.2f}s: stopped {len(r['stopped'])} processes, "
         f"deleted {len(r['namespaces_deleted'])} namespaces"))

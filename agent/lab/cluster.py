@@ -45,6 +45,7 @@ from .topology import LabTopology, PodAttachment, VmAttachment
 log = logging.getLogger(__name__)
 
 CLUSTER_FILE = "cluster.json"
+NODES_DIR = "nodes"
 DEFAULT_NODES = 2
 MAX_NODES = 8  # each node costs ~60 MiB and two OVSDB servers; more says nothing a small cluster does not
 NODE_NAME = "worker-{}"
@@ -105,7 +106,7 @@ class LabCluster:
                 self.topology, hosts=(),
                 pods=tuple(p for p in self.topology.pods if self.placement[p.name] == node),
                 vms=tuple(v for v in self.topology.vms if self.placement[v.name] == node))
-            self.nodes[node] = Lab(self.state_dir / "nodes" / node, self._node_prefix(i), local, ovs_cache_dir)
+            self.nodes[node] = Lab(self.state_dir / NODES_DIR / node, self._node_prefix(i), local, ovs_cache_dir)
         self.segment = PhysicalSegment(self.state_dir / "segment", prefix, self.topology)
 
     # ----------------------------------------------------------------- names and accessors
@@ -117,7 +118,7 @@ class LabCluster:
         """Node labs left on disk beyond the nodes this object knows (a record lost, another --nodes)."""
         known = {lab.state_dir for lab in self.nodes.values()}
         found = []
-        for d in sorted((self.state_dir / "nodes").glob("worker-*")):
+        for d in sorted((self.state_dir / NODES_DIR).glob("worker-*")):
             index = d.name.rpartition("-")[2]
             if d.absolute() not in known and index.isdigit() and int(index) < 10 * MAX_NODES:
                 found.append(Lab(d, self._node_prefix(int(index)), dataclasses.replace(self.topology, pods=(),
@@ -132,6 +133,10 @@ class LabCluster:
         if not rec.get("nodes"):
             return None
         return cls(state_dir, rec["prefix"], topology, len(rec["nodes"]), rec.get("placement"), ovs_cache_dir)
+
+    @staticmethod
+    def has_nodes_on_disk(state_dir: Path | str) -> bool:
+        return (Path(state_dir) / NODES_DIR).is_dir()
 
     def node_of(self, name: str) -> str:
         """The node a pod or VM runs on."""
@@ -199,8 +204,8 @@ class LabCluster:
             for lab in self.nodes.values():
                 lab.ovs  # noqa: B018 - locate (or provision) OVS once, before the nodes start side by side
             self.segment.make_dirs()
-            (self.state_dir / "nodes").mkdir(exist_ok=True)
-            for d in (self.state_dir / "nodes", *self.segment.owned_dirs()):
+            (self.state_dir / NODES_DIR).mkdir(exist_ok=True)
+            for d in (self.state_dir / NODES_DIR, *self.segment.owned_dirs()):
                 os.chmod(d, 0o755)
             t = time.monotonic()
             self.segment.wire(made)
@@ -266,19 +271,12 @@ class LabCluster:
 
     # ----------------------------------------------------------------- status
 
-    def processes(self) -> dict[str, dict[str, dict[str, Any]]]:
-        """Per node (and `segment`), its processes."""
-        out = {node: lab.processes() for node, lab in self.nodes.items()}
-        out["segment"] = self.segment.processes(str(self.state_dir))
-        return out
-
     def is_healthy(self) -> bool:
         return self._record().get("phase") == "up" and bool(self.status()["healthy"])
 
     def _has_remnants(self) -> bool:
-        return (self.state_dir / CLUSTER_FILE).exists() or any(
-            n.startswith(self.prefix) for n in netns.list_netns()) or (self.state_dir / "nodes").exists() or \
-            self.segment.root.exists()
+        made = (self.state_dir / CLUSTER_FILE, self.state_dir / NODES_DIR, self.segment.root)
+        return any(p.exists() for p in made) or any(n.startswith(self.prefix) for n in netns.list_netns())
 
     def measurements(self) -> dict[str, Any]:
         """Bring-up time, and memory (RSS, and PSS with children) per node, for the segment and in total."""
@@ -339,8 +337,7 @@ class LabCluster:
                     killed.append(pid)
             netns.delete(name)
         shutil.rmtree(self.segment.root, ignore_errors=True)
-        for d in (self.state_dir / "nodes",):
-            shutil.rmtree(d, ignore_errors=True)
+        shutil.rmtree(self.state_dir / NODES_DIR, ignore_errors=True)
         for f in (CLUSTER_FILE, CLUSTER_FILE.replace(".json", ".tmp")):
             (self.state_dir / f).unlink(missing_ok=True)
         try:
