@@ -4,6 +4,7 @@ on its own (its NB, its OVS, its locator), and a clean teardown, also after a fa
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import secrets
@@ -19,6 +20,8 @@ import pytest
 from segcheck.agent.adapters.manifest_files import load_inventory
 from segcheck.agent.adapters.probers.raw import RawSocketProber
 from segcheck.agent.core.inventory import Inventory
+from segcheck.agent.core.model import Verdict
+from segcheck.agent.core.probe import Evidence, ProbeJob
 from segcheck.agent.lab import devices, netns, procs
 from segcheck.agent.lab.cluster import LabCluster, declared_nodes, node_names, place
 from segcheck.agent.lab.cluster_sources import LabNodeSources
@@ -151,6 +154,18 @@ def fdb(cluster: LabCluster) -> dict[str, str]:
 def test_localnet_traffic_between_nodes_crosses_the_physical_segment(cluster, allow_client_to_server, tcp):
     assert tcp(cluster, "podclient", "192.168.200.20", 8080).startswith("segcheck-lab vm-server 8080")
     tcp(cluster, "podclient", "192.168.200.5", 5432, read=False)
+    # The agent's own probes, sent from where worker-0's locator finds podclient.
+    sources = LabNodeSources(cluster, "worker-0")
+    try:
+        client = next(a for a in allow_client_to_server.attachments if a.ref.name == "podclient")
+        point = sources.locator().send_point(client)
+        assert point is not None
+        jobs = [ProbeJob(point, ipaddress.ip_address(ip), port) for ip, port in (("192.168.200.20", 8080),
+                                                                               ("192.168.200.5", 5432))]
+        results = RawSocketProber().run(jobs, timeout=1.0)
+    finally:
+        sources.close()
+    assert [(r.verdict, r.evidence) for r in results] == [(Verdict.ALLOWED, Evidence.SYN_ACK)] * 2
     learnt = fdb(cluster)
     w0, w1 = cluster.nodes["worker-0"], cluster.nodes["worker-1"]
     assert learnt.get(w0.send_point("podclient").mac) == devices.ovs_side_port("nd", "worker-0")
@@ -273,3 +288,16 @@ def test_lab_up_nodes_builds_the_cluster_and_lab_down_removes_it():
     prefix = where[-1]
     assert not [n for n in netns.list_netns() if n.startswith((prefix, prefix[:-1] + "w"))]
     assert not [p for p in Path("/proc").iterdir() if p.name.isdigit() and procs.is_ours(int(p.name), str(state_dir))]
+
+
+def test_lab_down_removes_a_cluster_whose_record_is_lost():
+    made = new_cluster(seed_inventory())
+    try:
+        made.up()
+        (made.state_dir / "cluster.json").unlink()
+        down = segcheck_lab("down", "--state-dir", str(made.state_dir), "--prefix", made.prefix)
+        assert down.returncode == 0, down.stderr
+        assert leftovers(made) == ([], [])
+    finally:
+        made.down()
+        shutil.rmtree(made.state_dir, ignore_errors=True)
