@@ -29,7 +29,7 @@ from segcheck.agent.lab.errors import LabError
 from segcheck.agent.lab.seed import packaged_seed
 from segcheck.agent.lab.segment import BRIDGE, PhysicalSegment
 from segcheck.agent.lab.topology import topology_from_inventory
-from segcheck.agent.core.enforcement import DEFAULT_PROFILE
+from segcheck.agent.core.enforcement import DEFAULT_PROFILE, PROFILES, OvnkProfile
 from segcheck.agent.runtime.agent_setup import make_agent
 from segcheck.agent.runtime.checker import Checker
 from segcheck.agent.runtime.declared import FilesSource
@@ -89,6 +89,17 @@ def cluster() -> Iterator[LabCluster]:
         shutil.rmtree(instance.state_dir, ignore_errors=True)
 
 
+@pytest.fixture(params=["4.14", "current"])
+def profile(request, cluster: LabCluster) -> Iterator[OvnkProfile]:
+    """The seed programmed in the NB shapes of each OVN-K version (4.14's restored afterwards)."""
+    chosen = PROFILES[request.param]
+    cluster.apply(seed_inventory(), NET, chosen)
+    try:
+        yield chosen
+    finally:
+        cluster.apply(seed_inventory(), NET)
+
+
 @pytest.fixture
 def allow_client_to_server(cluster: LabCluster, tmp_path: Path) -> Iterator[Inventory]:
     (tmp_path / "60-allow.yaml").write_text(ALLOW_CLIENT_TO_SERVER)
@@ -122,7 +133,7 @@ def test_the_seed_puts_podclient_on_worker_0_and_vm_server_on_worker_1(cluster):
     assert cluster.placement == {"podclient": "worker-0", "vm-server": "worker-1"}
 
 
-def test_each_zone_holds_only_its_local_ports_and_port_group_members(cluster):
+def test_each_zone_holds_only_its_local_ports_and_port_group_members(cluster, profile):
     w0, w1 = cluster.nodes["worker-0"], cluster.nodes["worker-1"]
     podclient, launcher = w0.lsp_name("podclient"), w1.lsp_name("vm-server")
     assert lsps(cluster, "worker-0") == {w0.localnet_port_name, podclient}
@@ -177,7 +188,7 @@ def test_the_seed_denies_the_cross_node_pair_for_real(cluster, tcp):
         tcp(cluster, "podclient", "192.168.200.20", 8080, attempts=1)
 
 
-def test_each_node_checks_its_local_sources_and_the_planes_agree(cluster):
+def test_each_node_checks_its_local_sources_and_the_planes_agree(cluster, profile):
     inventory = seed_inventory()
     probed_from: dict[str, str] = {}
     for node in cluster.nodes:
@@ -186,7 +197,8 @@ def test_each_node_checks_its_local_sources_and_the_planes_agree(cluster):
         try:
             programmed = read_programmed(sources)
             assert not programmed.errors, programmed.errors
-            checker = Checker(inventory, NET, programmed.nb, programmed.ovs, RawSocketProber(), sources.locator())
+            checker = Checker(inventory, NET, programmed.nb, programmed.ovs, RawSocketProber(), sources.locator(),
+                              profile)
             cells, _ = checker.observe(checker.plan())
         finally:
             sources.close()
@@ -225,13 +237,15 @@ def test_one_agent_per_node_probes_only_its_own_workloads(cluster):
 
 
 def test_the_cluster_comes_up_and_goes_down_cleanly():
-    made = new_cluster(seed_inventory())
+    """Three nodes for two workloads: worker-2 is a zone with no local port (and so no localnet patch ports)."""
+    made = new_cluster(seed_inventory(), nodes=3)
     try:
         made.up()
         assert made.is_healthy()
         assert made.up()["healthy"], "a second up leaves a healthy cluster alone"
+        assert lsps(made, "worker-2") == {made.nodes["worker-2"].localnet_port_name}
         m = made.measurements()
-        assert set(m["per_node"]) == {"worker-0", "worker-1", "segment"}
+        assert set(m["per_node"]) == {"worker-0", "worker-1", "worker-2", "segment"}
         assert all(m["per_node"][n]["rss_total_bytes"] > 0 for n in m["per_node"])
     finally:
         made.down()
