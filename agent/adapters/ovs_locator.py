@@ -84,7 +84,7 @@ class OvsLocator:
                  cache_seconds: float = DEFAULT_CACHE_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
         self.ovs, self.ovs_netns, self.namespaces, self.bridge = ovs, ovs_netns, namespaces, bridge
         self.cache_seconds, self.clock = cache_seconds, clock
-        self._cache: dict[tuple[str, str | None, str | None], tuple[float, Location]] = {}
+        self._cache: dict[tuple[str, str, str | None, str | None], tuple[float, Location]] = {}
         self._lock = threading.Lock()
 
     def send_point(self, endpoint: Endpoint) -> SendPoint | None:
@@ -104,7 +104,7 @@ class OvsLocator:
     def locate(self, endpoint: Endpoint) -> Location:
         if not isinstance(endpoint, Attachment):
             return _missing("not a pod or VM: no OVS port on any node")
-        key = (endpoint.key, endpoint.mac, str(endpoint.ip))
+        key = (str(endpoint.network), endpoint.key, endpoint.mac, str(endpoint.ip))  # one pod, several networks
         now = self.clock()
         with self._lock:
             hit = self._cache.get(key)

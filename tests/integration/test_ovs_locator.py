@@ -63,10 +63,11 @@ def node() -> Iterator[dict[str, str]]:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=10, check=False)
 
 
-def locator(node: dict[str, str], iface_ids: dict[str, str], macs: dict[str, str] | None = None) -> OvsLocator:
+def locator(node: dict[str, str], iface_ids: dict[str, str], macs: dict[str, str] | None = None,
+            cache_seconds: float = 0) -> OvsLocator:
     snapshot = OvsSnapshot(bridges={"br-int": ("hv1", "hv2", "hv3")}, iface_ids=iface_ids,
                            attached_macs=macs or {})
-    return OvsLocator(lambda: snapshot, node["node"], cache_seconds=0)
+    return OvsLocator(lambda: snapshot, node["node"], cache_seconds=cache_seconds)
 
 
 def same_namespace(a: str, b: str) -> bool:
@@ -120,3 +121,10 @@ def test_a_vm_is_found_through_its_launcher_pod_port_and_sends_from_the_kubevirt
     assert locator(node, {"hv3": LSP}).send_point(VM) is None
     found = locator(node, {"hv1": LAUNCHER_LSP}).locate(VM)
     assert found.point is None and "k6t-" in found.reason
+
+
+def test_the_same_pod_on_another_network_is_its_own_identity_also_when_cached(node):
+    cached = locator(node, {"hv1": LSP}, cache_seconds=60)
+    assert cached.send_point(POD) is not None
+    other_network = replace(POD, network=Ref("default", "tenantred"))
+    assert cached.send_point(other_network) is None, "tenantred's port is not bound here"
