@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-from ..core.model import Attachment, AttachmentKind, Endpoint
+from ..core.model import Attachment, AttachmentKind, Endpoint, IPAddress
 from ..core.northbound import OvsSnapshot
 from ..core.ovs_identity import INTEGRATION_BRIDGE, workload_ports
 from ..core.probe import SendPoint
@@ -116,7 +116,8 @@ class OvsLocator:
         return location
 
     def _locate(self, att: Attachment) -> Location:
-        if att.ip is None:
+        ip = att.ip
+        if ip is None:
             return _missing(f"{att.key} has no address to probe from")
         try:
             ovs = self.ovs()
@@ -132,11 +133,11 @@ class OvsLocator:
                             f"ports ({', '.join(f'{p.interface}={p.lsp}' for p in ports)})")
         port = ports[0]
         try:
-            return self._follow(att, port.interface, port.lsp, ovs.attached_macs.get(port.interface))
+            return self._follow(att, ip, port.interface, port.lsp, ovs.attached_macs.get(port.interface))
         except (OSError, TimeoutError) as exc:
             return _missing(f"cannot follow {port.interface} to its namespace: {exc}")
 
-    def _follow(self, att: Attachment, interface: str, lsp: str, attached_mac: str | None) -> Location:
+    def _follow(self, att: Attachment, ip: IPAddress, interface: str, lsp: str, attached_mac: str | None) -> Location:
         host = next((link for link in netlink.links(self.ovs_netns).values() if link.name == interface), None)
         if host is None:
             return _missing(f"OVS interface {interface} ({lsp}) does not exist in OVS's namespace")
@@ -165,13 +166,13 @@ class OvsLocator:
                                 f"{KUBEVIRT_BRIDGE_PREFIX} bridge")
             if mac is None:
                 return _missing(f"{att.key}: the VM's MAC is not known (VMI status, OVS attached_mac)")
-            return Location(SendPoint(ns, bridge.name, att.ip, mac), ns,
+            return Location(SendPoint(ns, bridge.name, ip, mac), ns,
                             f"{lsp} on {interface}, launcher namespace {ns}, bridge {bridge.name}")
         if att.interface and peer.name != att.interface:
             return _missing(f"{att.key}: the peer of {interface} in {ns} is {peer.name}, not {att.interface}")
         if mac and peer.mac != mac:
             return _missing(f"{att.key}: {peer.name} in {ns} has MAC {peer.mac}, expected {mac}")
-        return Location(SendPoint(ns, peer.name, att.ip, peer.mac), ns, f"{lsp} on {interface}, peer {peer.name} in {ns}")
+        return Location(SendPoint(ns, peer.name, ip, peer.mac), ns, f"{lsp} on {interface}, peer {peer.name} in {ns}")
 
 
 __all__ = ["KUBEVIRT_BRIDGE_PREFIX", "Location", "OvsLocator", "node_namespaces"]

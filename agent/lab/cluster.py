@@ -225,8 +225,8 @@ class LabCluster:
                     lab.run_vsctl("--may-exist", "add-port", lab.topology.network.bridge, port)
                 phases["uplinks"] = procs.monotonic_ms(t)
                 t = time.monotonic()
-                for future in initdb:
-                    future.result(timeout=INITDB_TIMEOUT)
+                for init in initdb:
+                    init.result(timeout=INITDB_TIMEOUT)
                 phases["initdb_wait"] = procs.monotonic_ms(t)
             t = time.monotonic()
             self.segment.start_services(started)
@@ -253,7 +253,8 @@ class LabCluster:
 
     # ----------------------------------------------------------------- policies
 
-    def apply(self, inventory: Inventory, network: Ref, profile: OvnkProfile = DEFAULT_PROFILE) -> dict[str, ApplyReport]:
+    def apply(self, inventory: Inventory, network: Ref,
+              profile: OvnkProfile = DEFAULT_PROFILE) -> dict[str, ApplyReport]:
         """Program every zone as OVN-K's interconnect controllers do: each zone's port groups hold only its
         local workloads' ports (address sets stay cluster-wide). Per node, what it wrote."""
         net = inventory.networks.get(network)
@@ -300,7 +301,8 @@ class LabCluster:
         nodes = {node: lab.status() for node, lab in self.nodes.items()}
         segment = self.segment.processes(str(self.state_dir))
         healthy = (rec.get("phase") == "up" and all(s["healthy"] for s in nodes.values())
-                   and all(p["alive"] for p in segment.values()) and all(n in present for n in self.segment.namespaces()))
+                   and all(p["alive"] for p in segment.values())
+                   and all(n in present for n in self.segment.namespaces()))
         rss = sum(s["measurements"]["rss_total_bytes"] for s in nodes.values()) + sum(
             p["rss_bytes"] or 0 for p in segment.values())
         return {
