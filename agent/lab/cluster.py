@@ -23,6 +23,7 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -39,8 +40,9 @@ from .errors import LabError, LabUnavailable
 from .lab import DEFAULT_PREFIX, Lab
 from .ovs_install import DEFAULT_CACHE_DIR
 from .polling import require
+from .postgres import PostgresServer
 from .segment import PhysicalSegment
-from .topology import LabTopology, PodAttachment, VmAttachment
+from .topology import LabTopology, PodAttachment, VmAttachment, seed_topology
 
 log = logging.getLogger(__name__)
 
@@ -93,13 +95,14 @@ class LabCluster:
             raise ValueError(f"--nodes must be between 1 and {MAX_NODES}")
         self.state_dir = Path(state_dir).absolute()
         self.prefix = prefix
-        base = Lab(self.state_dir, prefix, topology, ovs_cache_dir)  # validates the topology once
-        self.topology = base.topology
+        self.topology = topology or seed_topology()
+        self.topology.validate()
         self.node_names = node_names(nodes)
         # Workloads `placement` leaves out (or a record that no longer fits the manifests) are dealt round robin.
-        given = {name: node for name, node in (placement or {}).items() if node in self.node_names}
-        self.placement = {**place(self.topology, self.node_names, {}), **given}
-        self.placement = {a.name: self.placement[a.name] for a in self.topology.attachments}
+        dealt = place(self.topology, self.node_names, {})
+        given = placement or {}
+        self.placement = {a.name: given[a.name] if given.get(a.name) in self.node_names else dealt[a.name]
+                          for a in self.topology.attachments}
         self.nodes: dict[str, Lab] = {}
         for i, node in enumerate(self.node_names):
             local = dataclasses.replace(
@@ -154,10 +157,12 @@ class LabCluster:
             return self.lab_of(name).netns(name)
         return self.segment.host_netns(name)
 
-    def run_in(self, name: str, *argv: str, timeout: float = 10.0, check: bool = True) -> Any:
+    def run_in(self, name: str, *argv: str, timeout: float = 10.0,
+               check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run a command inside host `name`'s namespace (see `netns`)."""
         return procs.run(list(argv), netns=self.netns(name), timeout=timeout, check=check)
 
-    def postgres(self) -> Any:
+    def postgres(self) -> PostgresServer:
         return self.segment.postgres()
 
     def namespaces(self) -> list[str]:
