@@ -86,6 +86,8 @@ class OvsLocator:
         self.cache_seconds, self.clock = cache_seconds, clock
         self._cache: dict[tuple[str, str, str | None, str | None], tuple[float, Location]] = {}
         self._lock = threading.Lock()
+        self._ids: dict[str, int] = {}  # namespace path -> the id OVS's namespace has for it
+        self._ids_at = float("-inf")
 
     def send_point(self, endpoint: Endpoint) -> SendPoint | None:
         return self.locate(endpoint).point
@@ -137,16 +139,28 @@ class OvsLocator:
         except (OSError, TimeoutError) as exc:
             return _missing(f"cannot follow {port.interface} to its namespace: {exc}")
 
+    def _namespaces_with_id(self, nsid: int) -> list[str]:
+        """The node's namespaces that OVS's namespace knows by `nsid`. The id map is shared by every lookup for
+        the cache period and read again when an id is not in it (a pod started meanwhile)."""
+        now = self.clock()
+        with self._lock:
+            known = self._ids if now - self._ids_at < self.cache_seconds else None
+        if known is None or nsid not in known.values():
+            own = _inode(self.ovs_netns)
+            known = netlink.namespace_ids(self.ovs_netns, [p for p in self.namespaces() if _inode(p) != own])
+            with self._lock:
+                self._ids, self._ids_at = known, now
+        # A cached path may name another namespace by now (its process gone, the PID reused): ask again.
+        paths = [path for path, found in known.items() if found == nsid]
+        return [path for path, found in netlink.namespace_ids(self.ovs_netns, paths).items() if found == nsid]
+
     def _follow(self, att: Attachment, ip: IPAddress, interface: str, lsp: str, attached_mac: str | None) -> Location:
         host = next((link for link in netlink.links(self.ovs_netns).values() if link.name == interface), None)
         if host is None:
             return _missing(f"OVS interface {interface} ({lsp}) does not exist in OVS's namespace")
         if host.kind != "veth" or host.peer_index is None or host.peer_netnsid is None:
             return _missing(f"OVS interface {interface} ({lsp}) is not a veth into another namespace")
-        own = _inode(self.ovs_netns)
-        candidates = [p for p in self.namespaces() if _inode(p) != own]
-        matches = [p for p, nsid in netlink.namespace_ids(self.ovs_netns, candidates).items()
-                   if nsid == host.peer_netnsid]
+        matches = self._namespaces_with_id(host.peer_netnsid)
         if len(matches) != 1:
             return _missing(f"the peer namespace of {interface} (nsid {host.peer_netnsid}) is "
                             + ("not among this node's namespaces" if not matches else f"ambiguous: {matches}"))
