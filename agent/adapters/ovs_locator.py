@@ -141,18 +141,25 @@ class OvsLocator:
 
     def _namespaces_with_id(self, nsid: int) -> list[str]:
         """The node's namespaces that OVS's namespace knows by `nsid`. The id map is shared by every lookup for
-        the cache period and read again when an id is not in it (a pod started meanwhile)."""
+        the cache period; each match is confirmed afresh (a cached path may name another namespace by now: its
+        process gone, the PID reused), and a miss reads the map again (a pod started meanwhile)."""
+        for refresh in (False, True):
+            paths = [path for path, found in self._id_map(refresh).items() if found == nsid]
+            confirmed = [path for path, found in netlink.namespace_ids(self.ovs_netns, paths).items() if found == nsid]
+            if confirmed:
+                return confirmed
+        return []
+
+    def _id_map(self, refresh: bool) -> dict[str, int]:
         now = self.clock()
         with self._lock:
-            known = self._ids if now - self._ids_at < self.cache_seconds else None
-        if known is None or nsid not in known.values():
-            own = _inode(self.ovs_netns)
-            known = netlink.namespace_ids(self.ovs_netns, [p for p in self.namespaces() if _inode(p) != own])
-            with self._lock:
-                self._ids, self._ids_at = known, now
-        # A cached path may name another namespace by now (its process gone, the PID reused): ask again.
-        paths = [path for path, found in known.items() if found == nsid]
-        return [path for path, found in netlink.namespace_ids(self.ovs_netns, paths).items() if found == nsid]
+            if not refresh and now - self._ids_at < self.cache_seconds:
+                return self._ids
+        own = _inode(self.ovs_netns)
+        known = netlink.namespace_ids(self.ovs_netns, [p for p in self.namespaces() if _inode(p) != own])
+        with self._lock:
+            self._ids, self._ids_at = known, now
+        return known
 
     def _follow(self, att: Attachment, ip: IPAddress, interface: str, lsp: str, attached_mac: str | None) -> Location:
         host = next((link for link in netlink.links(self.ovs_netns).values() if link.name == interface), None)
