@@ -295,6 +295,10 @@ def test_lab_up_nodes_builds_the_cluster_and_lab_down_removes_it():
         assert one_node.returncode == 4 and "lab cluster" in one_node.stderr
         shown = segcheck_lab("status", *where, "-o", "json")
         assert shown.returncode == 0 and json.loads(shown.stdout)["healthy"]
+        applied = segcheck_lab("apply", *where, "-o", "json")
+        assert applied.returncode == 0, applied.stderr
+        assert {node: r["unchanged"] for node, r in json.loads(applied.stdout).items()} == {"worker-0": True,
+                                                                                           "worker-1": True}
     finally:
         down = segcheck_lab("down", *where)
         shutil.rmtree(state_dir, ignore_errors=True)
