@@ -273,6 +273,15 @@ def test_a_failed_bring_up_leaves_nothing(monkeypatch):
 def test_the_recorded_cluster_is_found_again(cluster):
     again = LabCluster.recorded(cluster.state_dir)
     assert again is not None and again.placement == cluster.placement and again.is_healthy()
+    sources = LabNodeSources.build_node(cluster.state_dir, "worker-1", [str(packaged_seed())])
+    try:
+        assert sources.unavailable() is None
+        vm = next(a for a in seed_inventory().attachments if a.ref.name == "vm-server")
+        client = next(a for a in seed_inventory().attachments if a.ref.name == "podclient")
+        assert sources.locator().send_point(vm) is not None
+        assert "no br-int interface" in (sources.locator().why_not(client) or "")
+    finally:
+        sources.close()
 
 
 def segcheck_lab(*args: str) -> subprocess.CompletedProcess[str]:
@@ -295,6 +304,8 @@ def test_lab_up_nodes_builds_the_cluster_and_lab_down_removes_it():
         assert one_node.returncode == 4 and "lab cluster" in one_node.stderr
         shown = segcheck_lab("status", *where, "-o", "json")
         assert shown.returncode == 0 and json.loads(shown.stdout)["healthy"]
+        table = segcheck_lab("status", *where).stdout
+        assert "== worker-0 (workloads: podclient)" in table and "== worker-1 (workloads: vm-server)" in table
         applied = segcheck_lab("apply", *where, "-o", "json")
         assert applied.returncode == 0, applied.stderr
         assert {node: r["unchanged"] for node, r in json.loads(applied.stdout).items()} == {"worker-0": True,
