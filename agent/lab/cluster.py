@@ -5,7 +5,9 @@ mapping, NB, SB, northd and ovn-controller) holding only the workloads placed on
 logical switch ports, and `apply` programs each zone with only its local port-group members, as OVN-K does in
 interconnect mode (4.14's default). A remote workload has no port at all in a zone's localnet switch. The nodes'
 br-ex are joined by `PhysicalSegment` (a Linux bridge, the PostgreSQL `db` on it), so traffic between nodes
-really leaves one node's br-ex and enters the other's.
+really leaves one node's br-ex and enters the other's. The zones are interconnected as OVN-K does (`interconnect`:
+each node a geneve chassis with its encap IP on br-ex, known to every other zone as a remote chassis), so a layer2
+network's `type=remote` ports tunnel to their node over the same segment.
 
 Placement: a workload's node from the manifests (a pod's `spec.nodeName`, a VMI's `status.nodeName`) when it
 names one of the cluster's nodes (`worker-0` ... `worker-<N-1>`); the others are dealt round robin in the order
@@ -34,7 +36,7 @@ from segcheck.agent.core.inventory import Inventory
 from segcheck.agent.core.model import Ref
 from segcheck.agent.core.ovnk.desired import desired_state
 
-from . import netns, procs, state
+from . import interconnect, netns, procs, state
 from .controller import ApplyReport, LabController
 from .errors import LabError, LabUnavailable
 from .lab import DEFAULT_PREFIX, Lab
@@ -229,6 +231,9 @@ class LabCluster:
                     port = self.segment.uplink(node, lab.ovs_netns)
                     lab.run_vsctl("--may-exist", "add-port", lab.topology.network.bridge, port)
                 phases["uplinks"] = procs.monotonic_ms(t)
+                t = time.monotonic()
+                interconnect.connect_zones(list(self.nodes.values()))
+                phases["interconnect"] = procs.monotonic_ms(t)
                 t = time.monotonic()
                 for init in initdb:
                     init.result(timeout=INITDB_TIMEOUT)
