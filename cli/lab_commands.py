@@ -24,6 +24,7 @@ from segcheck.agent.adapters.manifest_files import load_inventory
 from segcheck.agent.core.enforcement import PROFILE_HELP, PROFILES
 from segcheck.agent.core.inventory import Inventory
 from segcheck.agent.core.model import Ref
+from segcheck.agent.lab.cluster import DEFAULT_NODES, MAX_NODES, LabCluster, declared_nodes, node_names, place
 from segcheck.agent.lab.controller import SEED_NETWORK, ApplyReport, LabController
 from segcheck.agent.lab.errors import LabError, LabUnavailable
 from segcheck.agent.lab.lab import DEFAULT_OVNK_VERSION, DEFAULT_PREFIX, DEFAULT_STATE_DIR, Lab
@@ -86,6 +87,24 @@ def _render_status(status: dict[str, Any]) -> str:
     bringup = status["measurements"].get("bringup")
     if bringup:
         lines.append(f"bring-up {bringup['seconds']:.2f}s; daemons' RSS "
+                     f"{status['measurements']['rss_total_bytes'] / 2**20:.1f}MiB")
+    return "\n".join(lines)
+
+
+def _render_cluster_status(status: dict[str, Any]) -> str:
+    lines = [f"cluster {status['prefix']!r} in {status['state_dir']}: {status['phase']}"
+             f" ({'healthy' if status['healthy'] else 'not healthy'}), {len(status['nodes'])} nodes"]
+    for node, node_status in status["nodes"].items():
+        local = sorted(name for name, where in status["placement"].items() if where == node)
+        lines += ["", f"== {node} (workloads: {', '.join(local) or 'none'})", _render_status(node_status)]
+    lines += ["", "== physical segment"]
+    for name, d in status["segment"]["daemons"].items():
+        lines.append(f"{name:<22} {d['pid'] or '-':>8} {'up' if d['alive'] else 'DOWN':<6}")
+    for name, present in status["segment"]["namespaces"].items():
+        lines.append(f"{name:<40} {'yes' if present else 'no'}")
+    bringup = status["measurements"].get("bringup")
+    if bringup:
+        lines.append(f"bring-up {bringup['seconds']:.2f}s; processes' RSS "
                      f"{status['measurements']['rss_total_bytes'] / 2**20:.1f}MiB")
     return "\n".join(lines)
 
@@ -189,17 +208,46 @@ _profile_option = click.option(
                         f"{DEFAULT_OVNK_VERSION}).")
 
 
+def _recorded_cluster(lab: Lab) -> LabCluster | None:
+    try:
+        return LabCluster.recorded(lab.state_dir, lab.ovs_cache_dir, lab.topology)
+    except ValueError as exc:
+        raise LabError(f"the cluster recorded in {lab.state_dir} cannot be read: {exc}") from None
+
+
+def _up_cluster(lab: Lab, inventory: Inventory, ref: Ref, nodes: int) -> LabCluster:
+    try:
+        return LabCluster(lab.state_dir, lab.prefix, lab.topology, nodes,
+                          place(lab.topology, node_names(nodes), declared_nodes(inventory, ref)), lab.ovs_cache_dir)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
 @lab.command("up")
 @_manifest_option
 @_network_option
 @_profile_option
 @click.option("--no-policies", is_flag=True, help="Do not program the manifests' MultiNetworkPolicies.")
+@click.option("--nodes", type=click.IntRange(1, MAX_NODES), is_flag=False, flag_value=DEFAULT_NODES, default=None,
+              help=f"Build a cluster of N nodes (--nodes alone: {DEFAULT_NODES}), one OVN zone each as OpenShift "
+                   "4.14 runs OVN-Kubernetes (interconnect), joined by a physical segment. Without it: one node.")
 @_lab_options
 def up(lab: Lab, output: str, paths: tuple[Path, ...], network: str | None, ovnk_version: str | None,
-       no_policies: bool) -> None:
+       no_policies: bool, nodes: int | None) -> None:
     """Bring the lab up from manifests (no-op when it already runs; a broken one is rebuilt), then program
     their MultiNetworkPolicies."""
     inventory, ref = _use_manifests(lab, paths, network)
+    if nodes is not None:
+        cluster = _up_cluster(lab, inventory, ref, nodes)
+        status = cluster.up()
+        if not no_policies:
+            status["policies"] = {node: r.as_dict() for node, r in
+                                  cluster.apply(inventory, ref, PROFILES[ovnk_version or DEFAULT_OVNK_VERSION]).items()}
+        _emit(status, output, lambda s: _render_cluster_status(s) + "".join(
+            f"\n\n== {node}: " + _render_apply(r) for node, r in s.get("policies", {}).items()))
+        return
+    if _recorded_cluster(lab) is not None:
+        raise LabError(f"{lab.state_dir} holds a lab cluster: `segcheck lab down` it first, or add --nodes")
     status = lab.up()
     if not no_policies:
         status["policies"] = LabController(lab).apply(inventory, ref).as_dict()
@@ -216,6 +264,15 @@ def apply(lab: Lab, output: str, paths: tuple[Path, ...], network: str | None, o
     """Program the manifests' MultiNetworkPolicies into the running lab exactly as OVN-Kubernetes would
     (replacing what was programmed before). The manifests must hold the NAD and the workloads too."""
     inventory, ref = _use_manifests(lab, paths, network)
+    cluster = _recorded_cluster(lab)
+    if cluster is not None:
+        if not cluster.is_healthy():
+            click.echo("error: the lab cluster is not healthy (run `segcheck lab up --nodes N -f ...`)", err=True)
+            sys.exit(EXIT_FAILED)
+        reports = cluster.apply(inventory, ref, PROFILES[ovnk_version or DEFAULT_OVNK_VERSION])
+        _emit({node: r.as_dict() for node, r in reports.items()}, output,
+              lambda d: "\n\n".join(f"== {node}: " + _render_apply(r) for node, r in d.items()))
+        return
     if not lab.is_healthy():
         click.echo("error: no healthy lab built from these manifests (run `segcheck lab up -f ...` with the same "
                    "workloads first)", err=True)
@@ -227,8 +284,12 @@ def apply(lab: Lab, output: str, paths: tuple[Path, ...], network: str | None, o
 @lab.command("down")
 @_lab_options
 def down(lab: Lab, output: str) -> None:
-    """Stop the lab's daemons (by PID) and delete its namespaces and files."""
-    _emit(lab.down(), output, lambda r: (
+    """Stop the lab's daemons (by PID) and delete its namespaces and files (a cluster's: every node's)."""
+    cluster = _recorded_cluster(lab)
+    if cluster is None and LabCluster.has_nodes_on_disk(lab.state_dir):
+        # A cluster whose record is lost: its node labs are found on disk, its namespaces by prefix.
+        cluster = LabCluster(lab.state_dir, lab.prefix, lab.topology, 1, ovs_cache_dir=lab.ovs_cache_dir)
+    _emit((cluster or lab).down(), output, lambda r: (
         f"lab {lab.prefix!r} down in {r['seconds']:.2f}s: stopped {len(r['stopped'])} processes, "
         f"deleted {len(r['namespaces_deleted'])} namespaces"))
 
@@ -236,5 +297,9 @@ def down(lab: Lab, output: str) -> None:
 @lab.command("status")
 @_lab_options
 def status(lab: Lab, output: str) -> None:
-    """Show daemons, namespaces and sockets of the lab."""
+    """Show daemons, namespaces and sockets of the lab (a cluster's: per node and the physical segment)."""
+    cluster = _recorded_cluster(lab)
+    if cluster is not None:
+        _emit(cluster.status(), output, _render_cluster_status)
+        return
     _emit(lab.status(), output, _render_status)

@@ -33,9 +33,18 @@ class NodeSources:
     sees_every_workload: bool = False
 
     def __post_init__(self) -> None:
-        self._locator = NodeLocator()
+        self._locator = NodeLocator(self._locator_ovs)
         self._served: dict[str, str] = {}  # database file -> the URL of its private server
         self._resources = ExitStack()
+        self._ovs_for_locator: OvsReader | None = None
+
+    def _locator_ovs(self) -> OvsSnapshot | None:
+        """The OVS the locator identifies workloads in (a replica of its own, opened on first use)."""
+        if not self.ovs_url:
+            return None
+        if self._ovs_for_locator is None:
+            self._ovs_for_locator = OvsReader(self._url(self.ovs_url))
+        return self._ovs_for_locator.snapshot()
 
     def unavailable(self) -> str | None:
         return None  # each database says for itself whether it can be read
@@ -59,7 +68,10 @@ class NodeSources:
                 controller_check(pidfile_socket(self.ovn_rundir / "ovn-controller.pid", "ovn-controller"))]
 
     def close(self) -> None:
-        """Stop the servers of database files."""
+        """Stop the locator's OVS replica and the servers of database files."""
+        if self._ovs_for_locator is not None:
+            self._ovs_for_locator.close()
+            self._ovs_for_locator = None
         self._resources.close()
         self._served.clear()
 

@@ -104,13 +104,15 @@ def _ovs_snapshot(tables: dict[str, Any]) -> OvsSnapshot:
     root = next(iter(tables["Open_vSwitch"].rows.values()), None)
     ids = dict(root.external_ids) if root is not None else {}
     bridges = {row.name: tuple(sorted(p.name for p in row.ports)) for row in tables["Bridge"].rows.values()}
-    iface_ids, state = {}, {}
+    iface_ids, state, macs = {}, {}, {}
     for row in tables["Interface"].rows.values():
         ext = dict(row.external_ids)
         if "iface-id" in ext:
             iface_ids[row.name] = ext["iface-id"]
+        if "attached_mac" in ext:  # what the CNI (OVN-K) plugged: the pod's MAC, for a VM the one it takes over
+            macs[row.name] = ext["attached_mac"].lower()
         state[row.name] = f"admin={_opt(row.admin_state)} link={_opt(row.link_state)}"
-    return OvsSnapshot(parse_bridge_mappings(ids.get("ovn-bridge-mappings", "")), bridges, iface_ids, state)
+    return OvsSnapshot(parse_bridge_mappings(ids.get("ovn-bridge-mappings", "")), bridges, iface_ids, state, macs)
 
 
 class OvsdbSource:

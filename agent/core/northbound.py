@@ -87,6 +87,7 @@ class OvsSnapshot:
     bridges: dict[str, tuple[str, ...]] = field(default_factory=dict)  # bridge -> port names
     iface_ids: dict[str, str] = field(default_factory=dict)  # interface name -> external_ids:iface-id
     interface_state: dict[str, str] = field(default_factory=dict)  # interface name -> link_state / admin_state
+    attached_macs: dict[str, str] = field(default_factory=dict)  # interface name -> external_ids:attached_mac
 
 
 def parse_bridge_mappings(text: str) -> tuple[tuple[str, str], ...]:

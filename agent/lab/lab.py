@@ -14,7 +14,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -26,7 +25,7 @@ from segcheck.agent.core.model import AttachmentKind, parse_ip
 from segcheck.agent.core.probe import SendPoint
 
 from . import daemons as dmn
-from . import devices, netns, procs, state
+from . import devices, listener, netns, procs, state
 from .errors import LabError, LabUnavailable
 from . import ovn_install
 from .ovn_install import OvnInstall
@@ -396,9 +395,11 @@ class Lab:
             argv += (["--"] if argv else []) + cmd
         self.run_nbctl(*argv)
 
-    def _plug(self, bridge: str, port: str, iface_id: str | None = None) -> None:
+    def _plug(self, bridge: str, port: str, iface_id: str | None = None, mac: str | None = None) -> None:
         netns.set_up(self.ovs_netns, port)
-        extra = ["--", "set", "Interface", port, f"external_ids:iface-id={iface_id}"] if iface_id else []
+        # As OVN-K's CNI plugs a pod: the logical port it binds and the MAC it attached.
+        extra = ["--", "set", "Interface", port, f"external_ids:iface-id={iface_id}",
+                 *([f"external_ids:attached_mac={_q(mac)}"] if mac else [])] if iface_id else []
         self.run_vsctl("--may-exist", "add-port", bridge, port, *extra)
 
     def _wire_hosts(self) -> None:
@@ -409,7 +410,7 @@ class Lab:
             netns.set_mac(ns, pod.interface, pod.mac)
             netns.add_address(ns, pod.interface, pod.address)
             netns.set_up(ns, pod.interface)
-            self._plug("br-int", port, self.lsp_name(pod.name))
+            self._plug("br-int", port, self.lsp_name(pod.name), pod.mac)
         for vm in self.topology.vms:
             self._wire_vm(vm)
         for host in self.topology.hosts:
@@ -440,7 +441,7 @@ class Lab:
         netns.set_up(guest, devices.GUEST_INTERFACE)
         if self.topology.network.gateway:
             netns.add_default_route(guest, self.topology.network.gateway, devices.GUEST_INTERFACE)
-        self._plug("br-int", port, self.lsp_name(vm.name))
+        self._plug("br-int", port, self.lsp_name(vm.name), vm.mac)
 
     def _listener_pidfile(self, name: str) -> Path:
         return self.paths.run_dir / f"listener-{name}.pid"
@@ -460,10 +461,7 @@ class Lab:
             pidfile = self._listener_pidfile(item.name)
             record["pidfiles"][f"listener-{item.name}"] = str(pidfile)
             state.save(self.state_dir, record)
-            argv = [sys.executable, "-m", "segcheck.agent.lab.listener", "--bind", item.ip, "--name", item.name,
-                    "--pidfile", str(pidfile)]
-            for lst in item.listeners:
-                argv += [f"--{lst.protocol.lower()}", str(lst.port)]
+            argv = listener.command(item.ip, item.name, pidfile, ((lst.protocol, lst.port) for lst in item.listeners))
             listeners.append((argv, self.paths.log_dir / f"listener-{item.name}.log", self.netns(item.name)))
         # Each listener binds, daemonizes, and returns once its pidfile is written; start them side by side.
         with ThreadPoolExecutor(max_workers=max(1, len(listeners)), thread_name_prefix="lab-listener") as pool:
@@ -476,7 +474,9 @@ class Lab:
         patch_in = ovnk_names.patch_port_from_br_int(lnp)
         patch_out = ovnk_names.patch_port_to_br_int(lnp)
         bridge = self.topology.network.bridge
-        require(lambda: patch_in in self.run_vsctl("list-ports", "br-int").split()
+        # ovn-controller patches a localnet only into a chassis with a port of its switch bound there: a cluster
+        # node without local workloads has none (as on a real node), so there is nothing to wait for.
+        require(lambda: not self.topology.attachments or patch_in in self.run_vsctl("list-ports", "br-int").split()
                 and patch_out in self.run_vsctl("list-ports", bridge).split(),
                 f"ovn-controller's localnet patch ports ({patch_in}, {patch_out})", timeout=READY_TIMEOUT)
         lsps = [self.lsp_name(a.name) for a in self.topology.attachments]

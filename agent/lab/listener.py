@@ -13,6 +13,8 @@ import signal
 import socket
 import sys
 import threading
+from pathlib import Path
+from typing import Iterable
 
 
 def _serve_tcp(sock: socket.socket, banner: bytes) -> None:
@@ -37,6 +39,15 @@ def _serve_udp(sock: socket.socket) -> None:
             sock.sendto(data, peer)
         except OSError:
             continue
+
+
+def command(bind: str, name: str, pidfile: Path, ports: Iterable[tuple[str, int]]) -> list[str]:
+    """The command line that starts this listener for `ports` ((protocol, port) pairs, TCP or UDP)."""
+    argv = [sys.executable, "-m", "segcheck.agent.lab.listener", "--bind", bind, "--name", name,
+            "--pidfile", str(pidfile)]
+    for protocol, port in ports:
+        argv += [f"--{protocol.lower()}", str(port)]
+    return argv
 
 
 def main(argv: list[str] | None = None) -> int:

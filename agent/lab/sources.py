@@ -16,7 +16,22 @@ from ..core.sources import LivenessCheck, Locator, SnapshotReader, Tracer
 from .errors import LabUnavailable
 from .lab import Lab
 from .locator import LabLocator
-from .topology import topology_from_inventory
+from .topology import LabTopology, topology_from_inventory
+
+
+def manifest_topology(paths: Sequence[str]) -> LabTopology | None:
+    """The lab hosts the manifests `paths` make (their first localnet network); None: keep the seed's (the
+    check then says what it cannot locate)."""
+    if not paths:
+        return None
+    inventory, _ = load_inventory(paths)
+    localnets = sorted(ref for ref, net in inventory.networks.items() if net.topology == "localnet")
+    if not localnets:
+        return None
+    try:
+        return topology_from_inventory(inventory, localnets[0])
+    except ValueError:
+        return None
 
 
 class LabSources:
@@ -35,14 +50,7 @@ class LabSources:
     def build(cls, state_dir: Path, prefix: str, paths: Sequence[str] = (), prober_name: str = "raw") -> "LabSources":
         """The lab in `state_dir`, its hosts as built from the manifests `paths` (the seed's by default)."""
         lab = Lab(state_dir=state_dir, prefix=prefix)
-        if paths:
-            inventory, _ = load_inventory(paths)
-            localnets = sorted(ref for ref, net in inventory.networks.items() if net.topology == "localnet")
-            if localnets:
-                try:
-                    lab.topology = topology_from_inventory(inventory, localnets[0])
-                except ValueError:
-                    pass  # keep the seed's hosts; the check says what it cannot locate
+        lab.topology = manifest_topology(paths) or lab.topology
         return cls(lab, prober_name)
 
     def unavailable(self) -> str | None:
@@ -75,4 +83,5 @@ class LabSources:
                 controller_check(daemons["ovn-controller"].control_socket)]
 
     def close(self) -> None:
-        """The lab outlives a check: nothing to release."""
+        """The lab outlives a check: only the locator's OVS replica is released."""
+        self._locator.close()

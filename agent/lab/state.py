@@ -10,17 +10,17 @@ from typing import Any
 STATE_FILE = "lab.json"
 
 
-def load(state_dir: Path) -> dict[str, Any]:
+def load(state_dir: Path, name: str = STATE_FILE) -> dict[str, Any]:
     """The recorded state; an absent, truncated or corrupt file reads as empty (down then scans instead)."""
     try:
-        data = json.loads((state_dir / STATE_FILE).read_text())
+        data = json.loads((state_dir / name).read_text())
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
 
 
-def save(state_dir: Path, data: dict[str, Any]) -> None:
-    path = state_dir / STATE_FILE
+def save(state_dir: Path, data: dict[str, Any], name: str = STATE_FILE) -> None:
+    path = state_dir / name
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
     os.replace(tmp, path)
