@@ -105,6 +105,9 @@ class FirstNLocator:
         ip = getattr(endpoint, "ip", None)
         return SendPoint("none", "none", ip if ip is not None else parse_ip("127.0.0.1"), None)
 
+    def why_not(self, endpoint: Endpoint) -> str | None:
+        return None if self.send_point(endpoint) is not None else "not a workload of this node"
+
 
 def all_drifting(state: AgentState) -> AgentState:
     """Every cell drifts: allowed ones are blackholes, denied ones leaks."""

@@ -22,6 +22,8 @@ from segcheck.agent.core.model import Ref
 from segcheck.agent.core.sources import Sources
 from segcheck.agent.lab.lab import DEFAULT_PREFIX, DEFAULT_STATE_DIR
 from segcheck.agent.lab.seed import packaged_seed
+from segcheck.agent.lab.cluster import LabCluster
+from segcheck.agent.lab.cluster_sources import LabNodeSources
 from segcheck.agent.lab.sources import LabSources
 from segcheck.agent.runtime.checks import read_manifests
 from segcheck.agent.runtime.cluster import ClusterTarget, ClusterUnreachable, NoCluster, read_cluster
@@ -184,7 +186,7 @@ def choose_sources(lab: bool, state_dir: Path, prefix: str, paths: Sequence[str]
     """The lab (built from `paths`) with --lab, else this node's sockets and namespaces."""
     sources: Sources
     if lab:
-        sources = LabSources.build(state_dir, prefix, paths, prober)
+        sources = _lab_sources(state_dir, prefix, paths, prober, node)
     else:
         sources = NodeSources(nb_url, ovs_url, sb_url, prober, node)
         sources.ovs_rundir = rundirs[0] or sources.ovs_rundir
@@ -196,6 +198,16 @@ def choose_sources(lab: bool, state_dir: Path, prefix: str, paths: Sequence[str]
     if reason is not None:
         raise fail(reason, EXIT_CANNOT_CHECK)
     return sources
+
+
+def _lab_sources(state_dir: Path, prefix: str, paths: Sequence[str], prober: str, node: str | None) -> Sources:
+    """The one-node lab, or one node of a lab cluster (--node names it: each node is its own OVN zone)."""
+    cluster = LabCluster.recorded(state_dir)
+    if cluster is None:
+        return LabSources.build(state_dir, prefix, paths, prober)
+    if node not in cluster.nodes:
+        raise fail(f"the lab in {state_dir} is a cluster: choose its node with --node ({', '.join(cluster.nodes)})")
+    return LabNodeSources.build_node(state_dir, node, paths, prober)
 
 
 def with_sources(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -37,6 +37,10 @@ class Locator(Protocol):
         """Where probes from `endpoint` leave."""
         ...
 
+    def why_not(self, endpoint: Endpoint) -> str | None:
+        """Why probes cannot be sent as `endpoint` here (None: they can)."""
+        ...
+
     def application_netns(self, endpoint: Endpoint) -> str | None:
         """The namespace whose own sockets speak for `endpoint` (a pod's namespace, a VM's guest), for
         protocol follow-ups such as the PostgreSQL startup exchange."""

@@ -14,7 +14,7 @@ from ..core.drift import CheckedCell, check_points, classify, has_drift, pairs a
 from ..core.enforcement import DEFAULT_PROFILE, OvnkProfile, network_findings
 from ..core.findings import Finding
 from ..core.inventory import Inventory
-from ..core.model import Endpoint, Judgement, PortRange, Protocol, Reason, Ref, Verdict
+from ..core.model import Attachment, Endpoint, Judgement, PortRange, Protocol, Reason, Ref, Verdict
 from ..core.northbound import NbSnapshot, OvsSnapshot
 from ..core.probe import Evidence, ProbeJob, ProbeProtocol, ProbeResult, Prober
 from ..core.programmed import MappingStatus, ProgrammedPlane, Unattributed, check_localnet_mapping, detect_ovnk
@@ -132,6 +132,9 @@ class Checker:
             src, dst = self.endpoint(cell.source), self.endpoint(cell.destination)
             point = self.locator.send_point(src)
             if point is None:
+                if self.zone is not None and isinstance(src, Attachment) and src.node == self.zone:
+                    # Declared on this node but not positively identified: no probe, and say why.
+                    notes[i] = not_probed(self.locator.why_not(src) or f"{src.key} not found on this node")
                 continue
             if dst.ip is None:
                 notes[i] = not_probed(f"{dst.key} has no address")

@@ -85,6 +85,9 @@ class Workloads:
             return None
         return SendPoint("ns", "net1", endpoint.ip)
 
+    def why_not(self, endpoint: Endpoint) -> str | None:
+        return None if self.send_point(endpoint) is not None else "not a workload of this node"
+
 
 def seed_truth(job: ProbeJob) -> Verdict:
     """The seed's dataplane when it matches its policies: only the DB port answers."""

@@ -45,6 +45,9 @@ class EveryWorkload:
             return SendPoint(f"/run/netns/{endpoint.ref.name}", "net1", endpoint.ip, endpoint.mac)
         return None
 
+    def why_not(self, endpoint: Endpoint) -> str | None:
+        return None if self.send_point(endpoint) is not None else f"{endpoint.key} is no workload"
+
     def application_netns(self, endpoint: Endpoint) -> str | None:
         return None  # no PostgreSQL follow-up without a real namespace
 
