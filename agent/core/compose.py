@@ -28,6 +28,7 @@ class NodeHalf:
     programmed: Judgement | None
     judged: frozenset[Direction]
     observed: Judgement | None
+    drift: tuple[DriftClass, ...] = ()  # what that node found (a half it judged against policy's half)
 
     @property
     def programmed_reasons(self) -> tuple[Reason, ...]:
@@ -77,7 +78,8 @@ def halves_from_agent(node: str, network: str, cells: Iterable[Mapping[str, Any]
             judged = BOTH if here is None else frozenset(Direction(d) for d in here)
             expected = Judgement(Verdict(c["expected"]), tuple(Reason(str(b)) for b in c.get("because", [])))
             out.append(NodeHalf(node, network, str(c["from"]), str(c["to"]), PortRange(protocol, first, last),
-                                expected, _judgement(c.get("programmed")), judged, _judgement(c.get("observed"))))
+                                expected, _judgement(c.get("programmed")), judged, _judgement(c.get("observed")),
+                                tuple(DriftClass(d) for d in c.get("drift", []))))
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"agent on {node}: malformed cell {c!r}: {exc}") from None
     return out
@@ -130,8 +132,12 @@ def compose(halves: Iterable[NodeHalf]) -> list[ComposedCell]:
             programmed, judged_by = _programmed(here)
             observed = _observed(here)
             expected = here[0].expected
+            drift = classify(expected, programmed, observed)
+            if DriftClass.CONTROLLER not in drift and any(DriftClass.CONTROLLER in h.drift for h in here):
+                # A node's half disagrees with policy's half, even where the other half still decides the cell.
+                drift += (DriftClass.CONTROLLER,)
             cell = ComposedCell(network, source, destination, PortRange(protocol, lo, hi - 1), expected, programmed,
-                                observed, classify(expected, programmed, observed), judged_by)
+                                observed, drift, judged_by)
             prev = out[-1] if out else None
             if prev is not None and (prev.network, prev.source, prev.destination, prev.ports.protocol) == \
                     (network, source, destination, protocol) and prev.ports.last + 1 == lo and \

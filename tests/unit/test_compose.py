@@ -47,9 +47,10 @@ def test_a_leak_needs_both_halves_open_and_is_seen_once(inventory):
     open_0 = agent_matrix(inventory, zone(POD_LSP, egress_deny=False), "worker-0")
     open_1 = agent_matrix(inventory, zone(VM_LSP, ingress_deny=False), "worker-1")
     tight_1 = agent_matrix(inventory, zone(VM_LSP), "worker-1")
-    # One node's half open: that node has controller drift, the cell is still denied by the other half.
+    # One node's half open: the cell is still denied by the other half, and the composed view says that node's
+    # half is wrong (controller drift), never a leak.
     half = cell(composed(open_0, tight_1), POD, VM, 8080)
-    assert half.programmed.verdict is Verdict.DENIED and half.drift == ()
+    assert half.programmed.verdict is Verdict.DENIED and half.drift == (DriftClass.CONTROLLER,)
     # Both open: the composed cell passes where policy denies it.
     both = cell(composed(open_0, open_1), POD, VM, 8080)
     assert both.programmed.verdict is Verdict.ALLOWED
