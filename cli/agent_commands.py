@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import socket
 import threading
 from importlib.metadata import PackageNotFoundError, version as package_version
 from pathlib import Path
@@ -17,6 +16,7 @@ from segcheck.agent.adapters.metrics import DEFAULT_MAX_DRIFT_PAIRS
 from segcheck.agent.lab.seed import packaged_seed
 from segcheck.agent.runtime.agent_setup import make_agent
 from segcheck.agent.runtime.declared import DeclaredSource, FilesSource, KubernetesSource
+from segcheck.agent.runtime.liveness import agent_liveness
 from segcheck.agent.runtime.service import AgentService
 
 from .options import choose_sources, lab_options, node_options, ovnk_option, profile
@@ -38,8 +38,6 @@ def _listen(text: str) -> tuple[str, int]:
 
 
 @click.command()
-@click.option("--node", envvar="NODE_NAME", default=socket.gethostname(), show_default="$NODE_NAME or hostname",
-              help="This node: only attachments here are probed from here.")
 @click.option("--listen", default="0.0.0.0:9470", show_default=True, help="HOST:PORT of the HTTP API and /metrics.")
 @click.option("--from-files", "files", multiple=True, type=click.Path(),
               help="Declared state from manifests instead of the Kubernetes API (offline, lab).")
@@ -48,6 +46,10 @@ def _listen(text: str) -> tuple[str, int]:
               help="segcheck ExternalEndpoints file(s) (with the Kubernetes API).")
 @lab_options
 @node_options
+@click.option("--ovs-rundir", type=click.Path(path_type=Path), default=None,
+              help="Where ovs-vswitchd's pidfile and control socket are (its liveness is asked there) [default: /var/run/openvswitch].")
+@click.option("--ovn-rundir", type=click.Path(path_type=Path), default=None,
+              help="Where ovn-controller's pidfile and control socket are [default: /var/run/ovn-ic].")
 @click.option("--auth", default="tokenreview", show_default=True,
               help="Who may read /v1/matrix, /v1/drift and POST /v1/probe: 'tokenreview' (API server) or "
                    "'token-file:PATH'.")
@@ -64,8 +66,9 @@ def _listen(text: str) -> tuple[str, int]:
               help="Worst drifting pairs exposed as segcheck_drift_pair_info (a cap on its series).")
 @ovnk_option
 @click.option("--log-level", default="info", show_default=True)
-def agent(node: str, listen: str, files: tuple[str, ...], kubeconfig: str | None, endpoint_files: tuple[str, ...],
-          lab: bool, state_dir: Path, prefix: str, nb_url: str, sb_url: str, ovs_url: str, auth: str, metrics_auth: bool,
+def agent(node_name: str, listen: str, files: tuple[str, ...], kubeconfig: str | None, endpoint_files: tuple[str, ...],
+          lab: bool, state_dir: Path, prefix: str, nb_url: str, sb_url: str, ovs_url: str, ovs_rundir: Path | None,
+          ovn_rundir: Path | None, auth: str, metrics_auth: bool,
           tls_cert_file: Path | None, tls_key_file: Path | None, interval: float,
           sentinel_interval: float, probe_rate: float, max_probes: int, drift_pairs: int, prober: str, ovnk: str,
           log_level: str) -> None:
@@ -77,7 +80,8 @@ def agent(node: str, listen: str, files: tuple[str, ...], kubeconfig: str | None
     if lab and not files:
         files = (str(packaged_seed()),)
     # The agent waits for its sources (a lab still coming up, a database restarting): no readiness check here.
-    sources = choose_sources(lab, state_dir, prefix, files, nb_url, sb_url, ovs_url, prober, must_be_up=False)
+    sources = choose_sources(lab, state_dir, prefix, files, nb_url, sb_url, ovs_url, prober, node_name,
+                             must_be_up=False, rundirs=(ovs_rundir, ovn_rundir))
     declared: DeclaredSource
     api_client: Any = None
     if files:
@@ -101,8 +105,9 @@ def agent(node: str, listen: str, files: tuple[str, ...], kubeconfig: str | None
         authenticate = TokenReviewAuth(api_client)
     else:
         raise fail(f"--auth {auth!r}: expected tokenreview or token-file:PATH")
-    the_agent = make_agent(sources, declared, node, profile(ovnk), interval=interval, max_probes=max_probes,
-                           probe_rate=probe_rate, version=_version(), sentinel_interval=sentinel_interval)
+    the_agent = make_agent(sources, declared, node_name, profile(ovnk), interval=interval, max_probes=max_probes,
+                           probe_rate=probe_rate, version=_version(), sentinel_interval=sentinel_interval,
+                           liveness=agent_liveness(sources, declared, profile(ovnk)))
     tls = (tls_cert_file, tls_key_file) if tls_cert_file and tls_key_file else None
     service = AgentService(the_agent, host, port, authenticate, metrics_access=SCRAPE_METRICS if metrics_auth else None,
                            tls=tls, max_drift_pairs=drift_pairs)

@@ -6,9 +6,12 @@ from typing import Any, Callable
 
 import click
 
+from segcheck.agent.core.enforcement import unplaced_findings
 from segcheck.agent.core.programmed import ProgrammedJudgement
-from segcheck.agent.core.render import (GRID_LEGEND, cell_json, cell_row, grid, judgement_json, matrix_json,
-                                        plane_json, port_text)
+from segcheck.agent.core.reachability import NetworkReachability
+from segcheck.agent.core.render import (GRID_LEGEND, cell_json, cell_row, class_grid, class_member_rows, class_rows, grid,
+                                        grouped_json_chunks, judgement_json, matrix_json, pairs_json_chunks, plane_json,
+                                        port_text)
 from segcheck.agent.runtime.checks import UsageError, expected_matrix, explain as explain_cell
 from segcheck.agent.runtime.status import FailOn, findings_status, worst
 
@@ -43,11 +46,21 @@ def _print_findings(out: Any, findings: list[Any]) -> None:
         out.print(f"[yellow]{f.severity.value}[/] {f.kind.value}: {who}{f.message}")
 
 
+# Above this many endpoints the table shows classes, not endpoints (a wider grid is not read, only scrolled).
+GROUPED_ABOVE = 40
+
+
 @click.command(epilog=MATRIX_EXAMPLES)
 @manifest_options
+@click.option("--pairs", is_flag=True,
+              help="Every pair of endpoints instead of classes of equivalent endpoints (JSON: the per-pair form).")
 def matrix(declared: DeclaredInput, namespace: str | None, network: str | None, fmt: str, ovnk: str,
-           fail_on: FailOn) -> None:
+           fail_on: FailOn, pairs: bool) -> None:
     """The expected reachability matrix of each network, with policy findings below.
+
+    Endpoints selected by the same policies and treated alike by every rule form one class; the matrix is
+    printed class x class with each class's members listed once (JSON: the grouped form, see the README).
+    The table shows pairs up to 40 endpoints, classes above; --pairs always shows pairs.
 
     Exit 0: no finding at or above --fail-on; 1: such a finding; 2: bad input."""
     inventory = declared.load()
@@ -55,29 +68,55 @@ def matrix(declared: DeclaredInput, namespace: str | None, network: str | None, 
         reports = expected_matrix(inventory, profile(ovnk), parse_network(network), namespace)
     except UsageError as exc:
         raise fail(str(exc)) from None
-    if not is_table(fmt):
-        emit_records([matrix_json(r.matrix, r.findings) for r in reports], fmt)
+    unplaced = unplaced_findings(inventory, profile(ovnk)) if network is None else []
+    for f in unplaced:  # on stderr: they belong to no network's record
+        click.echo(f"{f.severity.value} {f.kind.value}: {f'{f.policy}: ' if f.policy else ''}{f.message}", err=True)
+    if fmt == "json":
+        chunks = pairs_json_chunks if pairs else grouped_json_chunks
+        for r in reports:  # JSON Lines, each line written as it is computed
+            for chunk in chunks(r.matrix, r.findings):
+                click.echo(chunk, nl=False)
+            click.echo()
+    elif not is_table(fmt):
+        emit_records([matrix_json(r.matrix, r.findings, pairs) for r in reports], fmt)
     else:
         out = console()
         for r in reports:
-            m = r.matrix
-            cells = list(m.cells())
-            out.print(f"[bold]{m.network}[/] (OVN-K {m.profile.name}): {len(m.endpoints)} endpoints, "
-                      f"{len(m.sides)} classes, {len(cells)} cells")
-            g = grid(m, cells)
-            out.print(table(None, g[0], g[1:]))
-            out.print(GRID_LEGEND, style="dim")
-            headers = ["FROM", "TO", "PORT", "EXPECTED", "BECAUSE"] + (["REASONS"] if fmt == "wide" else [])
-            rows = [cell_row(c) + ([_reasons(c.judgement)] if fmt == "wide" else []) for c in cells]
-            out.print(table(None, headers, rows, [3]))
+            if pairs or len(r.matrix.endpoints) <= GROUPED_ABOVE:
+                _print_pairs(out, r.matrix, wide=fmt == "wide")
+            else:
+                _print_classes(out, r.matrix)
             _print_findings(out, r.findings)
-    raise click.exceptions.Exit(exit_code(worst([findings_status(r.findings, fail_on) for r in reports])))
+    raise click.exceptions.Exit(exit_code(worst([findings_status(r.findings, fail_on) for r in reports]
+                                                + [findings_status(unplaced, fail_on)])))
 
 
 def _stages(judgement: Any) -> dict[str, str]:
     """Per pipeline stage, what each tier did (`tier 0 pass (acl/…) -> tier 2 allow (acl/…)`)."""
     chain = judgement.chain() if isinstance(judgement, ProgrammedJudgement) else {}
     return {stage.value: text for stage, text in chain.items()}
+def _print_pairs(out: Any, m: NetworkReachability, wide: bool) -> None:
+    cells = list(m.cells())
+    out.print(f"[bold]{m.network}[/] (OVN-K {m.profile.name}): {len(m.endpoints)} endpoints, "
+              f"{len(m.members)} classes, {len(cells)} cells")
+    g = grid(m, cells)
+    out.print(table(None, g[0], g[1:]))
+    out.print(GRID_LEGEND, style="dim")
+    headers = ["FROM", "TO", "PORT", "EXPECTED", "BECAUSE"] + (["REASONS"] if wide else [])
+    rows = [cell_row(c) + ([_reasons(c.judgement)] if wide else []) for c in cells]
+    out.print(table(None, headers, rows, [3]))
+
+
+def _print_classes(out: Any, m: NetworkReachability) -> None:
+    out.print(f"[bold]{m.network}[/] (OVN-K {m.profile.name}): {len(m.endpoints)} endpoints in {len(m.members)} "
+              "classes (same policies, same verdicts); every pair of two classes' members has the class pair's "
+              "cells (--pairs lists them pair by pair)")
+    out.print(table(None, ["CLASS", "MEMBERS", "SELECTED BY"], list(class_member_rows(m))))
+    if len(m.members) <= GROUPED_ABOVE:
+        g = class_grid(m)
+        out.print(table(None, g[0], g[1:]))
+        out.print(GRID_LEGEND.replace("grid:", "grid of classes:"), style="dim")
+    out.print(table(None, ["FROM", "TO", "PORT", "EXPECTED", "BECAUSE"], list(class_rows(m)), [3]))
 
 
 def _reasons(judgement: Any) -> str:

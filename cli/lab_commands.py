@@ -142,9 +142,10 @@ def _network(inventory: Inventory, text: str | None) -> Ref:
             raise click.UsageError(f"say which network with --network NS/NAD (localnet networks in the manifests: "
                                    f"{', '.join(map(str, localnets)) or 'none'})")
         ref = localnets[0]
-    if ref not in inventory.networks:
+    key = inventory.network_of(ref)  # any NAD of the network names it
+    if key is None:
         raise click.UsageError(f"no NetworkAttachmentDefinition {ref} in the manifests")
-    return ref
+    return key
 
 
 def _use_manifests(lab: Lab, paths: tuple[Path, ...], network: str | None) -> tuple[Inventory, Ref]:

@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
+from typing import Any
 
 import click
 
-from .agent_commands import agent
-from .check_commands import drift, probe, verify
-from .declared_commands import explain, matrix
-from .lab_commands import lab
+# Each command's module is imported when that command runs: `segcheck matrix -f DIR` does not pay for the
+# agent's, the lab's or the probers' libraries (start-up time is part of every command's time).
+COMMANDS = {
+    "matrix": "declared_commands", "explain": "declared_commands", "lab": "lab_commands", "probe": "check_commands",
+    "verify": "check_commands", "agent": "agent_commands", "drift": "check_commands",
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*COMMANDS, *super().list_commands(ctx)])
+
+    def get_command(self, ctx: click.Context, name: str) -> Any:
+        if name in COMMANDS:
+            module = importlib.import_module(f"{__package__}.{COMMANDS[name]}")
+            return getattr(module, name)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="segcheck")
 def cli() -> None:
     """Prove that MultiNetworkPolicy segmentation on OVN-Kubernetes localnet networks holds:
@@ -21,14 +36,6 @@ def cli() -> None:
     for noisy in ("ovsdbapp", "ovs", "urllib3", "kubernetes"):
         logging.getLogger(noisy).setLevel(logging.CRITICAL)
 
-
-cli.add_command(matrix)
-cli.add_command(explain)
-cli.add_command(lab)
-cli.add_command(probe)
-cli.add_command(verify)
-cli.add_command(agent)
-cli.add_command(drift)
 
 
 @cli.command()

@@ -13,9 +13,12 @@ from segcheck.agent.core.policy import Direction, Peer, Policy, Rule
 def applies(policy: Policy, network: Ref, inventory: Inventory, end_port: bool, api_versions: tuple[str, ...]) -> bool:
     if policy.api_version not in api_versions:
         return False
-    if network not in [Ref.parse(x, policy.ref.namespace) for x in policy.policy_for]:
-        return False
     net = inventory.networks.get(network)
+    named = [inventory.nads.get(Ref.parse(x.strip(), policy.ref.namespace)) for x in policy.policy_for]
+    # A network is its CNI config name: policy-for may name any NAD of it, in any namespace.
+    if not any(n is not None and net is not None and n.cni_name == net.cni_name for n in named) and \
+            network not in [Ref.parse(x.strip(), policy.ref.namespace) for x in policy.policy_for]:
+        return False
     if net is not None and not net.subnets:
         for rule in policy.ingress + policy.egress:
             for peer in rule.peers:

@@ -4,7 +4,7 @@ Who may do what: /healthz and /readyz are open (kubelet probes carry no token); 
 `metrics_access` is set (the OpenShift overlay requires `get /metrics`, as its own components do); /v1/matrix and
 /v1/drift need `get matrix.segcheck.io` (they are the cluster's segmentation map); POST /v1/probe needs
 `create probes.segcheck.io` and sends packets, so at most `PROBES_IN_FLIGHT` run at once (429 beyond).
-Every refusal is a JSON answer `{"error": ...}` and a JSON log line.
+Every refusal is a JSON answer `{"error": ...}` and a JSON log line (at most 10 a second, then counted).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any, Callable
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from .auth import READ_CELLS, SEND_PROBES, Access, AuthError, Authorizer
-from .http_server import HttpServer, Limits, Request, Response
+from .http_server import HttpServer, Limits, Request, Response, log_refusal
 
 LOG = logging.getLogger("segcheck.http")
 PROBES_IN_FLIGHT = 2  # probes share one prober: more would only queue up and hold workers
@@ -95,8 +95,7 @@ class AgentApi:
         try:
             return self.routes.authorize(_bearer(request), access)
         except AuthError as exc:
-            LOG.warning("request not authorised", extra={"client": request.client, "path": request.path,
-                                                         "status": int(exc.status), "error": str(exc)})
+            log_refusal(request.client, int(exc.status), str(exc), path=request.path)
             response = error_response(exc.status, str(exc))
             if exc.status == HTTPStatus.UNAUTHORIZED:
                 response.headers["WWW-Authenticate"] = 'Bearer realm="segcheck"'
@@ -143,7 +142,7 @@ class AgentApi:
         finally:
             self._probes.release()
         if status >= 400:
-            LOG.warning("probe refused", extra={"user": user, "status": status, "error": data.get("error")})
+            log_refusal(request.client, status, str(data.get("error")), path=request.path, user=user)
         return _json(status, data)
 
 

@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import parse_qs, urlsplit
 
+from .http_tls import CertReloader
+
 LOG = logging.getLogger("segcheck.http")
 TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 FD_RESERVE = 128  # file descriptors kept for everything else the process opens (OVSDB, netns, probes)
-CERT_CHECK_SECONDS = 10.0
 SINGLE_HEADERS = frozenset({"content-length", "transfer-encoding", "host", "authorization", "expect"})
 
 
@@ -79,47 +80,6 @@ class _Closed(Exception):
     """The client went away, or sent nothing before the deadline: close without an answer."""
 
 
-class _CertReloader:
-    """Serves the certificate files' current content: each handshake's SNI callback (called with or without SNI)
-    reloads them when they changed (checked at most every CERT_CHECK_SECONDS) and hands the handshake the result."""
-
-    def __init__(self, cert: Path, key: Path):
-        self.cert, self.key = cert, key
-        self._stamp = self._mtimes()
-        self.context = self._load()  # the listening context
-        self.context.sni_callback = self._select
-        self._current = self.context
-        self._checked = time.monotonic()
-
-    def _mtimes(self) -> tuple[float, float]:
-        return (self.cert.stat().st_mtime, self.key.stat().st_mtime)
-
-    def _load(self) -> ssl.SSLContext:
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.load_cert_chain(self.cert, self.key)
-        return context
-
-    def _select(self, connection: ssl.SSLObject, name: str | None, listening: ssl.SSLContext) -> None:
-        self.refresh()
-        if self._current is not listening:
-            connection.context = self._current
-
-    def refresh(self) -> None:
-        now = time.monotonic()
-        if now - self._checked < CERT_CHECK_SECONDS:
-            return
-        self._checked = now
-        try:
-            stamp = self._mtimes()
-            if stamp != self._stamp:
-                self._current = self._load()
-                self._stamp = stamp
-                LOG.info("TLS certificate reloaded", extra={"cert": str(self.cert)})
-        except (OSError, ssl.SSLError) as exc:  # half-written during rotation: keep the old one, retry later
-            LOG.warning("TLS certificate not reloaded", extra={"cert": str(self.cert), "error": str(exc)})
-
-
 def _listening_socket(host: str, port: int, backlog: int) -> socket.socket:
     family, kind, proto, _, address = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
                                                          flags=socket.AI_PASSIVE)[0]
@@ -147,7 +107,7 @@ class HttpServer:
     def __init__(self, host: str, port: int, handler: Handler, error_body: ErrorBody, limits: Limits = Limits(),
                  tls: tuple[Path, Path] | None = None):
         self.handler, self.error_body, self.limits = handler, error_body, limits
-        self.tls = _CertReloader(*tls) if tls else None
+        self.tls = CertReloader(*tls) if tls else None
         self._sock = _listening_socket(host, port, limits.backlog)
         self.port = int(self._sock.getsockname()[1])
         self._max_connections = _connection_cap(limits.connections)
@@ -167,11 +127,15 @@ class HttpServer:
 
     def start(self) -> None:
         started = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(started,), name="segcheck-http-loop", daemon=True)
+        failed: list[BaseException] = []
+        self._thread = threading.Thread(target=self._run, args=(started, failed), name="segcheck-http-loop",
+                                        daemon=True)
         self._thread.start()
         started.wait()
+        if failed:
+            raise failed[0]
 
-    def _run(self, started: threading.Event) -> None:
+    def _run(self, started: threading.Event, failed: list[BaseException]) -> None:
         asyncio.set_event_loop(self._loop)
         self._loop.set_exception_handler(lambda _, ctx: LOG.warning(
             "http connection error", extra={"error": str(ctx.get("exception") or ctx.get("message"))}))
@@ -180,6 +144,9 @@ class HttpServer:
                 self._accepted, sock=self._sock, limit=self.limits.header_bytes,
                 ssl=self.tls.context if self.tls else None,
                 ssl_handshake_timeout=self.limits.request_seconds if self.tls else None))
+        except BaseException as exc:  # noqa: BLE001 - handed to start(), which raises it in the caller
+            failed.append(exc)
+            return
         finally:
             started.set()
         self._loop.run_forever()
@@ -211,7 +178,7 @@ class HttpServer:
         self._tasks.add(task)
         try:
             if self._open >= self._max_connections:
-                LOG.warning("connection refused: too many open", extra={"open": self._open})
+                log_refusal(_client(writer), 0, f"{self._open} connections open: closed at once")
                 writer.transport.abort()
                 return
             self._open += 1
@@ -226,8 +193,7 @@ class HttpServer:
             self._tasks.discard(task)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername")
-        client = str(peer[0]) if isinstance(peer, tuple) else "local"
+        client = _client(writer)
         for served in range(self.limits.requests_per_connection):
             started = time.monotonic()
             try:
@@ -235,7 +201,7 @@ class HttpServer:
             except _Closed:
                 return
             except HttpError as exc:
-                self._log_refusal(client, exc.status, str(exc))
+                log_refusal(client, exc.status, str(exc))
                 if await self._write(writer, self.error_body(exc.status, str(exc)), keep_alive=False):
                     await self._drain(reader, exc.drain)
                 return
@@ -366,7 +332,7 @@ class HttpServer:
 
     async def _dispatch(self, request: Request) -> Response:
         if self._busy >= self.limits.workers + self.limits.waiting:
-            self._log_refusal(request.client, HTTPStatus.SERVICE_UNAVAILABLE, "all workers busy")
+            log_refusal(request.client, HTTPStatus.SERVICE_UNAVAILABLE, "all workers busy")
             response = self.error_body(HTTPStatus.SERVICE_UNAVAILABLE, "busy, retry shortly")
             response.headers["Retry-After"] = "1"
             return response
@@ -400,8 +366,9 @@ class HttpServer:
             writer.write_eof()
         return True
 
-    def _log_refusal(self, client: str, status: int, why: str) -> None:
-        _REFUSALS.log(client, status, why)
+def _client(writer: asyncio.StreamWriter) -> str:
+    peer = writer.get_extra_info("peername")
+    return str(peer[0]) if isinstance(peer, tuple) else "local"
 
 
 def _wants_keep_alive(request: Request) -> bool:
@@ -429,7 +396,7 @@ class _RateLimitedLog:
         self._suppressed = 0
         self._lock = threading.Lock()
 
-    def log(self, client: str, status: int, why: str) -> None:
+    def log(self, client: str, status: int, why: str, **extra: object) -> None:
         now = time.monotonic()
         with self._lock:
             if now - self._window >= 1.0:
@@ -439,8 +406,8 @@ class _RateLimitedLog:
                 self._suppressed += 1
                 return
             suppressed, self._suppressed = self._suppressed, 0
-        LOG.warning("request refused", extra={"client": client, "status": status, "error": why,
+        LOG.warning("request refused", extra={"client": client, "status": status, "error": why, **extra,
                                               **({"suppressed": suppressed} if suppressed else {})})
 
 
-_REFUSALS = _RateLimitedLog()
+log_refusal = _RateLimitedLog().log

@@ -21,6 +21,7 @@ from prometheus_client.exposition import generate_latest
 from ..core.drift import DRIFT_CLASSES, CheckedCell
 from ..core.drift_attribution import drifting_pairs, policy_drift
 from ..core.findings import FindingKind
+from ..core.manifests import MODELLED_KINDS
 from ..core.state import AgentState, Histogram
 
 PROGRAMMED_KINDS = frozenset({
@@ -97,6 +98,11 @@ class StateCollector:
                 (programmed if is_prog else policy).add_metric([name, kind], n)
             if net.mapping is not None:
                 mapping.add_metric([name, net.mapping.bridge or ""], 1.0 if net.mapping.ok else 0.0)
+        unplaced: dict[str, int] = {}
+        for f in state.unplaced_findings:  # of no network: network=""
+            unplaced[f.kind.value] = unplaced.get(f.kind.value, 0) + 1
+        for kind, n in sorted(unplaced.items()):
+            policy.add_metric(["", kind], n)
         yield from (drift, cells, policy, programmed, mapping)
         yield from _drift_detail(state, self._max_drift_pairs)
 
@@ -121,6 +127,16 @@ class StateCollector:
                                  "When the set of drifting cells last changed (Unix time; 0: never).")
         last.add_metric([], state.last_drift_change)
         yield last
+        errors = GaugeMetricFamily("segcheck_declared_errors",
+                                   "Declared objects that do not parse now (by declared source and object kind).",
+                                   labels=["source", "kind"])
+        by_source_kind: dict[tuple[str, str], int] = {}
+        for e in state.declared_errors:
+            key = (e.source, e.kind if e.kind in MODELLED_KINDS or e.kind == "-" else "other")  # kinds are user input
+            by_source_kind[key] = by_source_kind.get(key, 0) + 1
+        for (source, kind), n in sorted(by_source_kind.items()):
+            errors.add_metric([source, kind], n)
+        yield errors
         info = GaugeMetricFamily("segcheck_build_info", "Version, node and OVN-K behaviour profile of this agent.",
                                  labels=["version", "node", "ovnk_profile"])
         info.add_metric([state.version, state.node, state.profile], 1.0)

@@ -48,6 +48,7 @@ class Effect(enum.Enum):
     DENY = "deny"
     NO_MATCH = "no-match"  # no ACL of the tier (or stage) matched: OVN allows
     UNKNOWN = "unknown"  # an ACL that might match cannot be evaluated
+    REMOTE = "judged on another node"  # interconnect: the stage runs in another node's zone
 
     @classmethod
     def of(cls, action: str) -> "Effect":
@@ -64,12 +65,15 @@ class StageEffect:
     tier: int | None
     acl: Acl | None
     effect: Effect
+    node: str | None = None  # with Effect.REMOTE: the node whose zone runs the stage (None: not known here)
 
     def to_json(self) -> dict[str, str | int | None]:
         return {"stage": self.stage.value, "tier": self.tier, "acl": self.acl.short if self.acl else None,
                 "effect": self.effect.value}
 
     def __str__(self) -> str:
+        if self.effect is Effect.REMOTE:
+            return f"judged on node {self.node}" if self.node else "judged on the node the other end runs on"
         where = "no ACL" if self.tier is None else f"tier {self.tier}"
         acl = f" ({self.acl.short})" if self.acl is not None else ""
         return f"{where} {self.effect.value}{acl}" if self.tier is not None else f"{where}: {self.effect.value}"
@@ -89,6 +93,8 @@ def stage_verdict(effects: tuple[StageEffect, ...]) -> Verdict:
     last = effects[-1].effect
     if last is Effect.UNKNOWN:
         return Verdict.UNKNOWN
+    if last is Effect.REMOTE:
+        return Verdict.REMOTE
     return Verdict.DENIED if last is Effect.DENY else Verdict.ALLOWED
 
 

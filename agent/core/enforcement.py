@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .consistency import declared_findings
 from .findings import Finding, FindingKind, Severity
 from .inventory import Inventory
 from .model import MAX_PORT, MIN_PORT, PortRange, Protocol, Ref
@@ -159,7 +160,7 @@ def _policy_findings(policy: Policy, inventory: Inventory, profile: OvnkProfile)
             f"no {'k8s.v1.cni.cncf.io/policy-for'} annotation: the policy applies to no secondary network.",
             policy.ref))
     for net in policy.networks():
-        if net not in inventory.networks:
+        if net not in inventory.nads:
             found.append(Finding(
                 FindingKind.UNKNOWN_NETWORK,
                 f"policy-for names {net}, but no such NetworkAttachmentDefinition exists: the policy protects nothing there.",
@@ -189,7 +190,7 @@ def enforced_policies(inventory: Inventory, network: Ref, profile: OvnkProfile =
     for a in inventory.attachments_on(network):
         label_sets.setdefault(a.ref.namespace, set()).add(a.labels)
     for policy in sorted(inventory.policies, key=lambda p: p.ref):
-        if network not in policy.networks():
+        if network not in inventory.policy_networks(policy):
             continue
         if policy.api_version not in profile.served_api_versions:
             continue  # never admitted, so never programmed
@@ -219,16 +220,34 @@ def enforced_policies(inventory: Inventory, network: Ref, profile: OvnkProfile =
     return NetworkPolicies(network, tuple(enforced), tuple(findings))
 
 
+def _shown_with(policy: Policy, inventory: Inventory, network: Ref) -> bool:
+    """Whether a policy's own findings show with `network`: it names the network, or it names no existing
+    network and shares the network's namespace (the author most likely meant this one)."""
+    names = policy.networks()
+    dangling = not names or any(n not in inventory.nads for n in names)
+    return network in inventory.policy_networks(policy) or (dangling and policy.ref.namespace == network.namespace)
+
+
 def network_findings(inventory: Inventory, network: Ref, profile: OvnkProfile = DEFAULT_PROFILE) -> list[Finding]:
-    """Findings to show with one network: those of the policies naming it, plus those of same-namespace
-    policies that name no existing network (the author most likely meant this one)."""
+    """Findings to show with one network: those of the policies shown with it, its enforcement findings, and
+    the declared world's findings about it (missing NADs, address conflicts)."""
     found: list[Finding] = []
     for policy in sorted(inventory.policies, key=lambda p: p.ref):
-        names = policy.networks()
-        dangling = not names or any(n not in inventory.networks for n in names)
-        if network in names or (dangling and policy.ref.namespace == network.namespace):
+        if _shown_with(policy, inventory, network):
             found.extend(_policy_findings(policy, inventory, profile))
     found.extend(enforced_policies(inventory, network, profile).findings)
+    found.extend(f for f in declared_findings(inventory) if f.network == network)
+    return found
+
+
+def unplaced_findings(inventory: Inventory, profile: OvnkProfile = DEFAULT_PROFILE) -> list[Finding]:
+    """The findings no network shows (a policy or workload naming only missing NADs, a NetworkPolicy):
+    whoever lists networks one by one shows these once, so none is lost."""
+    found: list[Finding] = []
+    for policy in sorted(inventory.policies, key=lambda p: p.ref):
+        if not any(_shown_with(policy, inventory, net) for net in inventory.networks):
+            found.extend(_policy_findings(policy, inventory, profile))
+    found.extend(f for f in declared_findings(inventory) if f.network not in inventory.networks)
     return found
 
 
@@ -239,7 +258,7 @@ def all_findings(inventory: Inventory, profile: OvnkProfile = DEFAULT_PROFILE) -
         found.extend(_policy_findings(policy, inventory, profile))
     for network in sorted(inventory.networks):
         found.extend(enforced_policies(inventory, network, profile).findings)
-    return found
+    return found + declared_findings(inventory)
 
 
 def port_in(ranges: tuple[PortRange, ...], port: int, protocol: Protocol) -> bool:
@@ -249,4 +268,5 @@ def port_in(ranges: tuple[PortRange, ...], port: int, protocol: Protocol) -> boo
 __all__ = [
     "ALL_PORTS", "DEFAULT_PROFILE", "EnforcedPolicy", "EnforcedRule", "MAX_PORT", "MIN_PORT", "NetworkPolicies",
     "OvnkProfile", "PROFILES", "PROFILE_HELP", "all_findings", "enforced_policies", "network_findings", "port_in",
+    "unplaced_findings",
 ]

@@ -30,6 +30,11 @@ class FindingKind(enum.Enum):
     NO_POLICY_FOR = "no-policy-for"
     SELECTS_NOTHING = "selects-nothing"
     API_VERSION_NOT_SERVED = "api-version-not-served"
+    # The declared world as a whole.
+    NAD_MISSING = "nad-missing"
+    ADDRESS_CONFLICT = "address-conflict"
+    DEFAULT_NETWORK_ONLY = "default-network-only"
+    NETWORK_CONFIG_CONFLICT = "network-config-conflict"
     # Programmed plane.
     UNOWNED_ACL = "unowned-acl"
     UNKNOWN_ACL = "unknown-acl"

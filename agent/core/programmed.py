@@ -24,6 +24,7 @@ from .acl_pipeline import (
     stage_verdict,
 )
 from .enforcement import EnforcedPolicy
+from .policy import Direction
 from .findings import Finding, FindingKind, Severity
 from .model import (
     MAX_PORT,
@@ -72,6 +73,16 @@ class ProgrammedJudgement(Judgement):
     """A programmed verdict with what every stage and tier did to the packet, in pipeline order."""
 
     effects: tuple[StageEffect, ...] = ()
+
+    @property
+    def judged_here(self) -> frozenset[Direction] | None:
+        """The policy directions whose stages this zone judged, when another zone judges the rest (None: all
+        were judged here)."""
+        remote = {e.stage for e in self.effects if e.effect is Effect.REMOTE}
+        if not remote:
+            return None
+        here = {s for s in Stage if s not in remote}
+        return frozenset(Direction.INGRESS if s is Stage.INGRESS else Direction.EGRESS for s in here)
 
     def chain(self) -> dict[Stage, str]:
         """Per stage, e.g. `egress after LB: tier 0 pass (acl/…) -> tier 2 allow (acl/…)`."""
@@ -233,11 +244,18 @@ class _Distinctions:
 # ----------------------------------------------------------------------------- the plane
 
 class ProgrammedPlane:
-    """Verdicts as OVN will enforce them on one network's logical switch, for endpoints of the declared world."""
+    """Verdicts as OVN will enforce them on one network's logical switch, for endpoints of the declared world.
 
-    def __init__(self, nb: NbSnapshot, network: Network):
+    With `zone` (the node whose NB this is, OVN-K's interconnect mode: one zone per node), the plane judges only
+    the stages this zone runs: the egress stages of a local source (or, for an external source, of a local
+    destination, where the traffic enters from the physical network) and the ingress stage of a local
+    destination (or, for an external destination, of a local source). A workload is local when this NB holds
+    its (non-remote) logical switch port; the other stages are `judged on node X`."""
+
+    def __init__(self, nb: NbSnapshot, network: Network, zone: str | None = None):
         self.network = network
         self.nb = nb
+        self.zone = zone
         self.switch_name = names.network_switch(network.cni_name, network.topology)
         self.localnet_port = names.localnet_port(network.cni_name)
         switch = nb.switches.get(self.switch_name)
@@ -281,11 +299,11 @@ class ProgrammedPlane:
             if self.localnet_port in self._ports:
                 return self.localnet_port, "the localnet port"
             return None, f"no localnet port {self.localnet_port} on {self.switch_name}"
-        by_name = names.pod_port(endpoint.network, endpoint.ref)
+        by_name = names.pod_port(endpoint.nad_ref, endpoint.ref)
         if by_name in self._ports:
             return by_name, "by name"
         if endpoint.kind is AttachmentKind.VM:
-            launchers = [n for n in sorted(self._ports) if names.is_launcher_port_of(n, endpoint.network, endpoint.ref)]
+            launchers = [n for n in sorted(self._ports) if names.is_launcher_port_of(n, endpoint.nad_ref, endpoint.ref)]
             if endpoint.mac:
                 with_mac = [n for n in launchers if endpoint.mac.lower() in self._port(n).macs]
                 launchers = with_mac or launchers
@@ -350,25 +368,68 @@ class ProgrammedPlane:
                 return effects
         return effects or [StageEffect(stage, None, None, Effect.NO_MATCH)]
 
+    def remote_node(self, endpoint: Endpoint) -> tuple[bool, str | None]:
+        """(True, its node) when, in zone mode, the workload runs in another node's zone: this NB holds no
+        port of it, or only a `remote` one (layer2 transit), and it is not declared on this node. An external
+        endpoint is never remote itself: it is reached through whichever node's localnet port."""
+        if self.zone is None or not isinstance(endpoint, Attachment):
+            return False, None
+        port, _ = self.locate(endpoint)
+        if port is not None and self._port(port).type != names.REMOTE_PORT_TYPE:
+            return False, None
+        if port is None and endpoint.node == self.zone:
+            return False, None  # declared here but without a port: a missing port, not a remote workload
+        return True, endpoint.node
+
+    def owned_stages(self, source: Endpoint, destination: Endpoint) -> dict[Stage, str | None]:
+        """The stages another zone runs for this pair, each with that zone's node (empty: this zone runs all)."""
+        src_remote, src_node = self.remote_node(source)
+        dst_remote, dst_node = self.remote_node(destination)
+        # Where the egress stages run: at the source's node; an external source's traffic enters at the
+        # destination's node. The ingress stage: at the destination's node; to an external host, the source's.
+        egress = (src_remote, src_node) if isinstance(source, Attachment) else (dst_remote, dst_node)
+        ingress = (dst_remote, dst_node) if isinstance(destination, Attachment) else (src_remote, src_node)
+        out: dict[Stage, str | None] = {}
+        for stage in Stage:
+            remote, node = ingress if stage is Stage.INGRESS else egress
+            if remote:
+                out[stage] = node
+        return out
+
     def judge(self, source: Endpoint, destination: Endpoint, port: int, protocol: Protocol) -> Judgement:
         if not self.available:
             return ProgrammedJudgement(Verdict.UNKNOWN, (Reason("nb/switch-missing", self.switch_name),))
+        elsewhere = self.owned_stages(source, destination)
+        if len(elsewhere) == len(Stage):
+            effects = tuple(StageEffect(stage, None, None, Effect.REMOTE, node) for stage, node in elsewhere.items())
+            return _judgement(effects)
+        egress_here = Stage.EGRESS_AFTER_LB not in elsewhere
+        ingress_here = Stage.INGRESS not in elsewhere
         (inport, in_why), (outport, out_why) = self.locate(source), self.locate(destination)
-        missing = [Reason("nb/port-missing", why) for p, why in ((inport, in_why), (outport, out_why)) if p is None]
+        if inport is None and not egress_here and self.localnet_port in self._ports:
+            # A remote source's traffic enters this zone from the physical network, through the localnet port.
+            inport, in_why = self.localnet_port, "enters from the physical network"
+        needed = ([(inport, in_why, source)] if egress_here else []) + \
+            ([(outport, out_why, destination)] if ingress_here else [])
+        missing = [Reason("nb/port-missing", why) for p, why, _ in needed if p is None]
         if missing:
             return ProgrammedJudgement(Verdict.UNKNOWN, tuple(missing))
         no_ip = [Reason("nb/no-address", f"no IP known for {e.key} (port {p}: {' / '.join(self._port(p).addresses) or 'no addresses'}); "
                         "ACLs on addresses cannot be evaluated for it")
-                 for e, p in ((source, inport), (destination, outport)) if e.ip is None and p is not None]
+                 for p, _, e in needed if e.ip is None and p is not None]
         if no_ip or source.ip is None or destination.ip is None:
-            return ProgrammedJudgement(Verdict.UNKNOWN, tuple(no_ip))
-        key = (inport, outport, source.ip, destination.ip, protocol, port)
+            return ProgrammedJudgement(Verdict.UNKNOWN, tuple(no_ip) or (
+                Reason("nb/no-address", f"no IP known for {(source if source.ip is None else destination).key}"),))
+        key = (inport, outport, source.ip, destination.ip, protocol, port, tuple(sorted(elsewhere.items(), key=str)))
         hit = self._judged.get(key)
         if hit is None:
             proto = protocol.value.lower()
             leaving = Packet(inport, None, source.ip, destination.ip, proto, port)
             delivered = Packet(inport, outport, source.ip, destination.ip, proto, port)
-            effects = tuple(e for stage in Stage for e in self._stage(stage, delivered if stage is Stage.INGRESS else leaving))
+            effects = tuple(
+                e for stage in Stage
+                for e in ([StageEffect(stage, None, None, Effect.REMOTE, elsewhere[stage])] if stage in elsewhere
+                          else self._stage(stage, delivered if stage is Stage.INGRESS else leaving)))
             hit = self._judged[key] = _judgement(effects)
         return hit
 
@@ -420,6 +481,11 @@ def _judgement(effects: tuple[StageEffect, ...]) -> ProgrammedJudgement:
         return ProgrammedJudgement(Verdict.DENIED, reasons({Effect.DENY}), effects)
     if Verdict.UNKNOWN in verdicts.values():
         return ProgrammedJudgement(Verdict.UNKNOWN, reasons({Effect.ALLOW, Effect.UNKNOWN}), effects)
+    if Verdict.REMOTE in verdicts.values():
+        remote = {e.stage: e for e in effects if e.effect is Effect.REMOTE}
+        judged_on = tuple(Reason(f"nb/judged-on/{e.node or 'other-node'}", f"{stage.value}: {e}")
+                          for stage, e in remote.items())
+        return ProgrammedJudgement(Verdict.REMOTE, reasons({Effect.ALLOW}) + judged_on, effects)
     return ProgrammedJudgement(Verdict.ALLOWED, reasons({Effect.ALLOW}) or (Reason("nb/no-acl", "no ACL matches: OVN allows"),),
                                effects)
 

@@ -151,14 +151,12 @@ UNSELECTED = Side((), frozenset())
 @dataclass(frozen=True)
 class Half:
     """One side's treatment of one direction towards a peer: not isolated (every port passes), or isolated
-    and open exactly where one of the side's rules that match the peer allows (port atoms per rule)."""
+    and open exactly where one of the side's rules that match the peer allows. Reasons are built once here,
+    since every judged port range of every class pair with this half cites them."""
 
-    direction: Direction
-    where: str  # "source" (egress half) or "destination" (ingress half)
     isolated: bool
-    selected: bool
-    rules: tuple[tuple[str, int], ...]  # (rule ref, allowed port atoms), in policy and rule order
-    isolating: tuple[Ref, ...]  # the side's policies that isolate this direction
+    rules: tuple[tuple[Reason, int], ...]  # (the rule's reason, its allowed port atoms), in policy and rule order
+    otherwise: tuple[Reason, ...]  # not isolated: why; isolated: the policies that isolate, where no rule allows
 
     @property
     def edges(self) -> int:
@@ -169,14 +167,23 @@ class Half:
         return out
 
     def decide(self, atom: int) -> tuple[bool, list[Reason]]:
-        d = self.direction.value
         if not self.isolated:
-            detail = "no selecting policy isolates this direction" if self.selected else "not selected by any policy"
-            return True, [Reason(f"{self.where}:{d}-not-isolated", detail)]
-        allowing = [Reason(ref, f"allows {d} at {self.where}") for ref, ports in self.rules if ports >> atom & 1]
+            return True, list(self.otherwise)
+        allowing = [reason for reason, ports in self.rules if ports >> atom & 1]
         if allowing:
             return True, allowing
-        return False, [Reason(f"{ref}:{d}", f"isolates {d} at {self.where}; no rule allows") for ref in self.isolating]
+        return False, list(self.otherwise)
+
+
+def make_half(direction: Direction, isolated: bool, selected: bool, rules: Sequence[tuple[str, int]],
+              isolating: Sequence[Ref]) -> Half:
+    d = direction.value
+    where = "source" if direction is Direction.EGRESS else "destination"
+    if not isolated:
+        detail = "no selecting policy isolates this direction" if selected else "not selected by any policy"
+        return Half(False, (), (Reason(f"{where}:{d}-not-isolated", detail),))
+    return Half(True, tuple((Reason(ref, f"allows {d} at {where}"), ports) for ref, ports in rules),
+                tuple(Reason(f"{ref}:{d}", f"isolates {d} at {where}; no rule allows") for ref in isolating))
 
 
 def judge_halves(egress: Half, ingress: Half, atom: int) -> Judgement:
@@ -242,9 +249,15 @@ class NetworkReachability:
         self._side_ids: dict[tuple[int, ...], int] = {}
         self._side_rules: dict[Direction, list[int]] = {d: [] for d in Direction}
         self._classify()
-        self._half_ids: dict[tuple[int, Direction, int], int] = {}
+        self._egress_rules, self._ingress_rules = self._side_rules[Direction.EGRESS], self._side_rules[Direction.INGRESS]
+        # Per direction: (side id, the side's rules matching the peer) -> half id. Two dicts, not an enum in the
+        # key: this is the lookup every class pair makes.
+        self._half_ids: dict[Direction, dict[tuple[int, int], int]] = {d: {} for d in Direction}
+        self._egress_ids, self._ingress_ids = self._half_ids[Direction.EGRESS], self._half_ids[Direction.INGRESS]
         self._halves: list[Half] = []
-        self._shapes: dict[tuple[int, int], Shape] = {}
+        self._shape_of_halves: dict[tuple[int, int], int] = {}
+        self._shape_ids: dict[Shape, int] = {}
+        self.shapes: list[Shape] = []  # distinct pair shapes, numbered in the order they are first met
         self._segment_memo: dict[tuple[int, int, Protocol], Segments] = {}
 
     # -- classification --
@@ -330,7 +343,7 @@ class NetworkReachability:
                 live |= mask
         sel_masks = [m & live for m in self._selector_masks(keys)]
         empty_peers = sum(1 << bit for bit, r in enumerate(self.rules) if not r.peers) & live
-        class_of: dict[tuple[int, int], int] = {}
+        class_of: dict[tuple[int, int, bool], int] = {}
         self.sides: list[Side] = []
         self.peer_masks: list[int] = []
         self._class_side: list[int] = []
@@ -343,7 +356,8 @@ class NetworkReachability:
             else:
                 side, sid, mask = UNSELECTED, unselected_id, empty_peers
             mask |= self._ip_index.lookup(ep.ip) & live
-            ck = (sid, mask)
+            # Workloads and other endpoints never share a class: pairs of two non-workloads have no cells.
+            ck = (sid, mask, isinstance(ep, Attachment))
             idx = class_of.get(ck)
             if idx is None:
                 idx = class_of[ck] = len(self.sides)
@@ -356,31 +370,44 @@ class NetworkReachability:
 
     # -- halves --
 
-    def _half(self, side_class: int, direction: Direction, peer_class: int) -> int:
-        sid = self._class_side[side_class]
-        relevant = self.peer_masks[peer_class] & self._side_rules[direction][sid]
-        key = (sid, direction, relevant)
-        hid = self._half_ids.get(key)
-        if hid is None:
-            hid = self._half_ids[key] = len(self._halves)
-            self._halves.append(self._make_half(self.sides[side_class], direction, relevant))
+    def _new_half(self, side_class: int, direction: Direction, key: tuple[int, int]) -> int:
+        hid = self._half_ids[direction][key] = len(self._halves)
+        self._halves.append(self._make_half(self.sides[side_class], direction, key[1]))
         return hid
 
     def _make_half(self, side: Side, direction: Direction, relevant: int) -> Half:
-        rules = tuple((self.rules[b].ref, self._rule_ports[b]) for b in range(relevant.bit_length()) if relevant >> b & 1)
-        isolating = tuple(self.policies[pi].ref for pi in side.policies if direction in self.policies[pi].isolates)
-        return Half(direction, "source" if direction is Direction.EGRESS else "destination",
-                    direction in side.isolated, bool(side.policies), rules, isolating)
+        rules = [(self.rules[b].ref, self._rule_ports[b]) for b in range(relevant.bit_length()) if relevant >> b & 1]
+        isolating = [self.policies[pi].ref for pi in side.policies if direction in self.policies[pi].isolates]
+        return make_half(direction, direction in side.isolated, bool(side.policies), rules, isolating)
 
     def halves(self, src_class: int, dst_class: int) -> tuple[int, int]:
         """The ids of a class pair's egress and ingress halves: pairs with equal ids have equal verdicts."""
-        return self._half(src_class, Direction.EGRESS, dst_class), self._half(dst_class, Direction.INGRESS, src_class)
+        src, dst = self._class_side[src_class], self._class_side[dst_class]
+        out_key = (src, self.peer_masks[dst_class] & self._egress_rules[src])
+        in_key = (dst, self.peer_masks[src_class] & self._ingress_rules[dst])
+        e = self._egress_ids.get(out_key)
+        if e is None:
+            e = self._new_half(src_class, Direction.EGRESS, out_key)
+        i = self._ingress_ids.get(in_key)
+        if i is None:
+            i = self._new_half(dst_class, Direction.INGRESS, in_key)
+        return e, i
 
     # -- verdicts --
 
     def judge(self, source: Endpoint, destination: Endpoint, port: int, protocol: Protocol) -> Judgement:
         e, i = self.halves(self._class_of(source), self._class_of(destination))
         return judge_halves(self._halves[e], self._halves[i], self.atoms.index(port, protocol))
+
+    def judge_directions(self, s: int, d: int, directions: frozenset[Direction], port: int,
+                         protocol: Protocol) -> Verdict:
+        """The expected verdict of only some halves of a class pair (egress at the source, ingress at the
+        destination): what a node that enforces just those halves should do (interconnect zones)."""
+        e, i = self.halves(s, d)
+        atom = self.atoms.index(port, protocol)
+        chosen = ([self._halves[e]] if Direction.EGRESS in directions else []) + \
+            ([self._halves[i]] if Direction.INGRESS in directions else [])
+        return Verdict.ALLOWED if all(h.decide(atom)[0] for h in chosen) else Verdict.DENIED
 
     def _class_of(self, endpoint: Endpoint) -> int:
         idx = self.class_index.get(endpoint.key)
@@ -423,11 +450,19 @@ class NetworkReachability:
     def shape(self, s: int, d: int) -> Shape:
         """A class pair's cells: per protocol, one `ports=None` entry for the majority verdict and one entry per
         port range that differs. UDP and SCTP are listed only where they differ from TCP's default."""
+        return self.shapes[self.shape_id(s, d)]
+
+    def shape_id(self, s: int, d: int) -> int:
+        """The number of a class pair's shape: pairs with equal verdicts and provenance share it."""
         halves = self.halves(s, d)
-        hit = self._shapes.get(halves)
-        if hit is None:
-            hit = self._shapes[halves] = self._compute_shape(*halves)
-        return hit
+        sid = self._shape_of_halves.get(halves)
+        if sid is None:
+            shape = self._compute_shape(*halves)
+            sid = self._shape_ids.setdefault(shape, len(self.shapes))
+            if sid == len(self.shapes):
+                self.shapes.append(shape)
+            self._shape_of_halves[halves] = sid
+        return sid
 
     def _compute_shape(self, e: int, i: int) -> Shape:
         out: list[tuple[Protocol, PortRange | None, Judgement]] = []
@@ -446,6 +481,25 @@ class NetworkReachability:
             out.append((proto, None, next(j for _, j in segments if j.verdict is default)))
             out.extend((proto, rng, j) for rng, j in exceptions)
         return tuple(out)
+
+    # -- classes --
+
+    def is_workload_class(self, c: int) -> bool:
+        return isinstance(self.members[c][0], Attachment)
+
+    def class_policies(self, c: int) -> list[Ref]:
+        """The policies that select the members of class c."""
+        return [self.policies[pi].ref for pi in self.sides[c].policies]
+
+    def class_pairs(self, src_class: int) -> Iterator[int]:
+        """The destination classes of src_class that hold a pair with cells: a pair needs two different
+        endpoints, one of them a workload."""
+        workload = self.is_workload_class(src_class)
+        for d in range(len(self.members)):
+            if d == src_class and len(self.members[d]) < 2:
+                continue
+            if workload or self.is_workload_class(d):
+                yield d
 
     # -- cells --
 

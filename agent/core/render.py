@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+import json
+from typing import Any, Iterable, Iterator, Sequence
 
+from .compose import ComposedCell
 from .drift import CheckedCell
+from .programmed import ProgrammedJudgement
 from .findings import Finding
-from .model import Judgement, PortRange
+from .model import Judgement, PortRange, Protocol
 from .reachability import Cell, NetworkReachability
 
 
@@ -32,29 +35,101 @@ def plane_json(judgement: Judgement | None) -> dict[str, Any] | None:
     return None if judgement is None else {"verdict": judgement.verdict.value, **judgement_json(judgement)}
 
 
+def composed_cell_json(cell: ComposedCell) -> dict[str, Any]:
+    """A cell of the cluster's view: the cell JSON of a checked cell, with the node that judged each half."""
+    return {"from": cell.source, "to": cell.destination, **port_json(None if cell.ports.is_all else cell.ports),
+            "protocol": cell.ports.protocol.value, "expected": cell.expected.verdict.value,
+            "because": cell.expected.because, "programmed": plane_json(cell.programmed),
+            "observed": plane_json(cell.observed), "drift": [d.value for d in cell.drift],
+            "judged_by": dict(sorted(cell.judged_by.items()))}
+def expected_json(protocol: Protocol, ports: PortRange | None, judgement: Judgement) -> dict[str, Any]:
+    """A cell's keys after `from`/`to`: what a grouped verdict lists for every pair of its classes."""
+    return {**port_json(ports), "protocol": protocol.value, "expected": judgement.verdict.value,
+            "because": judgement.because}
+
+
 def cell_json(cell: Cell | CheckedCell) -> dict[str, Any]:
     """The one JSON shape of a cell, for every command and the agent's API: the expected verdict of a pair over
     a port range, and, for a checked cell, its probe port, the programmed and observed planes and its drift.
     The network is named by the enclosing record."""
-    ports = cell.ports if isinstance(cell, Cell) else (None if cell.ports.is_all else cell.ports)
-    out: dict[str, Any] = {"from": cell.source, "to": cell.destination, **port_json(ports),
-                           "protocol": cell.protocol.value}
     if isinstance(cell, Cell):
-        out.update({"expected": cell.verdict.value, "because": cell.judgement.because})
-        return out
+        return {"from": cell.source, "to": cell.destination, **expected_json(cell.protocol, cell.ports, cell.judgement)}
+    out: dict[str, Any] = {"from": cell.source, "to": cell.destination,
+                           **port_json(None if cell.ports.is_all else cell.ports), "protocol": cell.protocol.value}
     out.update({"expected": cell.expected.verdict.value, "because": cell.expected.because,
                 "sample_port": cell.sample_port, "programmed": plane_json(cell.programmed),
                 "observed": plane_json(cell.observed), "drift": [d.value for d in cell.drift]})
+    here = cell.programmed.judged_here if isinstance(cell.programmed, ProgrammedJudgement) else None
+    if here is not None:  # interconnect: this node's zone judged only these halves (the rest: remote)
+        out["judged_here"] = sorted(d.value for d in here)
+        out["expected_here"] = cell.expected_here.value if cell.expected_here is not None else None
     return out
 
 
-def matrix_json(matrix: NetworkReachability, findings: Sequence[Finding]) -> dict[str, Any]:
-    return {
-        "network": str(matrix.network),
-        "profile": matrix.profile.name,
-        "cells": [cell_json(c) for c in matrix.cells()],
-        "findings": [f.to_json() for f in findings],
-    }
+# --- `matrix -o json`: grouped (default) or per pair, both streamed --------------------------------------------
+
+def _head(matrix: NetworkReachability, form: str) -> dict[str, Any]:
+    return {"network": str(matrix.network), "profile": matrix.profile.name, "form": form}
+
+
+def class_json(matrix: NetworkReachability, c: int) -> dict[str, Any]:
+    side = matrix.sides[c]
+    return {"id": c, "members": [e.key for e in matrix.members[c]],
+            "policies": [str(ref) for ref in matrix.class_policies(c)],
+            "isolated": sorted(d.value for d in side.isolated)}
+
+
+def class_row_json(matrix: NetworkReachability, c: int) -> dict[str, Any]:
+    """One source class: [destination class, verdict id] for every class it has pairs with."""
+    return {"from": c, "to": [[d, matrix.shape_id(c, d)] for d in matrix.class_pairs(c)]}
+
+
+def verdict_json(matrix: NetworkReachability, vid: int) -> dict[str, Any]:
+    return {"id": vid, "cells": [expected_json(proto, ports, j) for proto, ports, j in matrix.shapes[vid]]}
+
+
+def _dump(data: Any) -> str:
+    return json.dumps(data, separators=(",", ":"))
+
+
+def _chunks(head: dict[str, Any], parts: Iterable[tuple[str, Iterable[Any]]], findings: Sequence[Finding]) -> Iterator[str]:
+    """One compact JSON object, in pieces: the head's keys, then each (key, items) as a list written item by item."""
+    yield _dump(head)[:-1]
+    for name, items in parts:
+        yield f',"{name}":['
+        for i, item in enumerate(items):
+            yield ("," if i else "") + _dump(item)
+        yield "]"
+    yield ',"findings":' + _dump([f.to_json() for f in findings]) + "}"
+
+
+def grouped_json_chunks(matrix: NetworkReachability, findings: Sequence[Finding]) -> Iterator[str]:
+    """The grouped form: classes (members listed once), class x class rows naming a verdict id, then the
+    verdicts those ids stand for. Written row by row: memory grows with classes and distinct verdicts, not pairs."""
+    n = len(matrix.members)
+    yield from _chunks(_head(matrix, "grouped"), [
+        ("classes", (class_json(matrix, c) for c in range(n))),
+        ("matrix", (class_row_json(matrix, c) for c in range(n))),
+        ("verdicts", _verdicts(matrix)),
+    ], findings)
+
+
+def _verdicts(matrix: NetworkReachability) -> Iterator[dict[str, Any]]:
+    # A generator function: it counts the verdicts only when reached, once every row has numbered its own.
+    for vid in range(len(matrix.shapes)):
+        yield verdict_json(matrix, vid)
+
+
+def pairs_json_chunks(matrix: NetworkReachability, findings: Sequence[Finding]) -> Iterator[str]:
+    """The per-pair form (`--pairs`): every cell of every pair, written cell by cell."""
+    yield from _chunks(_head(matrix, "pairs"), [("cells", (cell_json(c) for c in matrix.cells()))], findings)
+
+
+def matrix_json(matrix: NetworkReachability, findings: Sequence[Finding], pairs: bool = False) -> dict[str, Any]:
+    """The same document as one value (for YAML and tests)."""
+    chunks = pairs_json_chunks if pairs else grouped_json_chunks
+    loaded: dict[str, Any] = json.loads("".join(chunks(matrix, findings)))
+    return loaded
 
 
 def port_text(ports: PortRange | None) -> str:
@@ -71,18 +146,46 @@ GRID_LEGEND = ("grid: rows are sources, columns destinations (numbered as the ro
                "- no cell (the same endpoint, or traffic between two external hosts)")
 
 
+def _glyph(shape: Sequence[tuple[Protocol, PortRange | None, Judgement]]) -> str:
+    """A pair's `*` TCP verdict, plus `+` where some ports or protocols differ from it."""
+    default = next(j for proto, ports, j in shape if proto is Protocol.TCP and ports is None)
+    return default.verdict.glyph + ("+" if len(shape) > 1 else "")
+
+
+def _glyph_grid(labels: Sequence[str], glyph: Any) -> list[list[str]]:
+    rows = [[""] + [str(i) for i in range(len(labels))]]
+    rows.extend([f"{i} {label}"] + [glyph(i, j) for j in range(len(labels))] for i, label in enumerate(labels))
+    return rows
+
+
 def grid(matrix: NetworkReachability, cells: Iterable[Cell]) -> list[list[str]]:
     """A compact glyph grid (rows: sources, columns: destinations) of each pair's `*` TCP verdict, plus a
     `+` where some ports differ from it: the picture one scans before reading rows."""
     keys = [e.key for e in matrix.endpoints]
-    default: dict[tuple[str, str], str] = {}
+    shapes: dict[tuple[str, str], list[tuple[Protocol, PortRange | None, Judgement]]] = {}
     for cell in cells:
-        k = (cell.source, cell.destination)
-        if cell.ports is None and cell.protocol.value == "TCP":
-            default[k] = cell.verdict.glyph + default.get(k, "")
-        elif k in default and not default[k].endswith("+"):
-            default[k] += "+"
-    rows = [[""] + [str(i) for i in range(len(keys))]]
-    for i, src in enumerate(keys):
-        rows.append([f"{i} {src}"] + [default.get((src, dst), "-") for dst in keys])
-    return rows
+        shapes.setdefault((cell.source, cell.destination), []).append((cell.protocol, cell.ports, cell.judgement))
+    return _glyph_grid(keys, lambda i, j: _glyph(shapes[(keys[i], keys[j])]) if (keys[i], keys[j]) in shapes else "-")
+
+
+def class_grid(matrix: NetworkReachability) -> list[list[str]]:
+    """The grid of the grouped view: rows and columns are classes (`C<id>`, with their size)."""
+    n = len(matrix.members)
+    pairs = [set(matrix.class_pairs(c)) for c in range(n)]
+    labels = [f"C{c} ({len(matrix.members[c])})" for c in range(n)]
+    return _glyph_grid(labels, lambda i, j: _glyph(matrix.shape(i, j)) if j in pairs[i] else "-")
+
+
+def class_rows(matrix: NetworkReachability) -> Iterator[list[str]]:
+    """FROM, TO, PORT, EXPECTED, BECAUSE per class pair (classes as `C<id>`)."""
+    for c in range(len(matrix.members)):
+        for d in matrix.class_pairs(c):
+            for proto, ports, j in matrix.shape(c, d):
+                yield [f"C{c}", f"C{d}", f"{port_text(ports)}/{proto.value}", j.verdict.value, ", ".join(j.because)]
+
+
+def class_member_rows(matrix: NetworkReachability) -> Iterator[list[str]]:
+    """CLASS, MEMBERS, SELECTED BY: each endpoint listed once."""
+    for c in range(len(matrix.members)):
+        policies = ", ".join(map(str, matrix.class_policies(c))) or "-"
+        yield [f"C{c}", ", ".join(e.key for e in matrix.members[c]), policies]

@@ -73,14 +73,16 @@ class Checker:
     probe_rate: float = 2000.0
     protocols: Sequence[Protocol] = tuple(Protocol)
     extra: Sequence[Endpoint] = ()  # endpoints outside the declared state (an IP target) to check too
+    zone: str | None = None  # interconnect: the node whose OVN zone `nb` is (None: one zone holds every workload)
 
     def __post_init__(self) -> None:
+        self.network = self.inventory.network_of(self.network) or self.network  # any NAD of the network names it
         net = self.inventory.networks.get(self.network)
         if net is None:
             raise KeyError(f"no NetworkAttachmentDefinition {self.network}")
         self.net = net
         self.expected = NetworkReachability(self.inventory, self.network, extra=self.extra, profile=self.profile)
-        self.programmed = ProgrammedPlane(self.nb, net) if self.nb is not None else None
+        self.programmed = ProgrammedPlane(self.nb, net, zone=self.zone) if self.nb is not None else None
 
     def findings(self) -> list[Finding]:
         found = list(network_findings(self.inventory, self.network, self.profile))
@@ -166,7 +168,7 @@ def single_cell(checker: Checker, source: Endpoint, destination: Endpoint, port:
     for cell in checker.plan([(source, destination)]):
         if cell.protocol is protocol and cell.ports.first <= port <= cell.ports.last:
             narrowed = replace(cell, ports=PortRange(protocol, port, port), sample_port=port)
-            return replace(narrowed, drift=classify(narrowed.expected, narrowed.programmed, None))
+            return replace(narrowed, drift=classify(narrowed.expected, narrowed.programmed, None, narrowed.expected_here))
     raise KeyError(f"no check point for {source.key} -> {destination.key} {port}/{protocol.value}")
 
 

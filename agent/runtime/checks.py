@@ -44,11 +44,13 @@ def read_manifests(paths: Sequence[str]) -> tuple[Inventory, list[str]]:
 
 
 def _networks(inventory: Inventory, wanted: Ref | None) -> list[Ref]:
+    """Every network, or the one behind the NAD asked for (any NAD of a network names it)."""
     if wanted is None:
         return sorted(inventory.networks)
-    if wanted not in inventory.networks:
+    key = inventory.network_of(wanted)
+    if key is None:
         raise UsageError(f"no NetworkAttachmentDefinition {wanted} in the declared state")
-    return [wanted]
+    return [key]
 
 
 # ----------------------------------------------------------------------------- programmed plane
@@ -86,7 +88,7 @@ def read_programmed(sources: Sources, *, ovs: bool = True, timeout: float = 5.0)
 def _checker(inventory: Inventory, network: Ref, sources: Sources, programmed: Programmed, profile: OvnkProfile,
              extra: Sequence[Endpoint] = ()) -> Checker:
     return Checker(inventory, network, programmed.nb, programmed.ovs, sources.prober(), sources.locator(), profile,
-                   extra=tuple(extra))
+                   extra=tuple(extra), zone=sources.node)
 
 
 # ----------------------------------------------------------------------------- matrix

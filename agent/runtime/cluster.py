@@ -7,10 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..adapters.kube import KubeSource
-from ..adapters.kube_api import build_api_client
 from ..core.inventory import Inventory
-from .declared import KubernetesSource
 
 SYNC_TIMEOUT = 30.0
 
@@ -36,6 +33,11 @@ class ClusterTarget:
 def read_cluster(target: ClusterTarget, api_client: Any = None) -> tuple[Inventory, list[str]]:
     """List every resource segcheck reads (cluster-wide: peers in other namespaces matter) and build the
     inventory; the bad objects are returned as errors, as for files."""
+    # Imported here: the Kubernetes client costs about a second of start-up that commands on files never need.
+    from ..adapters.kube import KubeSource
+    from ..adapters.kube_api import build_api_client
+    from .declared import KubernetesSource
+
     if api_client is None:
         try:
             api_client = build_api_client(target.kubeconfig, target.context)

@@ -40,6 +40,9 @@ def state_json(state: AgentState, wanted: frozenset[str], drift_only: bool) -> d
         "last_drift_change": state.last_drift_change,
         "sources": [{"source": s.name, "up": s.up, "staleness_seconds": s.staleness_seconds, "detail": s.detail}
                     for s in state.sources],
+        "declared_errors": [{"source": e.source, "kind": e.kind, "error": e.message, "kept_last_good": e.kept}
+                            for e in state.declared_errors],
+        "findings": [f.to_json() for f in state.unplaced_findings],  # those of no network
         "networks": nets,
     }
 
@@ -83,11 +86,21 @@ class AgentService:
         return True, "ok"
 
     def _ready(self) -> tuple[bool, str]:
-        if self.agent.state is None:
+        """Ready when the verdicts can be trusted: evaluated, and every source up and fresh (a source that is
+        down or stale is named; Prometheus still scrapes a pod that is not ready)."""
+        state = self.agent.state
+        if state is None:
             return False, "no evaluation yet"
         if not self.agent.declared.synced():
             return False, "declared state not synced yet"
-        return True, "ok"
+        down = [f"{s.name} down" + (f" ({s.detail})" if s.detail else "") for s in state.sources
+                if s.configured and not s.up]
+        stale = [f"{s.name} stale for {s.staleness_seconds:.0f} s" for s in state.sources
+                 if s.up and s.staleness_seconds > self.stale_after]
+        kept = [e for e in state.declared_errors if e.kept]
+        if kept:
+            stale.append(f"{kept[0].source}: {len(kept)} object(s) served from their last good version ({kept[0].message})")
+        return (False, "; ".join(down + stale)) if down or stale else (True, "ok")
 
     def _probe(self, body: dict[str, str]) -> tuple[int, Any]:
         source, destination = body.get("from"), body.get("to")

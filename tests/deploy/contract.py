@@ -30,6 +30,7 @@ METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
     "segcheck_drift_pairs": ("gauge", ("network",)),
     "segcheck_drift_pair_info": ("gauge", ("network", "source", "destination", "class", "policy", "port")),
     "segcheck_last_drift_change_timestamp_seconds": ("gauge", ()),
+    "segcheck_declared_errors": ("gauge", ("source", "kind")),
     "segcheck_build_info": ("gauge", ("version", "node", "ovnk_profile")),
 }
 

@@ -56,6 +56,7 @@ class FakeSources:
     trace: Trace | None = None
     name: str = "test"
     sees_every_workload: bool = True
+    node: str | None = None
     readers: list[Fixed] = field(default_factory=list)
 
     def unavailable(self) -> str | None:

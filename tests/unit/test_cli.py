@@ -20,7 +20,7 @@ def run(*args: str):
 
 def test_matrix_json_is_one_object_per_network(tmp_path):
     (tmp_path / "second.yaml").write_text(yaml.safe_dump(nad("tenantred")))
-    result = run("matrix", "-f", SEED, "-f", str(tmp_path), "-o", "json")
+    result = run("matrix", "-f", SEED, "-f", str(tmp_path), "-o", "json", "--pairs")
     assert result.exit_code == 0, result.output
     objects = [json.loads(line) for line in result.output.splitlines()]
     assert [o["network"] for o in objects] == ["default/tenantblue", "default/tenantred"]

@@ -48,9 +48,9 @@ def cells(output: str) -> list[dict]:
 
 
 def test_matrix_of_the_live_cluster_equals_the_matrix_of_its_manifests(cluster: Path):
-    live = run("matrix", "--kubeconfig", str(cluster), "--endpoints", ENDPOINTS, "-o", "json")
+    live = run("matrix", "--kubeconfig", str(cluster), "--endpoints", ENDPOINTS, "-o", "json", "--pairs")
     assert live.exit_code == 0, live.output
-    files = run("matrix", "-f", str(packaged_seed()), "-o", "json")
+    files = run("matrix", "-f", str(packaged_seed()), "-o", "json", "--pairs")
     assert cells(live.output) == cells(files.output)
 
 
@@ -78,8 +78,8 @@ def test_all_namespaces_and_a_namespace_exclude_each_other(cluster: Path):
 
 def test_manifests_from_stdin():
     stream = "\n---\n".join(p.read_text() for p in sorted(Path(packaged_seed()).glob("*.yaml")))
-    piped = run("matrix", "-f", "-", "-o", "json", stdin=stream)
+    piped = run("matrix", "-f", "-", "-o", "json", "--pairs", stdin=stream)
     assert piped.exit_code == 0, piped.output
-    assert cells(piped.output) == cells(run("matrix", "-f", str(packaged_seed()), "-o", "json").output)
+    assert cells(piped.output) == cells(run("matrix", "-f", str(packaged_seed()), "-o", "json", "--pairs").output)
     bad = run("matrix", "-f", "-", stdin="kind: [\n")
     assert bad.exit_code == 2 and "error: -:" in bad.output

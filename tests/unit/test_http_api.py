@@ -8,12 +8,13 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import re
+import select
 import socket
 import ssl
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -22,13 +23,13 @@ from typing import Any, Iterator
 
 import pytest
 
-from segcheck.agent.adapters import http_server
+from segcheck.agent.adapters import http_tls
 from segcheck.agent.adapters.auth import SCRAPE_METRICS, TokenFileAuth
 from segcheck.agent.adapters.http_api import PROBES_IN_FLIGHT, ApiServer, Routes
 from segcheck.agent.adapters.http_server import Limits
 
 TOKEN = "t0ken"
-REQUEST_SECONDS = 1.0
+REQUEST_SECONDS = 2.0  # generous: a loaded machine may run the loop late
 LIMITS = Limits(request_seconds=REQUEST_SECONDS, idle_seconds=REQUEST_SECONDS, workers=4, waiting=64)
 
 
@@ -163,11 +164,10 @@ def test_a_large_body_announced_with_expect_is_refused_before_it_is_sent(server)
 
 
 def test_a_body_shorter_than_its_content_length_is_400_after_the_deadline(server, fake):
-    started = time.monotonic()
+    # raw() gives up (socket timeout) long before "forever": an answer at all is the point
     answer = raw(server, b"POST /v1/probe HTTP/1.1\r\nAuthorization: Bearer " + TOKEN.encode() +
                  b"\r\nContent-Length: 100\r\n\r\n{\"from\": ")
     assert status_of(answer) == 400 and b"shorter than its Content-Length" in answer
-    assert time.monotonic() - started < 3 * REQUEST_SECONDS + 2  # bounded, not a timing assertion of speed
     assert fake.probes == []
 
 
@@ -186,6 +186,11 @@ def test_a_body_shorter_than_its_content_length_is_400_after_the_deadline(server
     (b"GET /nothing HTTP/1.1\r\n\r\n", 404),
     (b"DELETE /v1/matrix HTTP/1.1\r\n\r\n", 405),
     (b"GET /v1/matrix?netwrok=x HTTP/1.1\r\n\r\n", 400),
+    (b"GET /v1/matrix HTTP/1.1\r\nAuthorization: Basic dXNlcjpwYXNz\r\n\r\n", 401),
+    (b"GET /v1/matrix HTTP/1.1\r\nAuthorization: Bearer a\r\nAuthorization: Bearer t0ken\r\n\r\n", 400),
+    (b"GET /" + b"a" * 20000 + b" HTTP/1.1\r\n\r\n", 431),
+    (b"GET /metr\xc3\xa9s HTTP/1.1\r\n\r\n", 400),
+    (b"GET /metrics\x00 HTTP/1.1\r\n\r\n", 400),
     (b"GET /v1/matrix?" + b"&".join(b"network=%d" % i for i in range(100)) + b" HTTP/1.1\r\n\r\n", 400),
 ])
 def test_malformed_requests_get_a_json_4xx_or_5xx(server, data, status):
@@ -194,28 +199,54 @@ def test_malformed_requests_get_a_json_4xx_or_5xx(server, data, status):
     assert "error" in json.loads(answer.split(b"\r\n\r\n", 1)[1])
 
 
+def test_head_answers_like_get_without_a_body(server):
+    answer = raw(server, b"HEAD /v1/probe HTTP/1.1\r\nConnection: close\r\n\r\n")
+    assert status_of(answer) == 405 and b"Allow: POST" in answer and answer.endswith(b"\r\n\r\n")
+
+
 # -- slow and idle clients --
 
-def test_idle_and_dripping_connections_are_closed_and_never_block_others(server):
+def read_until_closed(s: socket.socket) -> bytes:
+    s.settimeout(15)
+    answer = b""
+    while chunk := s.recv(4096):
+        answer += chunk
+    return answer
+
+
+def test_idle_and_half_sent_connections_are_closed_and_never_block_others(fake, token_file):
+    # A longer deadline than the other tests': under a heavy machine load the loop may see a first byte late,
+    # and a request it sees no byte of within the deadline is closed without an answer (not 408).
+    server = ApiServer("127.0.0.1", 0, fake.routes(token_file), Limits(request_seconds=3.0, workers=4))
+    server.start()
     idle = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(300)]
-    drip = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(50)]
+    half = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(50)]
     try:
-        for s in drip:
+        for s in half:
             s.sendall(b"GET /metrics HTTP/1.1\r\nX-Slow: ")
         # While 350 connections say nothing useful, others are served at once (more than the 4 workers).
         with ThreadPoolExecutor(8) as pool:
             assert list(pool.map(lambda _: call(server, "/healthz")[0], range(16))) == [200] * 16
-        for s in drip:  # one byte more: still no complete head
-            s.sendall(b"a")
-        for s in idle + drip:  # each is closed by the server (408 if it had started a request)
-            s.settimeout(3 * REQUEST_SECONDS + 5)
-            answer = b""
-            while chunk := s.recv(4096):
-                answer += chunk
-            assert answer == b"" if s in idle else status_of(answer) == 408
+        # Each is closed by the server: silently if it said nothing, with 408 if it had started a request.
+        assert {read_until_closed(s) for s in idle} == {b""}
+        assert {status_of(read_until_closed(s)) for s in half} == {408}
     finally:
-        for s in idle + drip:
+        for s in idle + half:
             s.close()
+        server.stop()
+
+
+def test_a_dripping_client_is_cut_off_at_the_request_deadline(server):
+    with socket.create_connection(("127.0.0.1", server.port)) as s:
+        sent = 0
+        for byte in b"GET /metrics HTTP/1.1\r\nX-Drip: " + b"a" * 200:
+            # One byte every 0.1 s until the server answers (select also paces the drip; bounded to 200 bytes).
+            if select.select([s], [], [], 0.1)[0]:
+                break
+            s.sendall(bytes([byte]))
+            sent += 1
+        assert status_of(read_until_closed(s)) == 408
+    assert sent < 200  # the deadline held although bytes kept coming
 
 
 def test_keep_alive_serves_several_requests_then_closes_when_idle(server):
@@ -231,6 +262,15 @@ def test_keep_alive_serves_several_requests_then_closes_when_idle(server):
     conn.sock.settimeout(REQUEST_SECONDS * 3 + 5)
     assert conn.sock.recv(1) == b""  # the idle connection is closed by the server
     conn.close()
+
+
+def test_pipelined_requests_are_answered_in_order(server):
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\n\r\nGET /nothing HTTP/1.1\r\n\r\n"
+                  b"GET /metrics HTTP/1.1\r\nConnection: close\r\n\r\n")
+        answer = read_until_closed(s)
+    statuses = [int(code) for code in re.findall(rb"HTTP/1\.1 (\d{3}) ", answer)]
+    assert statuses == [200, 404, 200] and answer.endswith(b"segcheck_up 1\n")
 
 
 # -- load and saturation --
@@ -336,7 +376,7 @@ def _served_certificate_name(port: int, ca: Path, name: str) -> str:
 
 
 def test_tls_serves_the_certificate_and_reloads_it_when_rotated(fake, token_file, tmp_path, monkeypatch):
-    monkeypatch.setattr(http_server, "CERT_CHECK_SECONDS", 0.0)
+    monkeypatch.setattr(http_tls, "CERT_CHECK_SECONDS", 0.0)
     cert, key = _certificate(tmp_path, "segcheck.segcheck.svc")
     srv = ApiServer("127.0.0.1", 0, fake.routes(token_file), LIMITS, tls=(cert, key))
     srv.start()
@@ -352,4 +392,33 @@ def test_tls_serves_the_certificate_and_reloads_it_when_rotated(fake, token_file
             plain.settimeout(3 * REQUEST_SECONDS + 5)
             assert not plain.recv(100).startswith(b"HTTP/1.1 200")
     finally:
+        srv.stop()
+
+
+def test_connections_beyond_the_cap_are_closed_at_once_and_the_cap_frees_up(fake, token_file):
+    from segcheck.agent.lab.polling import wait_until
+
+    srv = ApiServer("127.0.0.1", 0, fake.routes(token_file), Limits(request_seconds=30, connections=5))
+    srv.start()
+    held = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(5)]
+    try:
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as extra:
+            extra.sendall(b"GET /healthz HTTP/1.1\r\n\r\n")
+            try:
+                assert extra.recv(100) == b""
+            except ConnectionResetError:
+                pass  # closed with a reset: refused all the same
+        for s in held:
+            s.close()
+
+        def served() -> bool:
+            try:
+                return call(srv, "/healthz")[0] == 200
+            except OSError:
+                return False
+
+        assert wait_until(served, timeout=10)
+    finally:
+        for s in held:
+            s.close()
         srv.stop()

@@ -33,9 +33,10 @@ def seed() -> NetworkReachability:
 
 
 def test_seed_matrix_json_contract(seed):
-    assert matrix_json(seed, seed.findings) == {
+    assert matrix_json(seed, seed.findings, pairs=True) == {
         "network": "default/tenantblue",
         "profile": "4.14",
+        "form": "pairs",
         "cells": [
             {"from": POD, "to": VM, "port": None, "protocol": "TCP", "expected": "denied", "because": DENY_BOTH},
             {"from": POD, "to": DB, "port": None, "protocol": "TCP", "expected": "denied", "because": DENY_EGRESS},
@@ -45,6 +46,28 @@ def test_seed_matrix_json_contract(seed):
             {"from": VM, "to": DB, "port": 5432, "protocol": "TCP", "expected": "allowed", "because": ALLOW_DB},
             {"from": DB, "to": POD, "port": None, "protocol": "TCP", "expected": "denied", "because": DENY_INGRESS},
             {"from": DB, "to": VM, "port": None, "protocol": "TCP", "expected": "denied", "because": DENY_INGRESS},
+        ],
+        "findings": [],
+    }
+
+
+def test_seed_grouped_json_contract(seed):
+    """The two workloads are one class (same policies, same verdicts); the DB is another."""
+    assert matrix_json(seed, seed.findings) == {
+        "network": "default/tenantblue",
+        "profile": "4.14",
+        "form": "grouped",
+        "classes": [
+            {"id": 0, "members": [POD, VM], "policies": ["default/allow-db-egress", "default/default-deny"],
+             "isolated": ["egress", "ingress"]},
+            {"id": 1, "members": [DB], "policies": [], "isolated": []},
+        ],
+        "matrix": [{"from": 0, "to": [[0, 0], [1, 1]]}, {"from": 1, "to": [[0, 2]]}],
+        "verdicts": [
+            {"id": 0, "cells": [{"port": None, "protocol": "TCP", "expected": "denied", "because": DENY_BOTH}]},
+            {"id": 1, "cells": [{"port": None, "protocol": "TCP", "expected": "denied", "because": DENY_EGRESS},
+                                {"port": 5432, "protocol": "TCP", "expected": "allowed", "because": ALLOW_DB}]},
+            {"id": 2, "cells": [{"port": None, "protocol": "TCP", "expected": "denied", "because": DENY_INGRESS}]},
         ],
         "findings": [],
     }

@@ -1,8 +1,14 @@
 """Generated worlds for the matrix benchmarks, written as manifest files the way `oc get -o json` dumps them.
 
-One layer2 network with IPAM (so pod and namespace selectors resolve), N pods spread over N/100 namespaces,
-P policies mixing pod-selector, namespace-selector and ipBlock peers (with excepts) over 20 TCP/UDP ports,
-default-deny policies, and one external endpoint. Deterministic for a given seed.
+One layer2 network with IPAM (so pod and namespace selectors resolve), N pods in N/100 namespaces, P policies
+mixing pod-selector, namespace-selector and ipBlock peers (with excepts) over 20 TCP/UDP ports, default-deny
+policies, and one external endpoint (a DB on the physical side). Two shapes, deterministic for a given seed:
+
+- `replicas` (default), what clusters look like: each namespace runs 10 workloads of 10 replicas (one label set
+  each); IPAM hands out addresses in creation order; ipBlocks name ranges off the pod subnet (the physical side)
+  or cut the pod subnet at /24 boundaries.
+- `scattered`, a stress case: every pod draws random labels and ipBlocks cut /28 holes all over the pod
+  addresses, so nearly every pod is its own equivalence class.
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 NETWORK = "default/tenantblue"
 SUBNET = "10.128.0.0/14"
@@ -45,12 +51,18 @@ def _ports(rng: random.Random) -> list[dict[str, Any]]:
     return [{"protocol": rng.choice(["TCP", "TCP", "UDP"]), "port": p} for p in rng.sample(PORTS, rng.randint(1, 3))]
 
 
-def _block(rng: random.Random) -> dict[str, Any]:
+def _scattered_block(rng: random.Random) -> dict[str, Any]:
     b = rng.randrange(20)
     return {"ipBlock": {"cidr": f"10.128.{b}.0/24", "except": [f"10.128.{b}.{16 * rng.randrange(16)}/28"]}}
 
 
-def _spec(i: int, rng: random.Random) -> dict[str, Any]:
+def _replicas_block(rng: random.Random) -> dict[str, Any]:
+    if rng.random() < 0.5:  # the physical side: a range of hosts, minus a few
+        return {"ipBlock": {"cidr": "192.168.200.0/24", "except": [f"192.168.200.{16 * rng.randrange(16)}/28"]}}
+    return {"ipBlock": {"cidr": SUBNET, "except": [f"10.128.{rng.randrange(20)}.0/24"]}}
+
+
+def _spec(i: int, rng: random.Random, block: Callable[[random.Random], dict[str, Any]]) -> dict[str, Any]:
     kind = i % 5
     if kind == 0:
         return {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
@@ -61,7 +73,7 @@ def _spec(i: int, rng: random.Random) -> dict[str, Any]:
                              "ports": _ports(rng)}]}
     if kind == 2:
         return {"podSelector": {"matchExpressions": [{"key": "app", "operator": "In", "values": rng.sample(APPS, 3)}]},
-                "policyTypes": ["Egress"], "egress": [{"to": [_block(rng)], "ports": _ports(rng)}]}
+                "policyTypes": ["Egress"], "egress": [{"to": [block(rng)], "ports": _ports(rng)}]}
     if kind == 3:
         return {"podSelector": {"matchLabels": {"app": rng.choice(APPS)}}, "policyTypes": ["Ingress", "Egress"],
                 "ingress": [{"from": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"tier": "web"}}}],
@@ -69,23 +81,40 @@ def _spec(i: int, rng: random.Random) -> dict[str, Any]:
                 "egress": [{"to": [{"podSelector": {}}], "ports": [{"protocol": "UDP", "port": 53}]},
                            {"to": [{"ipBlock": {"cidr": "192.168.200.5/32"}}], "ports": [{"protocol": "TCP", "port": 5432}]}]}
     return {"podSelector": {"matchLabels": {"tier": rng.choice(TIERS)}}, "policyTypes": ["Ingress"],
-            "ingress": [{"from": [_block(rng), {"namespaceSelector": {"matchLabels": {"team": rng.choice(TEAMS)}},
+            "ingress": [{"from": [block(rng), {"namespaceSelector": {"matchLabels": {"team": rng.choice(TEAMS)}},
                                                  "podSelector": {"matchLabels": {"app": rng.choice(APPS)}}}],
                          "ports": _ports(rng)}]}
 
 
-def world_objects(attachments: int, policies: int, seed: int = 7) -> dict[str, list[dict[str, Any]]]:
+def _replica_pods(attachments: int, namespaces: int) -> list[dict[str, Any]]:
+    """Pods in creation order: namespace by namespace, workload by workload, 10 replicas each."""
+    pods = []
+    for i in range(attachments):
+        ns, k = i * namespaces // attachments, i // 10
+        labels = {"app": APPS[k % len(APPS)], "tier": TIERS[k % len(TIERS)], "pod-template-hash": f"h{k}"}
+        pods.append(_pod(i, f"ns{ns}", labels))
+    return pods
+
+
+SHAPES = ("replicas", "scattered")
+
+
+def world_objects(attachments: int, policies: int, seed: int = 7, shape: str = "replicas") -> dict[str, list[dict[str, Any]]]:
     """The world's objects by file name."""
     rng = random.Random(seed)
     namespaces = max(1, attachments // 100)
     ns_objs = [{"apiVersion": "v1", "kind": "Namespace",
                 "metadata": {"name": f"ns{i}", "labels": {"team": TEAMS[i % len(TEAMS)]}}} for i in range(namespaces)]
-    pods = [_pod(i, f"ns{i % namespaces}", {"app": rng.choice(APPS), "tier": rng.choice(TIERS)})
-            for i in range(attachments)]
+    if shape == "replicas":
+        pods, block = _replica_pods(attachments, namespaces), _replicas_block
+    else:
+        pods = [_pod(i, f"ns{i % namespaces}", {"app": rng.choice(APPS), "tier": rng.choice(TIERS)})
+                for i in range(attachments)]
+        block = _scattered_block
     mnps = [{"apiVersion": "k8s.cni.cncf.io/v1beta1", "kind": "MultiNetworkPolicy",
              "metadata": {"name": f"p{i}", "namespace": f"ns{i % namespaces}",
                           "annotations": {"k8s.v1.cni.cncf.io/policy-for": NETWORK}},
-             "spec": _spec(i, rng)} for i in range(policies)]
+             "spec": _spec(i, rng, block)} for i in range(policies)]
     db = {"apiVersion": "segcheck.io/v1alpha1", "kind": "ExternalEndpoints", "metadata": {"name": "ext"},
           "spec": {"endpoints": [{"name": "db", "network": NETWORK, "ips": ["192.168.200.5"],
                                   "ports": [{"port": 5432, "protocol": "TCP"}]}]}}
@@ -93,9 +122,9 @@ def world_objects(attachments: int, policies: int, seed: int = 7) -> dict[str, l
             "40-policies.json": mnps}
 
 
-def write_world(folder: Path, attachments: int, policies: int, seed: int = 7) -> Path:
+def write_world(folder: Path, attachments: int, policies: int, seed: int = 7, shape: str = "replicas") -> Path:
     """Write the world as `kind: List` JSON files (one per kind, as `oc get -o json` gives them)."""
     folder.mkdir(parents=True, exist_ok=True)
-    for name, items in world_objects(attachments, policies, seed).items():
+    for name, items in world_objects(attachments, policies, seed, shape).items():
         (folder / name).write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
     return folder
