@@ -121,7 +121,7 @@ def test_ovn_controller_killed(service, faulty_lab):
     daemon = lab.daemons["ovn-controller"]
     kill9(lab, daemon.pidfile)
     expect_down(service, "ovn_controller")
-    dmn.start_controller(lab.paths, lab.ovs_netns, daemon)
+    dmn.start_controller(lab.ovn, lab.paths, lab.ovs_netns, daemon)
     expect_recovered(service)
 
 
