@@ -5,7 +5,8 @@ file mtimes); the loop re-plans at once (no probing needed to see controller dri
 on a worker thread, one batch at a time, so a batch waiting for silent probes never delays that reaction.
 Each planned cell sits in a schedule by due time (O(due cells) per tick): cells never observed or whose
 planes changed first, allowed cells (sentinels) every `sentinel_interval`, denied cells rotated within
-`leak_budget` probes per second, every cell at least every `interval`, at most `max_probes` per batch.
+`leak_budget` probes per second (each at most every `LEAK_SAMPLE_FLOOR`), every cell at least every `interval`, at
+most `max_probes` per batch.
 Readers (metrics, HTTP) only ever see whole states.
 """
 
