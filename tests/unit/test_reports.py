@@ -314,3 +314,17 @@ def test_commands_without_a_typed_report_refuse_report_formats_plainly():
                  ("verify", "--cluster", "--agent", "http://127.0.0.1:9", "-o", "html")):
         result = run(*args)
         assert result.exit_code == 2 and "json or yaml" in result.output, result.output
+
+
+def test_findings_of_no_network_are_reported_once_in_every_format(tmp_path):
+    state = write_world(tmp_path / "s")
+    (state / "70-elsewhere.yaml").write_text(yaml.safe_dump(
+        mnp("elsewhere", {"podSelector": {}, "policyTypes": ["Ingress"]}, namespace="other", policy_for="nosuch")))
+    log = parse_sarif(run("matrix", "-f", state, "-o", "sarif").stdout)  # (stderr names it too)
+    hits = [r for r in log["runs"][0]["results"] if r["locations"][0]["logicalLocations"][0]["fullyQualifiedName"]
+            == "other/elsewhere"]
+    assert len(hits) == 1 and hits[0]["ruleId"] == "policy-for-unknown-network"
+    assert hits[0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].endswith("70-elsewhere.yaml")
+    root = parse_junit(run("matrix", "-f", state, "-o", "junit").stdout)
+    suite = next(s for s in root.iter("testsuite") if s.get("name") == "matrix no network")
+    assert [c.find("failure") is not None for c in suite.iter("testcase")] == [True]
