@@ -10,6 +10,9 @@ policies applied:
    how long the `ovn-nbctl` write itself took to return. Restored (seed re-applied, state clean) between repeats.
 2. dataplane drift: a drop flow for tcp/5432 towards the DB on br-ex; time until a published state shows dataplane
    drift. It needs a probe, so it is bounded by the probe interval: reported with its ratio to the interval.
+   Then a dataplane leak: flows on br-int carrying podclient <-> DB traffic of a denied cell's sample port around
+   OVN's pipeline; time until a published state shows the leak (denied cells are sampled within the leak budget,
+   not only once per interval), at a random phase, as a distribution.
 3. memory and idle CPU of the real agent process (`python3 -m segcheck.cli agent --lab ... --interval 30`), sampled
    from /proc/PID/status (VmRSS) and /proc/PID/stat (utime+stime) over an idle window (default 60 s) after its
    first probe round, beside two baselines sampled over the same window: the same agent with probing disabled
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import secrets
 import shutil
 import signal
@@ -54,7 +58,7 @@ from segcheck.agent.lab.seed import packaged_seed
 NET = Ref("default", "tenantblue")
 MIB = 1024 * 1024
 DROP = "tcp,nw_dst=192.168.200.5,tp_dst=5432"
-TARGET_LATENCY, TARGET_RSS_MIB, TARGET_CPU_PCT = 2.0, 100.0, 1.0
+TARGET_LATENCY, TARGET_RSS_MIB, TARGET_CPU_PCT, TARGET_LEAK = 2.0, 100.0, 1.0, 5.0
 
 
 # ----------------------------------------------------------------------------------------------- /proc helpers
@@ -156,6 +160,82 @@ def dataplane_drift(lab: Lab, agent: Agent, repeats: int, interval: float) -> tu
     return latencies, missed
 
 
+def leak_cell(state) -> tuple[str, int]:  # type: ignore[no-untyped-def]
+    """(source, sample port) of a denied TCP cell from a workload to the DB: the port the agent probes it at."""
+    for net in state.networks:
+        for cell in net.cells:
+            if (cell.destination == "ext:db" and cell.source == "default/podclient" and cell.protocol.value == "TCP"
+                    and cell.expected.verdict.value == "denied"):
+                return cell.source, cell.sample_port
+    raise RuntimeError("no denied podclient -> db cell")
+
+
+def bypass_flows(lab: Lab, port: int) -> list[str]:
+    """OpenFlow rules on br-int that carry podclient <-> DB tcp/`port` around OVN's pipeline (its ACLs): a
+    dataplane that leaks what NB denies."""
+    iface = lab.run_vsctl("--bare", "--columns=name", "find", "Interface",
+                          f"external_ids:iface-id={lab.lsp_name('podclient')}").strip()
+    ofport = lab.run_vsctl("get", "Interface", iface, "ofport").strip()
+    patch = lab.run_vsctl("get", "Interface", f"patch-br-int-to-{lab.localnet_port_name}", "ofport").strip()
+    return [f"table=0,priority=65000,in_port={ofport},tcp,nw_dst=192.168.200.5,tp_dst={port},actions=output:{patch}",
+            f"table=0,priority=65000,in_port={patch},tcp,nw_src=192.168.200.5,tp_src={port},actions=output:{ofport}"]
+
+
+def leak_detection(lab: Lab, agent: Agent, repeats: int, interval: float) -> tuple[list[float], int, float]:
+    """Time from a dataplane leak on a denied cell to a published state showing it (no NB change: only a probe
+    of the denied cell can see it). Returns latencies, misses, and the denied cells' re-probe period."""
+    latencies, missed = [], 0
+    state = agent.wait_for(clean, timeout=2 * interval + 10)
+    if state is None:
+        print("  leak: agent not clean; skipping")
+        return latencies, repeats, 0.0
+    _, port = leak_cell(state)
+    flows = bypass_flows(lab, port)
+    rng = random.Random(7)
+    for _ in range(repeats):
+        if agent.wait_for(clean, timeout=2 * interval + 10) is None:
+            print("  leak: agent not clean before a repeat; stopping this part")
+            break
+        time.sleep(rng.uniform(0, 1.0))  # a random phase against the probe schedule (bounded)
+        t0 = time.monotonic()
+        for flow in flows:
+            lab.run_ofctl("add-flow", "br-int", flow)
+        try:
+            state = agent.wait_for(lambda s: counts(s)["leak"] > 0, timeout=interval + 10)
+            if state is None:
+                missed += 1
+            else:
+                latencies.append(time.monotonic() - t0)
+        finally:
+            for flow in flows:
+                lab.run_ofctl("--strict", "del-flows", "br-int", flow.split(",actions=")[0])
+    return latencies, missed, agent.denied_period
+
+
+def under_loss(lab: Lab, agent: Agent, percent: int, seconds: float) -> dict[str, float]:
+    """The agent with `percent` % of the DB's answers dropped (nftables in its namespace) for `seconds`: every
+    state published meanwhile is inspected for false blackholes (an allowed cell observed denied)."""
+    from tests.integration.packet_loss import answer_loss
+
+    seen = {"states": 0, "false_blackhole_states": 0, "max_false_blackholes": 0, "unknown_states": 0}
+    probes_before = dict(agent.state.probes_by_result) if agent.state else {}
+
+    def inspect(state) -> bool:  # type: ignore[no-untyped-def]
+        seen["states"] += 1
+        c = counts(state)
+        if c["blackhole"]:
+            seen["false_blackhole_states"] += 1
+            seen["max_false_blackholes"] = max(seen["max_false_blackholes"], c["blackhole"])
+        seen["unknown_states"] += bool(c["unknown"])
+        return False
+
+    with answer_loss(lab.netns("db"), percent):
+        agent.wait_for(inspect, timeout=seconds)
+    after = agent.state.probes_by_result if agent.state else {}
+    seen.update({f"probes_{k}": after.get(k, 0) - probes_before.get(k, 0) for k in ("allowed", "denied", "unknown")})
+    return seen
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -246,6 +326,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--interval", type=float, default=5.0, help="probe interval of the in-process agent (s)")
     ap.add_argument("--repeats", type=int, default=10, help="controller drift repeats")
     ap.add_argument("--dataplane-repeats", type=int, default=3)
+    ap.add_argument("--leak-repeats", type=int, default=5, help="dataplane leak (denied cell passes) repeats")
+    ap.add_argument("--loss-percent", type=int, default=5, help="answer loss injected in the DB's namespace")
+    ap.add_argument("--loss-seconds", type=float, default=60.0, help="how long the agent runs under that loss (0: skip)")
     ap.add_argument("--idle-seconds", type=float, default=60.0, help="idle CPU/RSS window of the agent process")
     ap.add_argument("--sample-every", type=float, default=1.0)
     ap.add_argument("--skip-process", action="store_true", help="skip the agent-process RSS/CPU part")
@@ -284,6 +367,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  controller drift done ({len(lat)} seen, {missed} missed within 10 s)", flush=True)
         dp, dp_missed = dataplane_drift(lab, agent, args.dataplane_repeats, args.interval)
         print(f"  dataplane drift done ({len(dp)} seen, {dp_missed} missed within 2 intervals + 5 s)", flush=True)
+        leaks, leak_missed, denied_period = leak_detection(lab, agent, args.leak_repeats, args.interval)
+        print(f"  leak detection done ({len(leaks)} seen, {leak_missed} missed)", flush=True)
+        lossy = under_loss(lab, agent, args.loss_percent, args.loss_seconds) if args.loss_seconds > 0 else {}
+        print("  answer loss part done", flush=True)
         agent.stop()
         agent = None
         rss_after = vm_rss()
@@ -314,6 +401,22 @@ def main(argv: list[str] | None = None) -> int:
               f"max {max(dp) / args.interval:.2f} (bounded by interval + probe timeout + jitter)")
         print(f"target <= {TARGET_LATENCY:g} s: {'met' if max(dp) <= TARGET_LATENCY else 'NOT met'} "
               f"(needs a probe: interval {args.interval:g} s; missed {dp_missed})")
+
+    print(f"\n== dataplane leak (a denied cell's traffic carried around OVN's ACLs on br-int; interval "
+          f"{args.interval:g} s, denied cells re-probed every {denied_period:.2f} s within the leak budget) ==")
+    print(f"detection, add-flow -> published state (s): {summary(leaks)}")
+    if leaks:
+        print(f"ratio to the probe interval: median {statistics.median(leaks) / args.interval:.2f} "
+              f"(a full round would take up to 1.0 + jitter); target median <= {TARGET_LEAK:g} s: "
+              f"{'met' if statistics.median(leaks) <= TARGET_LEAK else 'NOT met'}; missed {leak_missed}")
+
+    if lossy:
+        print(f"\n== {args.loss_percent} % of the DB's answers dropped for {args.loss_seconds:g} s (nftables in its namespace) ==")
+        print(f"states published: {lossy['states']}; with a (false) blackhole: {lossy['false_blackhole_states']} "
+              f"(max {lossy['max_false_blackholes']} cells); with unknown cells: {lossy['unknown_states']}")
+        print(f"probe verdicts meanwhile: allowed {lossy['probes_allowed']}, denied {lossy['probes_denied']}, "
+              f"unknown {lossy['probes_unknown']}; target 0 false blackholes: "
+              f"{'met' if lossy['false_blackhole_states'] == 0 else 'NOT met'}")
 
     print("\n== memory ==")
     print(f"this benchmark process (imports done) before the in-process agent: {rss_before / MIB:.1f} MiB; "

@@ -22,9 +22,11 @@ Prints results; it is not a pass/fail test.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import os
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -73,17 +75,21 @@ def _measure(name: str, make: Callable[[], object], jobs: list[ProbeJob], expect
     elapsed = time.monotonic() - start
     wrong = sum(1 for r in results if r.verdict is not expected[r.job.dst_port])
     unknown = sum(1 for r in results if r.verdict is Verdict.UNKNOWN)
+    false_denied = sum(1 for r in results if r.verdict is Verdict.DENIED and expected[r.job.dst_port] is Verdict.ALLOWED)
     stats = getattr(prober, "stats", {})
     why: dict[str, int] = {}
     for r in results:
         if r.verdict is not expected[r.job.dst_port]:
             k = f"{r.job.source.netns}: {r.verdict.value}/{r.evidence.value}"
             why[k] = why.get(k, 0) + 1
-    # "net": without the fixed wait after the last send, i.e. what a long run converges to.
+    # "net": without the fixed waits after the last send of each pass (the raw prober re-probes silence in
+    # further passes, each with its own wait), i.e. what a long run converges to.
+    fixed = stats.get("wait_s", timeout)
     return {"name": name, "count": len(jobs), "elapsed": elapsed, "rate": len(jobs) / elapsed,
-            "net_rate": len(jobs) / max(elapsed - timeout, 1e-6),
+            "net_rate": len(jobs) / max(elapsed - fixed, 1e-6), "passes": stats.get("passes"),
+            "attempts": stats.get("attempts"), "lost": stats.get("lost"),
             "send_rate": stats.get("send_rate"), "wrong_pct": 100.0 * wrong / max(1, len(jobs)),
-            "unknown_pct": 100.0 * unknown / max(1, len(jobs)), "why": why}
+            "false_denied": false_denied, "unknown_pct": 100.0 * unknown / max(1, len(jobs)), "why": why}
 
 
 
@@ -103,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lab", action="store_true",
                     help="probe the seed lab's DB from podclient and vm-server (a private lab, removed afterwards)")
     ap.add_argument("--no-unpaced", action="store_true", help="skip the unpaced raw run")
+    ap.add_argument("--loss", type=int, default=0,
+                    help="with --lab: drop this %% of the DB's answers (nftables inside its namespace)")
+    ap.add_argument("--cpu-hogs", type=int, default=0, help="CPU-bound processes competing during the runs")
     args = ap.parse_args(argv)
     if os.geteuid() != 0:
         print("needs root (network namespaces, raw sockets)", file=sys.stderr)
@@ -111,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
 
     topo_gen = None
     lab = None
+    hogs: list[subprocess.Popen] = []  # type: ignore[type-arg]
+    extras = contextlib.ExitStack()
     try:
         if args.lab:
             lab = _lab_up()
@@ -134,7 +145,17 @@ def main(argv: list[str] | None = None) -> int:
             points, target = [topo.client, topo.vm], nf.SERVER_IP
             allowed, denied = list(nf.BULK_ALLOWED), list(nf.BULK_DENIED)
             where = f"netns topology {topo.prefix} (pod-like and VM-like send points) -> {target}"
-        print(f"segcheck prober benchmark: {where}; {os.cpu_count()} CPUs; timeout {args.timeout:g}s")
+        print(f"segcheck prober benchmark: {where}; {os.cpu_count()} CPUs; timeout {args.timeout:g}s; "
+              f"answer loss {args.loss} %; {args.cpu_hogs} CPU-bound processes competing")
+        if args.loss:
+            if lab is None:
+                ap.error("--loss needs --lab")
+            from tests.integration.packet_loss import answer_loss
+
+            extras.enter_context(answer_loss(lab.netns("db"), args.loss))
+        for _ in range(args.cpu_hogs):
+            hogs.append(subprocess.Popen([sys.executable, "-c", f"import time\nend = time.time() + {args.max_seconds + 60:.0f}\n"
+                                          "while time.time() < end: pass"]))
 
         # One allocator for every run: a 5-tuple is never handed out twice within its guard, across probers too.
         ports = SourcePortAllocator()
@@ -149,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
         rows = []
         started = time.monotonic()
         for name, make, count, rate in runs:
+            if count <= 0:
+                continue
             if time.monotonic() - started > args.max_seconds:
                 print(f"  {name}: skipped (--max-seconds reached)")
                 continue
@@ -159,11 +182,13 @@ def main(argv: list[str] | None = None) -> int:
 
         base = rows[0]["net_rate"] if rows else 1.0
         print(f"\n{'prober':<24}{'probes':>8}{'seconds':>9}{'probes/s':>10}{'net/s':>9}{'send/s':>9}{'vs raw':>9}"
-              f"{'wrong %':>9}{'unknown %':>11}")
+              f"{'wrong %':>9}{'false denied':>14}{'unknown %':>11}{'passes':>8}{'sent':>8}{'lost':>6}")
         for row in rows:
             send = f"{row['send_rate']:.0f}" if row["send_rate"] else "-"
             print(f"{row['name']:<24}{row['count']:>8}{row['elapsed']:>9.2f}{row['rate']:>10.0f}"
-                  f"{row['net_rate']:>9.0f}{send:>9}{row['net_rate'] / base:>9.4f}{row['wrong_pct']:>9.2f}{row['unknown_pct']:>11.2f}")
+                  f"{row['net_rate']:>9.0f}{send:>9}{row['net_rate'] / base:>9.4f}{row['wrong_pct']:>9.2f}"
+                  f"{row['false_denied']:>14}{row['unknown_pct']:>11.2f}{row['passes'] or '-':>8}"
+                  f"{row['attempts'] or '-':>8}{row['lost'] if row['lost'] is not None else '-':>6}")
         if rows and rows[0]["name"] == "raw paced":
             for row in rows[1:]:
                 if row["name"].startswith("scapy"):
@@ -175,6 +200,10 @@ def main(argv: list[str] | None = None) -> int:
             pass
         return 0
     finally:
+        for hog in hogs:
+            hog.kill()  # by PID: only what this benchmark started
+            hog.wait()
+        extras.close()
         if topo_gen is not None:
             topo_gen.close()
         if lab is not None:

@@ -4,7 +4,8 @@
 Pure (no lab, no root): writes manifests for N pods on one IPAM-less localnet network (a default-deny, an
 allow-to-DB egress policy, and a few ipBlock policies), runs `Agent.step()` over them with a FilesSource — no
 OVN NB, no OVS, no prober; a locator that claims every attachment is local so every pair is planned — and counts
-the samples in the Prometheus exposition of the resulting state. Like an agent on one node, it plans only pairs
+the samples in the Prometheus exposition of the resulting state, then again with every cell drifting (the worst case
+for the per-policy and worst-pair series: bounded by the policies and by the pair cap, `--drift-pairs`). Like an agent on one node, it plans only pairs
 with a local side: at most `--local` attachments are claimed local (default 30: all of the 10-attachment world,
 30 of the larger ones), since planning every pair of 1,000 attachments (~5 million cells) takes minutes. Per-pair detail lives at /v1/matrix, so the
 series count must not grow with the number of pairs or cells; the table shows whether it does.
@@ -21,13 +22,16 @@ import json
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from segcheck.agent.adapters.metrics import exposition, registry_for
-from segcheck.agent.core.model import Endpoint, parse_ip
+from segcheck.agent.adapters.metrics import DEFAULT_MAX_DRIFT_PAIRS, exposition, registry_for
+from segcheck.agent.core.drift import CheckedCell, DriftClass
+from segcheck.agent.core.model import Endpoint, Verdict, parse_ip
 from segcheck.agent.core.probe import SendPoint
+from segcheck.agent.core.state import AgentState, NetworkState
 from segcheck.agent.runtime.agent import Agent
 from segcheck.agent.runtime.declared import FilesSource
 
@@ -102,7 +106,25 @@ class FirstNLocator:
         return SendPoint("none", "none", ip if ip is not None else parse_ip("127.0.0.1"), None)
 
 
-def measure(attachments: int, local: int) -> dict[str, object]:
+def all_drifting(state: AgentState) -> AgentState:
+    """Every cell drifts: allowed ones are blackholes, denied ones leaks."""
+    def drifted(cell: CheckedCell) -> CheckedCell:
+        cls = DriftClass.BLACKHOLE if cell.expected.verdict is Verdict.ALLOWED else DriftClass.LEAK
+        return replace(cell, drift=(cls, DriftClass.CONTROLLER))
+
+    return replace(state, networks=tuple(NetworkState(n.network, tuple(drifted(c) for c in n.cells), n.findings, n.mapping)
+                                         for n in state.networks))
+
+
+def series(state: AgentState, drift_pairs: int) -> tuple[int, int, int]:
+    """(families, samples, bytes) of the state's exposition."""
+    text = exposition(registry_for(lambda: state, drift_pairs)).decode()
+    samples = [line for line in text.splitlines() if line and not line.startswith("#")]
+    families = {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE")}
+    return len(families), len(samples), len(text)
+
+
+def measure(attachments: int, local: int, drift_pairs: int) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="segcheck-series-") as tmp:
         write_world(Path(tmp), attachments)
         agent = Agent(FilesSource([tmp], poll_seconds=3600), None, None, None, FirstNLocator(local), "bench-node",
@@ -115,14 +137,13 @@ def measure(attachments: int, local: int) -> dict[str, object]:
         finally:
             agent.declared.stop()
     t0 = time.perf_counter()
-    text = exposition(registry_for(lambda: state)).decode()
+    families, samples, size = series(state, drift_pairs)
     expo_s = time.perf_counter() - t0
-    samples = [line for line in text.splitlines() if line and not line.startswith("#")]
-    families = {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE")}
+    _, drifting, _ = series(all_drifting(state), drift_pairs)
     cells = sum(len(n.cells) for n in state.networks)
     pairs = len({(c.source, c.destination) for n in state.networks for c in n.cells})
-    return {"attachments": attachments, "local": min(local, attachments), "pairs": pairs, "cells": cells, "families": len(families),
-            "series": len(samples), "bytes": len(text), "step_s": step_s, "expo_s": expo_s,
+    return {"attachments": attachments, "local": min(local, attachments), "pairs": pairs, "cells": cells, "families": families,
+            "series": samples, "series_drift": drifting, "bytes": size, "step_s": step_s, "expo_s": expo_s,
             "errors": len(state.declared_errors)}
 
 
@@ -130,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="10,100,1000", help="attachment counts, comma-separated")
     ap.add_argument("--local", type=int, default=30, help="attachments claimed local (their pairs are planned)")
+    ap.add_argument("--drift-pairs", type=int, default=DEFAULT_MAX_DRIFT_PAIRS, help="the agent's pair cap")
     ap.add_argument("--max-seconds", type=float, default=150.0, help="skip larger worlds after this")
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
@@ -140,20 +162,22 @@ def main(argv: list[str] | None = None) -> int:
         if time.monotonic() - started > args.max_seconds:
             print(f"  {n} attachments: skipped (--max-seconds reached)")
             continue
-        rows.append(measure(n, args.local))
+        rows.append(measure(n, args.local, args.drift_pairs))
         print(f"  {n} attachments: step {rows[-1]['step_s']:.2f}s", flush=True)
     if not rows:
         return 0
     base = rows[0]
-    print(f"\n{'attachments':>11}{'local':>7}{'pairs':>11}{'cells':>11}{'families':>10}{'series':>8}{'bytes':>8}"
+    print(f"\n{'attachments':>11}{'local':>7}{'pairs':>11}{'cells':>11}{'families':>10}{'series':>8}{'drifting':>10}{'bytes':>8}"
           f"{'series/base':>13}{'cells/base':>12}{'step s':>9}{'scrape ms':>11}{'errors':>8}")
     for r in rows:
         print(f"{r['attachments']:>11}{r['local']:>7}{r['pairs']:>11,}{r['cells']:>11,}{r['families']:>10}{r['series']:>8}"
-              f"{r['bytes']:>8}{r['series'] / base['series']:>13.2f}{r['cells'] / max(1, base['cells']):>12.0f}"
+              f"{r['series_drift']:>10}{r['bytes']:>8}{r['series'] / base['series']:>13.2f}{r['cells'] / max(1, base['cells']):>12.0f}"
               f"{r['step_s']:>9.2f}{r['expo_s'] * 1000:>11.2f}{r['errors']:>8}")
     same = len({r["series"] for r in rows}) == 1
+    same_drifting = len({r["series_drift"] for r in rows}) == 1
     print(f"\nseries count {'is the same' if same else 'DIFFERS'} across worlds whose cells differ by "
-          f"{rows[-1]['cells'] / max(1, base['cells']):,.0f}x")
+          f"{rows[-1]['cells'] / max(1, base['cells']):,.0f}x; with every cell drifting it "
+          f"{'is the same' if same_drifting else 'DIFFERS'} (pair cap {args.drift_pairs})")
     return 0
 
 

@@ -10,10 +10,12 @@ import click
 from segcheck.agent.adapters.agent_client import AgentClient, AgentUnreachable, read_token
 from segcheck.agent.core.drift import summarize
 from segcheck.agent.core.model import Judgement, Protocol, Verdict
-from segcheck.agent.core.render import cell_json
+from segcheck.agent.core.drift import summarize_classes
+from segcheck.agent.core.render import cell_json, composed_cell_json, port_text
 from segcheck.agent.runtime.checker import CheckReport
 from segcheck.agent.runtime.checks import (ProbeReport, UsageError, VerifyReport, agent_drift, agent_probe,
                                            probe_cell, verify_networks)
+from segcheck.agent.runtime.cluster_view import cluster_view
 from segcheck.agent.runtime.status import FailOn, findings_status, worst
 
 from .options import (DeclaredInput, _stack, complete_endpoint, declared_input, fail_on_option, namespace_option,
@@ -45,9 +47,11 @@ DRIFT_EXAMPLES = """Examples:
 \b
   segcheck drift --agent http://127.0.0.1:9470 --token-file token   # what a running agent sees drift now
   segcheck drift --lab                                              # checked here, drifting cells only
+  segcheck drift --cluster --agent http://worker-0:9470 --agent http://worker-1:9470 --token-file token
 """
 agent_options = _stack(
-    click.option("--agent", "agent_url", default=None, metavar="URL", help="Ask a running agent (http://HOST:9470)."),
+    click.option("--agent", "agent_urls", multiple=True, metavar="URL",
+                 help="Ask a running agent (http://HOST:9470); repeat it with --cluster for every node's agent."),
     click.option("--token", default=None, help="Bearer token for --agent (default: $SEGCHECK_TOKEN)."),
     click.option("--token-file", default=None, type=click.Path(), help="Read the bearer token from a file."),
 )
@@ -58,6 +62,39 @@ def _client(agent_url: str, token: str | None, token_file: str | None) -> AgentC
         return AgentClient(agent_url, read_token(token, token_file))
     except AgentUnreachable as exc:
         raise fail(str(exc), EXIT_CANNOT_CHECK) from None
+
+
+cluster_option = click.option(
+    "--cluster", is_flag=True,
+    help="Compose whole cells from every node's agent (--agent per node): the egress half judged at the source's "
+         "node and the ingress half at the destination's.")
+
+
+def _cluster(agent_urls: tuple[str, ...], token: str | None, token_file: str | None, network: str | None,
+             fmt: str, drift_only: bool) -> None:
+    if not agent_urls:
+        raise fail("--cluster needs the agents: --agent URL for each node")
+    report = cluster_view([_client(u, token, token_file) for u in agent_urls], network, drift_only)
+    if not is_table(fmt):
+        emit_data({"nodes": report.nodes, "unreachable": report.unreachable, "sources_down": report.sources_down,
+                   "cells": [composed_cell_json(c) for c in report.cells],
+                   "drift": summarize_classes(c.drift for c in report.checked), "status": report.status.value}, fmt)
+    else:
+        out = console()
+        out.print(f"cluster: {len(report.nodes)} agents ({', '.join(report.nodes) or 'none'}), "
+                  f"{len(report.checked)} cells composed")
+        rows = [[c.network, c.source, c.destination, f"{port_text(None if c.ports.is_all else c.ports)}/"
+                 f"{c.ports.protocol.value}", c.expected.verdict.value, c.programmed.verdict.value,
+                 _plane(c.observed), ",".join(d.value for d in c.drift) or "ok",
+                 ", ".join(f"{d}@{n}" for d, n in sorted(c.judged_by.items()))]
+                for c in report.cells]
+        out.print(table(None, ["NETWORK", "FROM", "TO", "PORTS", "EXPECTED", "PROGRAMMED", "OBSERVED", "DRIFT",
+                               "JUDGED"], rows, [4, 5, 6]))
+        for item in report.unreachable:
+            out.print(f"[yellow]agent unreachable[/] {item}")
+        for item in report.sources_down:
+            out.print(f"[yellow]source down[/] {item}")
+    raise click.exceptions.Exit(exit_code(report.status))
 
 
 def _plane(j: Judgement | None) -> str:
@@ -77,15 +114,18 @@ def _why(j: Judgement | None, missing: str) -> str:
 @agent_options
 @with_sources
 @declared_options
-def probe(source: str, destination: str, agent_url: str | None, token: str | None, token_file: str | None,
+def probe(source: str, destination: str, agent_urls: tuple[str, ...], token: str | None, token_file: str | None,
           declared: DeclaredInput, lab: bool, open_sources: Callable[..., Any], network: str | None,
           namespace: str | None, ovnk: str, fmt: str) -> None:
     """Send a real probe and compare it with what policy expects and what OVN programmed.
 
     Exit 0 when all three agree, 1 on drift, 3 when it could not check (probe or database gave no evidence)."""
-    if agent_url is not None:
+    if len(agent_urls) > 1:
+        raise fail("probe asks one agent: give --agent once (the agent on the source's node)")
+    if agent_urls:
         try:
-            data, status = agent_probe(_client(agent_url, token, token_file), source, destination, network, namespace)
+            data, status = agent_probe(_client(agent_urls[0], token, token_file), source, destination, network,
+                                       namespace)
         except AgentUnreachable as exc:
             raise fail(str(exc), EXIT_CANNOT_CHECK) from None
         emit_data(data, "yaml" if is_table(fmt) else fmt)
@@ -98,8 +138,8 @@ def probe(source: str, destination: str, agent_url: str | None, token: str | Non
         raise fail(str(exc)) from None
     if not is_table(fmt):
         data = {"network": str(report.network), **cell_json(report.cell)}
-        data["postgres"] = None if report.postgres is None else {"ok": report.postgres.ok,
-                                                                 "answer": report.postgres.summary}
+        data["check"] = None if report.check is None else {"kind": report.check.kind, "ok": report.check.ok,
+                                                           "answer": report.check.summary}
         data["errors"] = report.errors
         data["status"] = report.status.value
         emit_data(data, fmt)
@@ -115,8 +155,8 @@ def _print_probe(report: ProbeReport) -> None:
     rows = [["observed", _plane(cell.observed), _why(cell.observed, "not probed: this node cannot send as the source")],
             ["expected", cell.expected.verdict.value, _why(cell.expected, "")],
             ["programmed", _plane(cell.programmed), _why(cell.programmed, "northbound not readable")]]
-    if report.postgres is not None:
-        rows.append(["postgres", "answered" if report.postgres.ok else "no answer", report.postgres.summary])
+    if report.check is not None:
+        rows.append([report.check.kind, "answered" if report.check.ok else "no answer", report.check.summary])
     out.print(table(None, ["PLANE", "VERDICT", "WHY"], rows, [1]))
     for err in report.errors:
         out.print(f"[yellow]warning[/] {err}")
@@ -138,6 +178,7 @@ def _network_json(report: CheckReport) -> dict[str, Any]:
         "mapping": None if report.mapping is None else {
             "localnet": report.mapping.localnet, "bridge": report.mapping.bridge, "ok": report.mapping.ok},
         "ovnk_detected": report.ovnk,
+        "unattributed": [{"kind": u.kind, "name": u.name, "reason": u.reason} for u in report.unattributed],
         "errors": report.errors,
         "duration_seconds": round(report.duration_seconds, 3),
     }
@@ -167,6 +208,9 @@ def _print_network(report: CheckReport, wide: bool) -> None:
         out.print(f"[yellow]{f.severity.value}[/] {f.kind.value}: {f.policy or ''} {f.message}")
     for err in report.errors:
         out.print(f"[yellow]warning[/] {err}")
+    if report.unattributed:
+        out.print(f"unattributed: {len(report.unattributed)} (their cells are unknown): "
+                  + "; ".join(f"{u.kind} {u.name}: {u.reason}" for u in report.unattributed))
     observed = sum(1 for c in report.cells if c.observed is not None and c.observed.verdict is not Verdict.UNKNOWN)
     if not report.probed:
         out.print("observed: not probed (--planes declared,programmed)")
@@ -214,33 +258,46 @@ def _verify(declared: DeclaredInput, open_sources: Callable[..., Any], network: 
 
 
 @click.command(epilog=VERIFY_EXAMPLES)
+@agent_options
+@cluster_option
 @with_sources
 @declared_options
 @fail_on_option
 @planes_option
-def verify(declared: DeclaredInput, lab: bool, open_sources: Callable[..., Any], network: str | None,
+def verify(agent_urls: tuple[str, ...], token: str | None, token_file: str | None, cluster: bool,
+           declared: DeclaredInput, lab: bool, open_sources: Callable[..., Any], network: str | None,
            namespace: str | None, ovnk: str, fmt: str, fail_on: FailOn, planes: frozenset[str]) -> None:
-    """Probe every cell of every network and print the three-way table.
+    """Probe every cell of every network and print the three-way table (--cluster: every node's agent's halves,
+    composed).
 
     Exit 0: the planes agree; 1: drift, or a finding at or above --fail-on; 2: bad input; 3: could not check."""
+    if cluster:
+        _cluster(agent_urls, token, token_file, network, fmt, drift_only=False)
+    if agent_urls:
+        raise fail("verify asks agents only with --cluster")
     _verify(declared, open_sources, network, ovnk, fmt, fail_on, drift_only=False, planes=planes)
 
 
 @click.command(epilog=DRIFT_EXAMPLES)
 @agent_options
+@cluster_option
 @with_sources
 @declared_options
 @fail_on_option
-def drift(agent_url: str | None, token: str | None, token_file: str | None, declared: DeclaredInput, lab: bool,
-          open_sources: Callable[..., Any], network: str | None, namespace: str | None, ovnk: str, fmt: str,
-          fail_on: FailOn) -> None:
-    """The cells that drift now: from a running agent (--agent), or checked here.
+def drift(agent_urls: tuple[str, ...], token: str | None, token_file: str | None, cluster: bool,
+          declared: DeclaredInput, lab: bool, open_sources: Callable[..., Any], network: str | None,
+          namespace: str | None, ovnk: str, fmt: str, fail_on: FailOn) -> None:
+    """The cells that drift now: from a running agent (--agent), the whole cluster (--cluster), or checked here.
 
     Exit 0: none; 1: drift (or, checked here, a finding at or above --fail-on); 3: could not check."""
-    if agent_url is None:
+    if cluster:
+        _cluster(agent_urls, token, token_file, network, fmt, drift_only=True)
+    if not agent_urls:
         _verify(declared, open_sources, network, ovnk, fmt, fail_on, drift_only=True)
+    if len(agent_urls) > 1:
+        raise fail("several agents: add --cluster to compose their halves")
     try:
-        data, status = agent_drift(_client(agent_url, token, token_file), network)
+        data, status = agent_drift(_client(agent_urls[0], token, token_file), network)
     except AgentUnreachable as exc:
         raise fail(str(exc), EXIT_CANNOT_CHECK) from None
     if not is_table(fmt):

@@ -6,9 +6,12 @@ from typing import Any, Callable
 
 import click
 
+from segcheck.agent.core.enforcement import unplaced_findings
+from segcheck.agent.core.programmed import ProgrammedJudgement
 from segcheck.agent.core.reachability import NetworkReachability
 from segcheck.agent.core.render import (GRID_LEGEND, cell_json, cell_row, class_grid, class_member_rows, class_rows, grid,
-                                        grouped_json_chunks, judgement_json, matrix_json, pairs_json_chunks, port_text)
+                                        grouped_json_chunks, judgement_json, matrix_json, pairs_json_chunks, plane_json,
+                                        port_text)
 from segcheck.agent.runtime.checks import UsageError, expected_matrix, explain as explain_cell
 from segcheck.agent.runtime.status import FailOn, findings_status, worst
 
@@ -65,6 +68,9 @@ def matrix(declared: DeclaredInput, namespace: str | None, network: str | None, 
         reports = expected_matrix(inventory, profile(ovnk), parse_network(network), namespace)
     except UsageError as exc:
         raise fail(str(exc)) from None
+    unplaced = unplaced_findings(inventory, profile(ovnk)) if network is None else []
+    for f in unplaced:  # on stderr: they belong to no network's record
+        click.echo(f"{f.severity.value} {f.kind.value}: {f'{f.policy}: ' if f.policy else ''}{f.message}", err=True)
     if fmt == "json":
         chunks = pairs_json_chunks if pairs else grouped_json_chunks
         for r in reports:  # JSON Lines, each line written as it is computed
@@ -81,9 +87,14 @@ def matrix(declared: DeclaredInput, namespace: str | None, network: str | None, 
             else:
                 _print_classes(out, r.matrix)
             _print_findings(out, r.findings)
-    raise click.exceptions.Exit(exit_code(worst([findings_status(r.findings, fail_on) for r in reports])))
+    raise click.exceptions.Exit(exit_code(worst([findings_status(r.findings, fail_on) for r in reports]
+                                                + [findings_status(unplaced, fail_on)])))
 
 
+def _stages(judgement: Any) -> dict[str, str]:
+    """Per pipeline stage, what each tier did (`tier 0 pass (acl/…) -> tier 2 allow (acl/…)`)."""
+    chain = judgement.chain() if isinstance(judgement, ProgrammedJudgement) else {}
+    return {stage.value: text for stage, text in chain.items()}
 def _print_pairs(out: Any, m: NetworkReachability, wide: bool) -> None:
     cells = list(m.cells())
     out.print(f"[bold]{m.network}[/] (OVN-K {m.profile.name}): {len(m.endpoints)} endpoints, "
@@ -145,6 +156,8 @@ def explain(source: str, destination: str, declared: DeclaredInput, lab: bool, o
         head["findings"] = [f.to_json() for f in report.findings]
         if report.trace is not None:
             head["trace"] = {"verdict": report.trace.verdict, "text": report.trace.text}
+        if report.programmed is not None:
+            head["programmed"] = {**plane_json(report.programmed), "stages": _stages(report.programmed)}
         emit_data(head, fmt)
     else:
         out = console()
@@ -154,6 +167,10 @@ def explain(source: str, destination: str, declared: DeclaredInput, lab: bool, o
             out.print(f"{src.key} -> {dst.key} {label} on {net}: expected [bold]{j.verdict.value}[/]")
             for r in j.reasons:
                 out.print(f"  because {r.ref}: {r.detail}")
+        if report.programmed is not None:
+            out.print(f"programmed (segcheck's evaluation of the ACLs): [bold]{report.programmed.verdict.value}[/]")
+            for stage, chain in _stages(report.programmed).items():
+                out.print(f"  {stage}: {chain}")
         if report.trace is not None:
             out.print(f"ovn-trace (first packet of a new connection): [bold]{report.trace.verdict}[/]")
             out.print(report.trace.text, markup=False, highlight=False)

@@ -21,12 +21,12 @@ import click
 
 import segcheck.agent
 from segcheck.agent.adapters.manifest_files import load_inventory
-from segcheck.agent.core.enforcement import PROFILES
+from segcheck.agent.core.enforcement import PROFILE_HELP, PROFILES
 from segcheck.agent.core.inventory import Inventory
 from segcheck.agent.core.model import Ref
 from segcheck.agent.lab.controller import SEED_NETWORK, ApplyReport, LabController
 from segcheck.agent.lab.errors import LabError, LabUnavailable
-from segcheck.agent.lab.lab import DEFAULT_PREFIX, DEFAULT_STATE_DIR, Lab
+from segcheck.agent.lab.lab import DEFAULT_OVNK_VERSION, DEFAULT_PREFIX, DEFAULT_STATE_DIR, Lab
 from segcheck.agent.lab.ovs_install import DEFAULT_CACHE_DIR
 from segcheck.agent.lab.topology import topology_from_inventory
 
@@ -45,7 +45,8 @@ def _lab_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(state_dir: Path, prefix: str, ovs_cache: Path, output: str, **kwargs: Any) -> None:
         try:
-            lab = Lab(state_dir=state_dir, prefix=prefix, ovs_cache_dir=ovs_cache)
+            lab = Lab(state_dir=state_dir, prefix=prefix, ovs_cache_dir=ovs_cache,
+                      ovnk_version=kwargs.get("ovnk_version"))
         except ValueError as exc:
             raise click.UsageError(str(exc)) from None
         try:
@@ -65,6 +66,9 @@ def _render_status(status: dict[str, Any]) -> str:
              f" ({'healthy' if status['healthy'] else 'not healthy'})"]
     if status.get("ovs"):
         lines.append(f"Open vSwitch {status['ovs']['version']} ({status['ovs']['source']})")
+    if status.get("ovn"):
+        tiers = "with ACL tiers" if status["ovn"]["acl_tiers"] else "no ACL tiers"
+        lines.append(f"OVN ({status['ovn']['source']}, {tiers}); NB shapes of OVN-K {status.get('ovnk_version')}")
     if status["daemons"]:
         lines.append("")
         lines.append(f"{'PROCESS':<22} {'PID':>8} {'STATE':<6} {'RSS':>9}")
@@ -138,9 +142,10 @@ def _network(inventory: Inventory, text: str | None) -> Ref:
             raise click.UsageError(f"say which network with --network NS/NAD (localnet networks in the manifests: "
                                    f"{', '.join(map(str, localnets)) or 'none'})")
         ref = localnets[0]
-    if ref not in inventory.networks:
+    key = inventory.network_of(ref)  # any NAD of the network names it
+    if key is None:
         raise click.UsageError(f"no NetworkAttachmentDefinition {ref} in the manifests")
-    return ref
+    return key
 
 
 def _use_manifests(lab: Lab, paths: tuple[Path, ...], network: str | None) -> tuple[Inventory, Ref]:
@@ -177,8 +182,11 @@ _manifest_option = click.option("-f", "--filename", "paths", multiple=True, type
 _network_option = click.option("--network", default=None, metavar="NS/NAD",
                                help="The localnet network to build/program (default: default/tenantblue, or the "
                                     "only localnet network in the manifests).")
-_profile_option = click.option("--ovnk-version", "ovnk_version", type=click.Choice(sorted(PROFILES)), default="4.14",
-                               show_default=True, help="Which OVN-Kubernetes behaviour to program (endPort, named ports).")
+
+_profile_option = click.option(
+    "--ovnk-version", "ovnk_version", type=click.Choice(sorted(PROFILES)), default=None,
+    help=PROFILE_HELP + f" The lab writes exactly this version's NB shapes (default: the running lab's, else "
+                        f"{DEFAULT_OVNK_VERSION}).")
 
 
 @lab.command("up")
@@ -187,14 +195,14 @@ _profile_option = click.option("--ovnk-version", "ovnk_version", type=click.Choi
 @_profile_option
 @click.option("--no-policies", is_flag=True, help="Do not program the manifests' MultiNetworkPolicies.")
 @_lab_options
-def up(lab: Lab, output: str, paths: tuple[Path, ...], network: str | None, ovnk_version: str,
+def up(lab: Lab, output: str, paths: tuple[Path, ...], network: str | None, ovnk_version: str | None,
        no_policies: bool) -> None:
     """Bring the lab up from manifests (no-op when it already runs; a broken one is rebuilt), then program
     their MultiNetworkPolicies."""
     inventory, ref = _use_manifests(lab, paths, network)
     status = lab.up()
     if not no_policies:
-        status["policies"] = LabController(lab).apply(inventory, ref, PROFILES[ovnk_version]).as_dict()
+        status["policies"] = LabController(lab).apply(inventory, ref).as_dict()
     _emit(status, output, lambda s: _render_status(s) + (
         "\n\n" + _render_apply(s["policies"]) if "policies" in s else ""))
 
@@ -204,7 +212,7 @@ def up(lab: Lab, output: str, paths: tuple[Path, ...], network: str | None, ovnk
 @_network_option
 @_profile_option
 @_lab_options
-def apply(lab: Lab, output: str, paths: tuple[Path, ...], network: str | None, ovnk_version: str) -> None:
+def apply(lab: Lab, output: str, paths: tuple[Path, ...], network: str | None, ovnk_version: str | None) -> None:
     """Program the manifests' MultiNetworkPolicies into the running lab exactly as OVN-Kubernetes would
     (replacing what was programmed before). The manifests must hold the NAD and the workloads too."""
     inventory, ref = _use_manifests(lab, paths, network)
@@ -212,7 +220,7 @@ def apply(lab: Lab, output: str, paths: tuple[Path, ...], network: str | None, o
         click.echo("error: no healthy lab built from these manifests (run `segcheck lab up -f ...` with the same "
                    "workloads first)", err=True)
         sys.exit(EXIT_FAILED)
-    report: ApplyReport = LabController(lab).apply(inventory, ref, PROFILES[ovnk_version])
+    report: ApplyReport = LabController(lab).apply(inventory, ref)
     _emit(report.as_dict(), output, _render_apply)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import socket
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ import click
 from segcheck.agent.adapters.node_sources import NodeSources
 from segcheck.agent.adapters.ovsdb import DEFAULT_NB, DEFAULT_OVS, DEFAULT_SB
 from segcheck.agent.adapters.probers import PROBERS
+from segcheck.agent.core.consistency import skipped_notices
 from segcheck.agent.core.enforcement import PROFILES, OvnkProfile
 from segcheck.agent.core.inventory import Inventory
 from segcheck.agent.core.model import Ref
@@ -66,6 +68,9 @@ node_options = _stack(
     click.option("--ovs", "ovs_url", default=DEFAULT_OVS, show_default=True,
                  help="Open_vSwitch database: a server URL, or a database file (conf.db)."),
     click.option("--prober", type=click.Choice(PROBERS), default="raw", show_default=True),
+    click.option("--node", "node_name", envvar="NODE_NAME", default=socket.gethostname(),
+                 show_default="$NODE_NAME or hostname",
+                 help="The node whose OVN zone --nb is (each node judges only the halves of a cell it runs)."),
 )
 
 
@@ -127,6 +132,8 @@ class DeclaredInput:
                 raise fail(str(exc), EXIT_CANNOT_CHECK) from None
         for err in errors:
             click.echo(f"error: {err}", err=True)
+        for line in skipped_notices(inventory):
+            click.echo(f"notice: {line}", err=True)
         if errors:
             raise click.exceptions.Exit(EXIT_USAGE)
         return inventory
@@ -172,13 +179,16 @@ def declared_input(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def choose_sources(lab: bool, state_dir: Path, prefix: str, paths: Sequence[str], nb_url: str, sb_url: str,
-                   ovs_url: str, prober: str, *, must_be_up: bool = True) -> Sources:
+                   ovs_url: str, prober: str, node: str | None = None, *, must_be_up: bool = True,
+                   rundirs: tuple[Path | None, Path | None] = (None, None)) -> Sources:
     """The lab (built from `paths`) with --lab, else this node's sockets and namespaces."""
     sources: Sources
     if lab:
         sources = LabSources.build(state_dir, prefix, paths, prober)
     else:
-        sources = NodeSources(nb_url, ovs_url, sb_url, prober)
+        sources = NodeSources(nb_url, ovs_url, sb_url, prober, node)
+        sources.ovs_rundir = rundirs[0] or sources.ovs_rundir
+        sources.ovn_rundir = rundirs[1] or sources.ovn_rundir
     ctx = click.get_current_context(silent=True)
     if ctx is not None:
         ctx.call_on_close(sources.close)
@@ -194,9 +204,9 @@ def with_sources(func: Callable[..., Any]) -> Callable[..., Any]:
     @_stack(lab_options, node_options)
     @functools.wraps(func)
     def wrapper(lab: bool, state_dir: Path, prefix: str, nb_url: str, sb_url: str, ovs_url: str, prober: str,
-                **kwargs: Any) -> Any:
+                node_name: str, **kwargs: Any) -> Any:
         def sources(chosen: Sequence[str]) -> Sources:
-            return choose_sources(lab, state_dir, prefix, chosen, nb_url, sb_url, ovs_url, prober)
+            return choose_sources(lab, state_dir, prefix, chosen, nb_url, sb_url, ovs_url, prober, node_name)
 
         return func(lab=lab, open_sources=sources, **kwargs)
 

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(ovn-central ovn-host openvswitch-switch postgresql prometheus iproute2 ethtool procps python3-venv)
+PACKAGES=(ovn-central ovn-host openvswitch-switch postgresql prometheus iproute2 ethtool procps python3-venv nftables)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

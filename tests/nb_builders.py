@@ -106,9 +106,10 @@ class Nb:
         return NbSnapshot(switches, dict(self.ports), groups, dict(self.sets), acls)
 
 
-def from_desired(state: DesiredState, nb: Nb | None = None) -> NbSnapshot:
-    """The snapshot the OVSDB adapter would read once the lab controller has written `state`."""
-    base = (nb or Nb()).build()
+def from_desired(state: DesiredState, nb: Nb | None = None, base: NbSnapshot | None = None) -> NbSnapshot:
+    """The snapshot the OVSDB adapter would read once the lab controller has written `state` (onto `base`,
+    default the seed's switch and ports)."""
+    base = base if base is not None else (nb or Nb()).build()
     acls, groups = dict(base.acls), dict(base.port_groups)
     for pg in state.port_groups:
         ids = []

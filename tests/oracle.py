@@ -14,7 +14,7 @@ def applies(policy: Policy, network: Ref, inventory: Inventory, end_port: bool, 
     if policy.api_version not in api_versions:
         return False
     net = inventory.networks.get(network)
-    named = [inventory.networks.get(Ref.parse(x.strip(), policy.ref.namespace)) for x in policy.policy_for]
+    named = [inventory.nads.get(Ref.parse(x.strip(), policy.ref.namespace)) for x in policy.policy_for]
     # A network is its CNI config name: policy-for may name any NAD of it, in any namespace.
     if not any(n is not None and net is not None and n.cni_name == net.cni_name for n in named) and \
             network not in [Ref.parse(x.strip(), policy.ref.namespace) for x in policy.policy_for]:
@@ -49,21 +49,24 @@ def peer_matches(peer: Peer, policy: Policy, endpoint: Endpoint, inventory: Inve
 
 
 def port_matches(rule: Rule, port: int, protocol: Protocol, end_port: bool, named_widen: bool) -> bool:
+    """OVN-K's per-protocol port map: numbered entries of the protocol if any, else every port if some entry of
+    the protocol has no port (or a widened named one)."""
     if not rule.ports:
         return True
+    numbered, whole = False, False
     for spec in rule.ports:
         if spec.protocol is not protocol:
             continue
-        if spec.port is None:
-            return True
-        if isinstance(spec.port, str):
-            if named_widen:
-                return True
+        if spec.port is None or (isinstance(spec.port, str) and named_widen):
+            whole = True
             continue
+        if isinstance(spec.port, str):
+            continue
+        numbered = True
         last = spec.end_port if (end_port and spec.end_port is not None) else spec.port
         if spec.port <= port <= last:
             return True
-    return False
+    return whole and not numbered
 
 
 def side_allows(policies: list[Policy], endpoint: Endpoint, peer: Endpoint, direction: Direction, port: int,

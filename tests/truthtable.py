@@ -37,7 +37,8 @@ def _grid(keys: list[str], table: dict[tuple[str, str], Verdict]) -> list[str]:
 
 def check(inv: Inventory, table: TruthTable, port: int, protocol: Protocol = Protocol.TCP,
           network: str = "default/tenantblue", profile: str = "4.14") -> NetworkReachability:
-    net = Ref.parse(network, "default")
+    named = Ref.parse(network, "default")
+    net = inv.network_of(named) or named  # any NAD of a network names it (as --network does)
     prof = PROFILES[profile]
     m = NetworkReachability(inv, net, profile=prof)
     eps: dict[str, Endpoint] = {e.key: e for e in m.endpoints}

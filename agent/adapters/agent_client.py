@@ -51,8 +51,15 @@ class AgentClient:
             raise AgentUnreachable(f"cannot reach the agent at {self.url}: {exc}") from None
 
     def drift(self, network: str | None = None) -> dict[str, Any]:
+        return self._state("/v1/drift", network)
+
+    def matrix(self, network: str | None = None) -> dict[str, Any]:
+        """Every cell the agent checks, with the halves its node's zone judged."""
+        return self._state("/v1/matrix", network)
+
+    def _state(self, path: str, network: str | None) -> dict[str, Any]:
         query = "?" + urllib.parse.urlencode({"network": network}) if network else ""
-        data = self._call("/v1/drift" + query)
+        data = self._call(path + query)
         if not isinstance(data, dict) or "networks" not in data:
             raise AgentUnreachable(f"agent has no evaluation yet: {data.get('error', data) if isinstance(data, dict) else data}")
         return data

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
+import threading
 import time
+from types import TracebackType
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
@@ -25,7 +28,25 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(event, default=str)
 
 
+def _uncaught(kind: type[BaseException], exc: BaseException, tb: TracebackType | None, **where: object) -> None:
+    logging.getLogger("segcheck").critical("uncaught exception", exc_info=(kind, exc, tb), extra=where)
+
+
+def _uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
+    if args.exc_value is not None:
+        _uncaught(args.exc_type, args.exc_value, args.exc_traceback, in_thread=args.thread.name if args.thread else None)
+
+
+def _unraisable(args: "sys.UnraisableHookArgs") -> None:
+    if args.exc_value is not None:
+        _uncaught(args.exc_type, args.exc_value, args.exc_traceback, in_object=repr(args.object)[:200])
+
+
 def configure(level: str = "info") -> None:
+    """JSON lines on stderr, for log records and for any exception nothing caught (no plain tracebacks)."""
+    sys.excepthook = _uncaught
+    threading.excepthook = _uncaught_in_thread
+    sys.unraisablehook = _unraisable
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()

@@ -62,6 +62,9 @@ MULTI_NETWORK_POLICIES: Final = ResourceType(
 VIRTUAL_MACHINE_INSTANCES: Final = ResourceType(
     "kubevirt.io", "v1", "virtualmachineinstances", "VirtualMachineInstance"
 )
+# segcheck's own: hosts on the physical side (deploy/daemonset/base/crd-externalendpoints.yaml). Where the CRD
+# is not installed the resource is reported unavailable and the rest works (the file form still can be used).
+EXTERNAL_ENDPOINTS: Final = ResourceType("segcheck.io", "v1alpha1", "externalendpoints", "ExternalEndpoint")
 
 DEFAULT_RESOURCES: Final[tuple[ResourceType, ...]] = (
     PODS,
@@ -69,6 +72,7 @@ DEFAULT_RESOURCES: Final[tuple[ResourceType, ...]] = (
     NETWORK_ATTACHMENT_DEFINITIONS,
     MULTI_NETWORK_POLICIES,
     VIRTUAL_MACHINE_INSTANCES,
+    EXTERNAL_ENDPOINTS,
 )
 
 

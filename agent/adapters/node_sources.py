@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..core.northbound import NbSnapshot, OvsSnapshot
 from ..core.probe import Prober
-from ..core.sources import Locator, SnapshotReader, Tracer
+from ..core.sources import LivenessCheck, Locator, SnapshotReader, Tracer
 from .db_file import ServedDatabase, is_database_file
+from .liveness import controller_check, pidfile_socket, vswitchd_check
 from .node_locator import NodeLocator
 from .ovsdb import DEFAULT_NB, DEFAULT_OVS, DEFAULT_SB, NorthboundReader, OvsReader
 from .probers import make_prober
@@ -22,6 +24,11 @@ class NodeSources:
     ovs_url: str | None = DEFAULT_OVS
     sb_url: str | None = DEFAULT_SB
     prober_name: str = "raw"
+    node: str | None = None  # this node: its NB is its own OVN zone (OpenShift 4.14's interconnect mode)
+    # Where ovs-vswitchd's and ovn-controller's pidfiles and control sockets are (their liveness is asked there);
+    # on OpenShift 4.14 (interconnect), ovnkube-node's ovn-controller runs from /var/run/ovn-ic.
+    ovs_rundir: Path = Path("/var/run/openvswitch")
+    ovn_rundir: Path = Path("/var/run/ovn-ic")
     name: str = "node"
     sees_every_workload: bool = False
 
@@ -46,6 +53,10 @@ class NodeSources:
 
     def open_vswitch(self, timeout: float = 5.0) -> SnapshotReader[OvsSnapshot] | None:
         return OvsReader(self._url(self.ovs_url), timeout=timeout) if self.ovs_url else None
+
+    def daemon_checks(self) -> list[LivenessCheck]:
+        return [vswitchd_check(pidfile_socket(self.ovs_rundir / "ovs-vswitchd.pid", "ovs-vswitchd")),
+                controller_check(pidfile_socket(self.ovn_rundir / "ovn-controller.pid", "ovn-controller"))]
 
     def close(self) -> None:
         """Stop the servers of database files."""

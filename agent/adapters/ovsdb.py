@@ -18,6 +18,7 @@ from ovsdbapp.schema.open_vswitch import impl_idl as ovs_impl
 from ovsdbapp.schema.ovn_northbound import impl_idl as nb_impl
 
 from ..core.northbound import (
+    APPLY_AFTER_LB,
     Acl,
     LogicalPort,
     LogicalSwitch,
@@ -79,7 +80,7 @@ def _nb_snapshot(tables: dict[str, Any]) -> NbSnapshot:
         acls[str(row.uuid)] = Acl(
             uuid=str(row.uuid), direction=row.direction, priority=int(row.priority), action=row.action,
             match=row.match, tier=int(getattr(row, "tier", 0) or 0),
-            after_lb=str(options.get("apply-after-lb", "false")).lower() == "true",
+            after_lb=str(options.get(APPLY_AFTER_LB, "false")).lower() == "true",
             external_ids=_items(row.external_ids), name=_opt(row.name))
     ports = {}
     for row in tables["Logical_Switch_Port"].rows.values():

@@ -1,16 +1,25 @@
-"""A PostgreSQL-level answer for an allowed TCP cell: what the server says to an SSLRequest and a startup
-message sent from inside the workload's namespace. Never raises; bounded by a timeout."""
+"""A PostgreSQL-level answer for an allowed TCP cell: what the server says to a startup message as the user and
+database the endpoint declares, sent from inside the workload's namespace, TLS negotiated as libpq's `sslmode`
+does. Never raises; bounded by a timeout."""
 
 from __future__ import annotations
 
 import socket
+import ssl
 import struct
 from dataclasses import dataclass
 
+from ..core.model import PostgresCheck
 from .netns import open_socket
 
 SSL_REQUEST = struct.pack("!II", 8, 80877103)
 PROTOCOL_3 = 196608
+MAX_REPLY = 4096
+# sslmode -> (ask for TLS, TLS required, verify the certificate chain, verify the host name). `allow` is libpq's
+# first attempt (plain); libpq would retry with TLS only after the server refused it.
+_SSLMODES = {"disable": (False, False, False, False), "allow": (False, False, False, False),
+             "prefer": (True, False, False, False), "require": (True, True, False, False),
+             "verify-ca": (True, True, True, False), "verify-full": (True, True, True, True)}
 
 
 @dataclass(frozen=True)
@@ -47,29 +56,45 @@ def _describe(kind: bytes, payload: bytes) -> PgAnswer:
     return PgAnswer(False, f"unexpected reply type {kind!r}")
 
 
-def postgres_answer(netns: str, ip: str, port: int = 5432, user: str = "app", database: str = "appdb",
-                    timeout: float = 2.0) -> PgAnswer:
+def _tls(sock: socket.socket, ip: str, verify: bool, hostname: bool) -> ssl.SSLSocket:
+    context = ssl.create_default_context()  # the system's CAs, for verify-ca / verify-full
+    context.check_hostname = hostname
+    if not verify:
+        context.verify_mode = ssl.CERT_NONE
+    return context.wrap_socket(sock, server_hostname=ip if hostname else None)
+
+
+def postgres_answer(netns: str, ip: str, port: int, check: PostgresCheck, timeout: float = 2.0) -> PgAnswer:
+    ask, required, verify, hostname = _SSLMODES[check.sslmode]
     try:
         family = socket.AF_INET6 if ":" in ip else socket.AF_INET
-        sock = open_socket(netns, family, socket.SOCK_STREAM)
+        sock: socket.socket = open_socket(netns, family, socket.SOCK_STREAM)
     except Exception as exc:  # noqa: BLE001 - a probe reports, it does not raise
         return PgAnswer(False, f"cannot open a socket in {netns}: {exc}")
     try:
         sock.settimeout(timeout)
         sock.connect((ip, port))
-        sock.sendall(SSL_REQUEST)
-        ssl = _recv_exact(sock, 1)
-        if ssl not in (b"S", b"N"):
-            return PgAnswer(False, f"not PostgreSQL: SSLRequest answered {ssl!r}")
-        tls = "offers TLS" if ssl == b"S" else "no TLS"
-        if ssl == b"S":
-            return PgAnswer(True, "PostgreSQL answered SSLRequest with 'S' (offers TLS)")
-        sock.sendall(_startup(user, database))
+        tls = f"no TLS (sslmode={check.sslmode})"
+        if ask:
+            sock.sendall(SSL_REQUEST)
+            offer = _recv_exact(sock, 1)
+            if offer not in (b"S", b"N"):
+                return PgAnswer(False, f"not PostgreSQL: SSLRequest answered {offer!r}")
+            if offer == b"N" and required:
+                return PgAnswer(False, f"PostgreSQL refuses TLS, which sslmode={check.sslmode} requires")
+            if offer == b"S":
+                sock = _tls(sock, ip, verify, hostname)
+                tls = f"TLS {sock.version()}" + (" (certificate verified)" if verify else "")
+            else:
+                tls = "no TLS"
+        sock.sendall(_startup(check.user, check.database))
         kind = _recv_exact(sock, 1)
         length = struct.unpack("!I", _recv_exact(sock, 4))[0]
-        answer = _describe(kind, _recv_exact(sock, min(length - 4, 4096)))
+        answer = _describe(kind, _recv_exact(sock, min(max(length - 4, 0), MAX_REPLY)))
         sock.sendall(b"X" + struct.pack("!I", 4))
-        return PgAnswer(answer.ok, f"PostgreSQL ({tls}), {answer.summary}")
+        return PgAnswer(answer.ok, f"PostgreSQL ({tls}) as {check.user} on {check.database}, {answer.summary}")
+    except ssl.SSLError as exc:
+        return PgAnswer(False, f"TLS with PostgreSQL failed (sslmode={check.sslmode}): {exc.reason or exc}")
     except (OSError, ConnectionError, struct.error) as exc:
         return PgAnswer(False, f"no PostgreSQL answer: {exc}")
     finally:

@@ -12,6 +12,9 @@ from ..core.sources import Trace
 # unknown destinations to ports with `unknown` addresses, which is the localnet port.
 UNKNOWN_MAC = "02:00:00:00:00:01"
 TIMEOUT = 10.0
+# What an ovn-trace older than the ovn-northd that wrote the southbound prints for logical flows it cannot
+# read: its trace would look like a drop.
+_UNREADABLE = ("parsing actions failed", "parsing match failed")
 
 
 def trace_flow(inport: str, src_mac: str, dst_mac: str, src_ip: str, dst_ip: str, protocol: str, port: int | None) -> str:
@@ -47,5 +50,8 @@ def ovn_trace(sb_url: str, datapath: str, flow: str, argv0: tuple[str, ...] = ("
     text = (done.stdout + done.stderr).strip()
     if done.returncode != 0:
         return Trace("unknown", text)
+    if any(marker in text for marker in _UNREADABLE):
+        return Trace("unknown", f"{argv[0]} cannot read this southbound database (written by a newer ovn-northd: "
+                                f"trace with a matching ovn-trace): {text}")
     # --minimal prints only what reaches an output; a trace that ends without one is a drop.
     return Trace("delivered" if "output(" in text else "dropped", text)

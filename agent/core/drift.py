@@ -17,7 +17,7 @@ from functools import cached_property
 from typing import Iterable, Sequence
 
 from .model import Attachment, Endpoint, Judgement, PortRange, Protocol, Verdict
-from .programmed import ProgrammedPlane, judge_port
+from .programmed import ProgrammedJudgement, ProgrammedPlane, judge_port
 from .reachability import PROTOCOLS, NetworkReachability
 
 
@@ -44,6 +44,8 @@ class CheckedCell:
     programmed: Judgement | None = None  # None: plane not read
     observed: Judgement | None = None  # None: not probed
     drift: tuple[DriftClass, ...] = ()
+    # Interconnect: when this node's zone judges only some halves of the cell, what policy expects of those.
+    expected_here: Verdict | None = None
 
     @cached_property
     def key(self) -> tuple[str, str, str, int]:
@@ -51,10 +53,18 @@ class CheckedCell:
 
     def with_observed(self, observed: Judgement | None) -> "CheckedCell":
         cell = replace(self, observed=observed)
-        return replace(cell, drift=classify(cell.expected, cell.programmed, cell.observed))
+        return replace(cell, drift=classify(cell.expected, cell.programmed, cell.observed, cell.expected_here))
 
 
-def classify(expected: Judgement, programmed: Judgement | None, observed: Judgement | None) -> tuple[DriftClass, ...]:
+CLAIMS = (Verdict.ALLOWED, Verdict.DENIED)  # verdicts that say what happens to the whole cell
+
+
+def classify(expected: Judgement, programmed: Judgement | None, observed: Judgement | None,
+             expected_here: Verdict | None = None) -> tuple[DriftClass, ...]:
+    """The drift a cell shows. With `expected_here` (this zone judges only some halves of the cell), the
+    programmed plane is compared half for half: its local halves let the traffic pass (`remote`: the rest is
+    judged elsewhere) or deny it, and only that is held against what policy expects of those halves; a half
+    another node owns never makes a leak, a blackhole or controller drift here."""
     out = []
     want = expected.verdict
     have_prog = programmed.verdict if programmed is not None else Verdict.UNKNOWN
@@ -64,9 +74,13 @@ def classify(expected: Judgement, programmed: Judgement | None, observed: Judgem
         out.append(DriftClass.LEAK)
     if actual is Verdict.DENIED and want is Verdict.ALLOWED:
         out.append(DriftClass.BLACKHOLE)
-    if have_prog is not Verdict.UNKNOWN and have_prog is not want:
+    if expected_here is not None:
+        local = {Verdict.DENIED: Verdict.DENIED, Verdict.REMOTE: Verdict.ALLOWED}.get(have_prog)
+        if local is not None and local is not expected_here:
+            out.append(DriftClass.CONTROLLER)
+    elif have_prog in CLAIMS and have_prog is not want:
         out.append(DriftClass.CONTROLLER)
-    if have_obs is not Verdict.UNKNOWN and have_prog is not Verdict.UNKNOWN and have_obs is not have_prog:
+    if have_obs in CLAIMS and have_prog in CLAIMS and have_obs is not have_prog:
         out.append(DriftClass.DATAPLANE)
     if observed is not None and have_obs is Verdict.UNKNOWN:
         out.append(DriftClass.UNKNOWN)
@@ -81,7 +95,7 @@ def sample_port(ports: PortRange, destination: Endpoint) -> int:
     return ports.first
 
 
-Piece = tuple[Protocol, PortRange, Judgement, "Judgement | None", tuple["DriftClass", ...]]
+Piece = tuple[Protocol, PortRange, Judgement, "Judgement | None", "Verdict | None", tuple["DriftClass", ...]]
 
 
 def check_points(expected: NetworkReachability, programmed: ProgrammedPlane | None, source: Endpoint,
@@ -104,8 +118,9 @@ def check_points(expected: NetworkReachability, programmed: ProgrammedPlane | No
         if memo is not None and key is not None:
             memo[key] = pieces
     network = str(expected.network)
-    return [CheckedCell(network, source.key, destination.key, proto, rng, sample_port(rng, destination), e, p, None, drift)
-            for proto, rng, e, p, drift in pieces]
+    return [CheckedCell(network, source.key, destination.key, proto, rng, sample_port(rng, destination), e, p, None,
+                        drift, here)
+            for proto, rng, e, p, here, drift in pieces]
 
 
 def _pieces(expected: NetworkReachability, programmed: ProgrammedPlane | None, source: Endpoint, destination: Endpoint,
@@ -124,8 +139,19 @@ def _pieces(expected: NetworkReachability, programmed: ProgrammedPlane | None, s
                 pieces[-1] = (PortRange(proto, pieces[-1][0].first, hi - 1), e, p)
             else:
                 pieces.append((PortRange(proto, lo, hi - 1), e, p))
-        out.extend((proto, rng, e, p, classify(e, p, None)) for rng, e, p in pieces)
+        for rng, e, p in pieces:
+            here = _expected_here(expected, s, d, p, rng)
+            out.append((proto, rng, e, p, here, classify(e, p, None, here)))
     return out
+
+
+def _expected_here(expected: NetworkReachability, s: int, d: int, programmed: Judgement | None,
+                  ports: PortRange) -> Verdict | None:
+    """What policy expects of the halves this zone judges, when another zone judges the rest (else None)."""
+    directions = programmed.judged_here if isinstance(programmed, ProgrammedJudgement) else None
+    if directions is None:
+        return None
+    return expected.judge_directions(s, d, directions, ports.first, ports.protocol)
 
 
 def pairs(matrix: NetworkReachability, local: Iterable[str] | None = None) -> list[tuple[Endpoint, Endpoint]]:
@@ -144,9 +170,14 @@ def pairs(matrix: NetworkReachability, local: Iterable[str] | None = None) -> li
 
 
 def summarize(cells: Iterable[CheckedCell]) -> dict[str, int]:
+    return summarize_classes(cell.drift for cell in cells)
+
+
+def summarize_classes(drifts: Iterable[tuple[DriftClass, ...]]) -> dict[str, int]:
+    """Cells per drift class (a cell may count in several)."""
     counts = {c.value: 0 for c in DriftClass}
-    for cell in cells:
-        for cls in cell.drift:
+    for drift in drifts:
+        for cls in drift:
             counts[cls.value] += 1
     return counts
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .consistency import declared_findings
 from .findings import Finding, FindingKind, Severity
 from .inventory import Inventory
 from .model import MAX_PORT, MIN_PORT, PortRange, Protocol, Ref
+from .ovnk.ids import LEGACY_NAME, NETWORK
 from .ovnk.versions import NbShapes
 from .policy import Direction, Peer, Policy, Rule
 from .selectors import LabelSelector
@@ -47,6 +49,10 @@ PROFILES = {
     "4.16+": _CURRENT,
 }
 DEFAULT_PROFILE = PROFILES["4.14"]
+PROFILE_HELP = ("OVN-Kubernetes behaviour and NB shapes to expect: 4.14 = OpenShift 4.14 (upstream 2023-08: port "
+                f"groups {{{LEGACY_NAME}, {NETWORK}}}, endPort dropped, named ports widened); current (alias 4.16+) = "
+                "owner-based port group ids from upstream 5aa56d377 (2024-04) on, endPort honoured and named ports "
+                "unresolved as in upstream's newest releases. Verdicts are read from either shape.")
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,7 @@ class EnforcedRule:
     index: int
     peers: tuple[Peer, ...]
     port_ranges: tuple[PortRange, ...]
+    ports_listed: bool = True  # False: no `ports` at all, i.e. every protocol, L4 or not
 
     @property
     def ref(self) -> str:
@@ -88,6 +95,7 @@ def _port_ranges(rule: Rule, policy: Policy, network: Ref, profile: OvnkProfile,
     if not rule.ports:
         return ALL_PORTS
     ranges: list[PortRange] = []
+    whole: set[Protocol] = set()  # protocols listed by an entry without a (numeric) port
     where = rule.ref(policy.ref)
     for spec in rule.ports:
         if spec.protocol_defaulted:
@@ -97,10 +105,10 @@ def _port_ranges(rule: Rule, policy: Policy, network: Ref, profile: OvnkProfile,
                 "versions crash on a missing protocol. Write `protocol: TCP` explicitly.",
                 policy.ref, network))
         if spec.port is None:
-            ranges.append(PortRange(spec.protocol))
+            whole.add(spec.protocol)
         elif isinstance(spec.port, str):
             if profile.named_ports_widen:
-                ranges.append(PortRange(spec.protocol))
+                whole.add(spec.protocol)
                 effect = f"OVN-K {profile.name} opens every {spec.protocol.value} port instead"
             else:
                 effect = f"OVN-K {profile.name} matches no port for it, so this entry allows nothing"
@@ -120,7 +128,17 @@ def _port_ranges(rule: Rule, policy: Policy, network: Ref, profile: OvnkProfile,
                     policy.ref, network))
         else:
             ranges.append(PortRange(spec.protocol, spec.port, spec.port))
-    return tuple(ranges)
+    numbered = {r.protocol for r in ranges}
+    for proto in sorted(whole & numbered, key=lambda p: p.value):
+        findings.append(Finding(
+            FindingKind.WHOLE_PROTOCOL_NARROWED,
+            f"{where}: an entry opens every {proto.value} port, but OVN-K adds no clause for it, so next to the "
+            f"numbered {proto.value} ports of the same rule only those are allowed. Put the whole-protocol entry "
+            "in a rule of its own.",
+            policy.ref, network, Severity.ERROR))
+    # As OVN-K groups a rule's ports (gress_policy.go getProtocolPortsMap): per protocol, the numbered ports, or
+    # every port when the protocol has none.
+    return tuple(ranges) + tuple(PortRange(p) for p in sorted(whole - numbered, key=lambda p: p.value))
 
 
 def _selects_anything(policy: Policy, label_sets: dict[str, set[tuple[tuple[str, str], ...]]]) -> bool:
@@ -142,7 +160,7 @@ def _policy_findings(policy: Policy, inventory: Inventory, profile: OvnkProfile)
             f"no {'k8s.v1.cni.cncf.io/policy-for'} annotation: the policy applies to no secondary network.",
             policy.ref))
     for net in policy.networks():
-        if net not in inventory.networks:
+        if net not in inventory.nads:
             found.append(Finding(
                 FindingKind.UNKNOWN_NETWORK,
                 f"policy-for names {net}, but no such NetworkAttachmentDefinition exists: the policy protects nothing there.",
@@ -171,9 +189,8 @@ def enforced_policies(inventory: Inventory, network: Ref, profile: OvnkProfile =
     label_sets: dict[str, set[tuple[tuple[str, str], ...]]] = {}
     for a in inventory.attachments_on(network):
         label_sets.setdefault(a.ref.namespace, set()).add(a.labels)
-    nads = inventory.same_network(network)
     for policy in sorted(inventory.policies, key=lambda p: p.ref):
-        if nads.isdisjoint(policy.networks()):
+        if network not in inventory.policy_networks(policy):
             continue
         if policy.api_version not in profile.served_api_versions:
             continue  # never admitted, so never programmed
@@ -195,24 +212,42 @@ def enforced_policies(inventory: Inventory, network: Ref, profile: OvnkProfile =
                 f"podSelector {policy.pod_selector} selects no workload of namespace {policy.ref.namespace} on {network}.",
                 policy.ref, network))
         rules = tuple(
-            EnforcedRule(policy.ref, r.direction, r.index, r.peers, _port_ranges(r, policy, network, profile, findings))
+            EnforcedRule(policy.ref, r.direction, r.index, r.peers, _port_ranges(r, policy, network, profile, findings),
+                         bool(r.ports))
             for r in policy.rules
         )
         enforced.append(EnforcedPolicy(policy.ref, policy.pod_selector, policy.policy_types, rules))
     return NetworkPolicies(network, tuple(enforced), tuple(findings))
 
 
+def _shown_with(policy: Policy, inventory: Inventory, network: Ref) -> bool:
+    """Whether a policy's own findings show with `network`: it names the network, or it names no existing
+    network and shares the network's namespace (the author most likely meant this one)."""
+    names = policy.networks()
+    dangling = not names or any(n not in inventory.nads for n in names)
+    return network in inventory.policy_networks(policy) or (dangling and policy.ref.namespace == network.namespace)
+
+
 def network_findings(inventory: Inventory, network: Ref, profile: OvnkProfile = DEFAULT_PROFILE) -> list[Finding]:
-    """Findings to show with one network: those of the policies naming it, plus those of same-namespace
-    policies that name no existing network (the author most likely meant this one)."""
+    """Findings to show with one network: those of the policies shown with it, its enforcement findings, and
+    the declared world's findings about it (missing NADs, address conflicts)."""
     found: list[Finding] = []
-    nads = inventory.same_network(network)
     for policy in sorted(inventory.policies, key=lambda p: p.ref):
-        names = policy.networks()
-        dangling = not names or any(n not in inventory.networks for n in names)
-        if not nads.isdisjoint(names) or (dangling and policy.ref.namespace == network.namespace):
+        if _shown_with(policy, inventory, network):
             found.extend(_policy_findings(policy, inventory, profile))
     found.extend(enforced_policies(inventory, network, profile).findings)
+    found.extend(f for f in declared_findings(inventory) if f.network == network)
+    return found
+
+
+def unplaced_findings(inventory: Inventory, profile: OvnkProfile = DEFAULT_PROFILE) -> list[Finding]:
+    """The findings no network shows (a policy or workload naming only missing NADs, a NetworkPolicy):
+    whoever lists networks one by one shows these once, so none is lost."""
+    found: list[Finding] = []
+    for policy in sorted(inventory.policies, key=lambda p: p.ref):
+        if not any(_shown_with(policy, inventory, net) for net in inventory.networks):
+            found.extend(_policy_findings(policy, inventory, profile))
+    found.extend(f for f in declared_findings(inventory) if f.network not in inventory.networks)
     return found
 
 
@@ -223,7 +258,7 @@ def all_findings(inventory: Inventory, profile: OvnkProfile = DEFAULT_PROFILE) -
         found.extend(_policy_findings(policy, inventory, profile))
     for network in sorted(inventory.networks):
         found.extend(enforced_policies(inventory, network, profile).findings)
-    return found
+    return found + declared_findings(inventory)
 
 
 def port_in(ranges: tuple[PortRange, ...], port: int, protocol: Protocol) -> bool:
@@ -232,5 +267,6 @@ def port_in(ranges: tuple[PortRange, ...], port: int, protocol: Protocol) -> boo
 
 __all__ = [
     "ALL_PORTS", "DEFAULT_PROFILE", "EnforcedPolicy", "EnforcedRule", "MAX_PORT", "MIN_PORT", "NetworkPolicies",
-    "OvnkProfile", "PROFILES", "all_findings", "enforced_policies", "network_findings", "port_in",
+    "OvnkProfile", "PROFILES", "PROFILE_HELP", "all_findings", "enforced_policies", "network_findings", "port_in",
+    "unplaced_findings",
 ]

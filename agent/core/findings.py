@@ -24,11 +24,17 @@ class FindingKind(enum.Enum):
     SELECTOR_PEER_WITHOUT_IPAM = "selector-peer-without-ipam"
     NAMED_PORT = "named-port"
     END_PORT_IGNORED = "end-port-ignored"
+    WHOLE_PROTOCOL_NARROWED = "whole-protocol-narrowed"
     PROTOCOL_DEFAULTED = "protocol-defaulted"
     UNKNOWN_NETWORK = "policy-for-unknown-network"
     NO_POLICY_FOR = "no-policy-for"
     SELECTS_NOTHING = "selects-nothing"
     API_VERSION_NOT_SERVED = "api-version-not-served"
+    # The declared world as a whole.
+    NAD_MISSING = "nad-missing"
+    ADDRESS_CONFLICT = "address-conflict"
+    DEFAULT_NETWORK_ONLY = "default-network-only"
+    NETWORK_CONFIG_CONFLICT = "network-config-conflict"
     # Programmed plane.
     UNOWNED_ACL = "unowned-acl"
     UNKNOWN_ACL = "unknown-acl"

@@ -6,38 +6,54 @@ One bad object never hides the good ones: each error is collected with the file 
 from __future__ import annotations
 
 import ipaddress
-import json
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, replace
 from typing import Any, Iterable
 
-from .inventory import Inventory
+from .external_endpoints import (  # segcheck's own kinds, parsed there
+    ENDPOINTS_KIND,
+    EXTERNAL_ENDPOINT_KIND,
+    add_endpoints,
+    parse_endpoints,
+    parse_external_endpoint,
+)
+from .fields import InvalidObject
+from .fields import address as _ip
+from .fields import items as _list
+from .fields import mapping as _mapping
+from .fields import metadata as _metadata
+from .fields import port_number as _port_number
+from .fields import protocol as _protocol
+from .fields import text as _str
+from .input_limits import check_shape, load_embedded_json
+from .inventory import Inventory, SkippedObject
 from .model import (
     Attachment,
     AttachmentKind,
-    ExternalEndpoint,
     IPAddress,
-    MAX_PORT,
-    MIN_PORT,
     NamespaceInfo,
     Network,
     Protocol,
     Ref,
-    ServicePort,
-    parse_ip,
 )
 from .policy import POLICY_FOR_ANNOTATION, Direction, IPBlock, Peer, Policy, PortSpec, Rule
 from .selectors import SelectorError, parse_selector
 
 NETWORKS_ANNOTATION = "k8s.v1.cni.cncf.io/networks"
 NETWORK_STATUS_ANNOTATION = "k8s.v1.cni.cncf.io/network-status"
-ENDPOINTS_API_VERSION = "segcheck.io/v1alpha1"
-ENDPOINTS_KIND = "ExternalEndpoints"
+MODELLED_KINDS = frozenset({"NetworkAttachmentDefinition", "MultiNetworkPolicy", "Pod", "VirtualMachine",
+                            "VirtualMachineInstance", "Namespace", ENDPOINTS_KIND, EXTERNAL_ENDPOINT_KIND, "List"})
 MNP_API_VERSIONS = ("k8s.cni.cncf.io/v1beta1", "k8s.cni.cncf.io/v1beta2")
-IGNORED_KINDS = frozenset({"NodeNetworkConfigurationPolicy", "Service", "ConfigMap", "Secret", "Deployment"})
-
-
-class InvalidObject(ValueError):
-    """A permanent problem with one object: retrying cannot help."""
+# API groups whose kinds segcheck reads: an unknown kind there is a mistake (a typo), not something to skip.
+MODELLED_GROUPS = frozenset({"k8s.cni.cncf.io", "kubevirt.io", "segcheck.io"})
+# Its bridge mappings are checked where they take effect, in each node's OVS (localnet-unmapped findings).
+CHECKED_ON_NODES = "NodeNetworkConfigurationPolicy"
+# Kinds of the core group ("v1") that exist but do not bear on secondary networks.
+OTHER_CORE_KINDS = frozenset({
+    "Service", "ConfigMap", "Secret", "ServiceAccount", "Endpoints", "PersistentVolumeClaim", "PersistentVolume",
+    "ReplicationController", "LimitRange", "ResourceQuota", "Event", "Node", "PodTemplate", "Binding",
+    "ComponentStatus",
+})
 
 
 @dataclass(frozen=True)
@@ -49,6 +65,12 @@ class ManifestError:
     def __str__(self) -> str:
         return f"{self.source}: {self.object}: {self.message}"
 
+    @property
+    def kind(self) -> str:
+        """The object's kind as far as known (`object` is `Kind ns/name`, `Kind`, `<type>` or `-`)."""
+        first = self.object.split(" ", 1)[0]
+        return first if first not in ("-", "?") and not first.startswith("<") else "-"
+
 
 @dataclass(frozen=True)
 class RawObject:
@@ -56,71 +78,28 @@ class RawObject:
     data: Any
 
 
-def _describe(obj: Any) -> str:
+MAX_NAME_SHOWN = 253  # a Kubernetes name's longest legal form; longer junk is cut in messages
+
+
+def _shown(value: Any) -> str | None:
+    return value[:MAX_NAME_SHOWN] if isinstance(value, str) and value else None
+
+
+def describe(obj: Any) -> str:
+    """`Kind ns/name` for messages, from whatever of it the object has (never the whole of a bad value)."""
     if not isinstance(obj, dict):
         return f"<{type(obj).__name__}>"
     meta: dict[str, Any] = obj["metadata"] if isinstance(obj.get("metadata"), dict) else {}
-    name = meta.get("name", "?")
-    ns = meta.get("namespace")
-    return f"{obj.get('kind', '?')} {f'{ns}/' if ns else ''}{name}"
-
-
-def _mapping(value: Any, where: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise InvalidObject(f"{where}: expected a mapping, got {type(value).__name__}")
-    return value
-
-
-def _list(value: Any, where: str) -> list[Any]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise InvalidObject(f"{where}: expected a list, got {type(value).__name__}")
-    return value
-
-
-def _str(value: Any, where: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise InvalidObject(f"{where}: expected a non-empty string")
-    return value
+    ns = _shown(meta.get("namespace"))
+    return f"{_shown(obj.get('kind')) or '?'} {f'{ns}/' if ns else ''}{_shown(meta.get('name')) or '?'}"
 
 
 def _labels(meta: dict[str, Any], where: str) -> tuple[tuple[str, str], ...]:
     labels = _mapping(meta.get("labels"), f"{where}.labels")
-    return tuple(sorted((str(k), str(v)) for k, v in labels.items()))
-
-
-def _ip(text: Any, where: str) -> IPAddress:
-    if not isinstance(text, str):
-        raise InvalidObject(f"{where}: expected an IP address, got {text!r}")
-    try:
-        return parse_ip(text)
-    except ValueError:
-        raise InvalidObject(f"{where}: invalid IP address {text!r}") from None
-
-
-def _port_number(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not MIN_PORT <= value <= MAX_PORT:
-        raise InvalidObject(f"{where}: port must be a number from {MIN_PORT} to {MAX_PORT}, got {value!r}")
-    return value
-
-
-def _protocol(value: Any, where: str) -> Protocol:
-    try:
-        return Protocol.parse(_str(value, where))
-    except ValueError as exc:
-        raise InvalidObject(f"{where}: {exc}") from None
-
-
-def _metadata(obj: dict[str, Any], *, namespaced: bool) -> tuple[Ref, dict[str, Any]]:
-    meta = _mapping(obj.get("metadata"), "metadata")
-    name = _str(meta.get("name"), "metadata.name")
-    namespace = meta.get("namespace", "default") if namespaced else ""
-    if namespaced:
-        namespace = _str(namespace, "metadata.namespace")
-    return Ref(namespace, name), meta
+    for key, value in labels.items():
+        if not isinstance(value, str):
+            raise InvalidObject(f"{where}.labels.{key}: a label value must be a string, got {type(value).__name__}")
+    return tuple(sorted(labels.items()))
 
 
 # --- NetworkAttachmentDefinition ---------------------------------------------------------------------------
@@ -132,9 +111,9 @@ def parse_network(obj: dict[str, Any]) -> Network:
     if not isinstance(raw, str):
         raise InvalidObject("spec.config: expected a JSON string")
     try:
-        config = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise InvalidObject(f"spec.config: invalid JSON ({exc.msg} at line {exc.lineno})") from None
+        config = load_embedded_json(raw)
+    except ValueError as exc:
+        raise InvalidObject(f"spec.config: {exc}") from None
     if not isinstance(config, dict):
         raise InvalidObject("spec.config: expected a JSON object")
     cni_name = _str(config.get("name"), "spec.config.name")
@@ -147,8 +126,8 @@ def parse_network(obj: dict[str, Any]) -> Network:
             raise InvalidObject(f"spec.config.subnets: invalid CIDR {cidr!r}") from None
     vlan = config.get("vlanID")
     if vlan is not None and (isinstance(vlan, bool) or not isinstance(vlan, int) or not 0 <= vlan <= 4094):
-        raise InvalidObject(f"spec.config.vlanID: expected 0..4094 (0: no VLAN), got {vlan!r}")
-    vlan = vlan or None  # OVN-K (and its e2e NADs) write 0 for "no VLAN"
+        raise InvalidObject(f"spec.config.vlanID: expected 0 (no VLAN) or 1..4094, got {vlan!r}")
+    vlan = vlan or None  # OVN-K's own e2e NADs carry 0: untagged
     mtu = config.get("mtu")
     if mtu is not None and (isinstance(mtu, bool) or not isinstance(mtu, int) or mtu < 68):
         raise InvalidObject(f"spec.config.mtu: invalid {mtu!r}")
@@ -290,9 +269,9 @@ def _json_annotation(annotations: dict[str, Any], key: str) -> Any:
     if not isinstance(raw, str):
         raise InvalidObject(f"annotation {key}: expected a string")
     try:
-        return json.loads(raw)
-    except json.JSONDecodeError:
-        raise InvalidObject(f"annotation {key}: invalid JSON") from None
+        return load_embedded_json(raw)
+    except ValueError as exc:
+        raise InvalidObject(f"annotation {key}: {exc}") from None
 
 
 def _network_selections(annotations: dict[str, Any], namespace: str) -> list[dict[str, Any]]:
@@ -318,7 +297,15 @@ def _network_selections(annotations: dict[str, Any], namespace: str) -> list[dic
     return out
 
 
+def _interface(value: Any, where: str) -> str | None:
+    if value is None or value == "":
+        return None
+    return _str(value, where)
+
+
 def parse_pod(obj: dict[str, Any]) -> list[Attachment]:
+    """One attachment per network selection; the network-status annotation, once Multus wrote it, gives the
+    interface, MAC and every address (both families on a dual-stack network)."""
     ref, meta = _metadata(obj, namespaced=True)
     annotations = _mapping(meta.get("annotations"), "metadata.annotations")
     labels = _labels(meta, "metadata")
@@ -332,21 +319,28 @@ def parse_pod(obj: dict[str, Any]) -> list[Attachment]:
         for i, entry in enumerate(status):
             if not isinstance(entry, dict) or entry.get("default"):
                 continue
+            where = f"annotation {NETWORK_STATUS_ANNOTATION}[{i}]"
             try:
-                net = Ref.parse(_str(entry.get("name"), f"{NETWORK_STATUS_ANNOTATION}[{i}].name"), ref.namespace)
+                net = Ref.parse(_str(entry.get("name"), f"{where}.name"), ref.namespace)
             except ValueError as exc:
-                raise InvalidObject(f"annotation {NETWORK_STATUS_ANNOTATION}[{i}]: {exc}") from None
-            ips = tuple(_ip(x, f"{NETWORK_STATUS_ANNOTATION}[{i}].ips") for x in _list(entry.get("ips"), "ips"))
-            found[net] = Attachment(kind, ref, net, labels, entry.get("interface"), _mac(entry.get("mac")), ips, node)
+                raise InvalidObject(f"{where}: {exc}") from None
+            ips = tuple(_ip(x, f"{where}.ips") for x in _list(entry.get("ips"), f"{where}.ips"))
+            iface = _interface(entry.get("interface"), f"{where}.interface")
+            found[net] = Attachment(kind, ref, net, labels, iface, _mac(entry.get("mac")), ips, node)
+    selected: set[Ref] = set()
     for i, sel in enumerate(_network_selections(annotations, ref.namespace)):
         where = f"annotation {NETWORKS_ANNOTATION}[{i}]"
         name = _str(sel.get("name"), f"{where}.name")
         ns = sel.get("namespace") or ref.namespace
         net = Ref.parse(name, ns) if "/" in name else Ref(str(ns), name)
+        if net in selected:
+            raise InvalidObject(f"{where}: names NAD {net} a second time; OVN-Kubernetes refuses such a pod "
+                                "(\"more than one of the same NAD\"), so it does not start")
+        selected.add(net)
         if net in found:
             continue
         ips = tuple(_ip(x, f"{where}.ips") for x in _list(sel.get("ips"), f"{where}.ips"))
-        iface = sel.get("interface") or f"net{len(found) + 1}"
+        iface = _interface(sel.get("interface"), f"{where}.interface") or f"net{i + 1}"  # Multus' default names
         found[net] = Attachment(kind, ref, net, labels, iface, _mac(sel.get("mac")), ips, node)
     return list(found.values())
 
@@ -464,57 +458,16 @@ def parse_namespace(obj: dict[str, Any]) -> NamespaceInfo:
     return NamespaceInfo(ref.name, _labels(meta, "metadata"))
 
 
-def parse_endpoints(obj: dict[str, Any]) -> list[ExternalEndpoint]:
-    """segcheck's `ExternalEndpoints`: hosts on the physical side of a localnet network.
-
-    apiVersion: segcheck.io/v1alpha1
-    kind: ExternalEndpoints
-    spec:
-      endpoints:
-      - name: db
-        network: default/tenantblue
-        ips: [192.168.200.5]
-        ports: [{port: 5432, protocol: TCP}]
-    """
-    if obj.get("apiVersion") != ENDPOINTS_API_VERSION:
-        raise InvalidObject(f"apiVersion must be {ENDPOINTS_API_VERSION}")
-    unknown = set(obj) - {"apiVersion", "kind", "metadata", "spec"}
-    if unknown:
-        raise InvalidObject(f"unknown field(s) {', '.join(sorted(unknown))}")
-    spec = _mapping(obj.get("spec"), "spec")
-    if set(spec) - {"endpoints"}:
-        raise InvalidObject(f"spec: unknown field(s) {', '.join(sorted(set(spec) - {'endpoints'}))}")
-    out = []
-    for i, raw in enumerate(_list(spec.get("endpoints"), "spec.endpoints")):
-        where = f"spec.endpoints[{i}]"
-        data = _mapping(raw, where)
-        unknown = set(data) - {"name", "network", "ips", "ports", "description"}
-        if unknown:
-            raise InvalidObject(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
-        name = _str(data.get("name"), f"{where}.name")
-        if "/" in name or ":" in name:
-            raise InvalidObject(f"{where}.name: {name!r} may not contain '/' or ':'")
-        ips = tuple(_ip(x, f"{where}.ips") for x in _list(data.get("ips"), f"{where}.ips"))
-        if not ips:
-            raise InvalidObject(f"{where}.ips: at least one address is required")
-        network = None
-        if data.get("network") is not None:
-            try:
-                network = Ref.parse(_str(data["network"], f"{where}.network"), "default")
-            except ValueError as exc:
-                raise InvalidObject(f"{where}.network: {exc}") from None
-        ports = []
-        for j, p in enumerate(_list(data.get("ports"), f"{where}.ports")):
-            pd = _mapping(p, f"{where}.ports[{j}]")
-            if set(pd) - {"port", "protocol"}:
-                raise InvalidObject(f"{where}.ports[{j}]: unknown field(s) {', '.join(sorted(set(pd) - {'port', 'protocol'}))}")
-            ports.append(ServicePort(_port_number(pd.get("port"), f"{where}.ports[{j}].port"),
-                                     _protocol(pd.get("protocol", "TCP"), f"{where}.ports[{j}].protocol")))
-        out.append(ExternalEndpoint(name, ips, network, tuple(ports), str(data.get("description") or "")))
-    return out
-
-
 # --- Assembly -----------------------------------------------------------------------------------------------
+
+def _well_shaped(objects: Iterable[RawObject], errors: list[ManifestError]) -> Iterable[RawObject]:
+    for raw in objects:
+        problem = check_shape(raw.data)
+        if problem is None:
+            yield raw
+        else:
+            errors.append(ManifestError(raw.source, describe(raw.data), problem))
+
 
 def _flatten(objects: Iterable[RawObject], errors: list[ManifestError]) -> list[RawObject]:
     flat = []
@@ -523,36 +476,49 @@ def _flatten(objects: Iterable[RawObject], errors: list[ManifestError]) -> list[
         if obj is None:
             continue
         if not isinstance(obj, dict):
-            errors.append(ManifestError(raw.source, _describe(obj), "expected a Kubernetes object (a mapping)"))
+            errors.append(ManifestError(raw.source, describe(obj), "expected a Kubernetes object (a mapping)"))
             continue
         kind = obj.get("kind")
         if isinstance(kind, str) and kind.endswith("List") and "items" in obj:
             items = obj.get("items")
             if not isinstance(items, list):
-                errors.append(ManifestError(raw.source, _describe(obj), "items: expected a list"))
+                errors.append(ManifestError(raw.source, describe(obj), "items: expected a list"))
                 continue
-            flat.extend(_flatten((RawObject(raw.source, item) for item in items), errors))
+            flat.extend(_flatten((RawObject(f"{raw.source} items[{i}]", item) for i, item in enumerate(items)), errors))
         else:
             flat.append(raw)
     return flat
 
 
+def flatten_documents(documents: Iterable[RawObject]) -> tuple[list[RawObject], list[ManifestError]]:
+    """Documents -> single objects: List kinds opened, documents past the input limits refused."""
+    errors: list[ManifestError] = []
+    return _flatten(_well_shaped(documents, errors), errors), errors
+
+
 def build_inventory(objects: Iterable[RawObject], parse_yaml: Any) -> tuple[Inventory, list[ManifestError]]:
-    """Parse every object; collect errors per object. `parse_yaml(text)` parses embedded cloud-init YAML
+    """Parse every document; collect errors per object. `parse_yaml(text)` parses embedded cloud-init YAML
     (passed in so the core imports no YAML library); it must raise ValueError on bad input."""
+    flat, errors = flatten_documents(objects)
+    inv, more = inventory_from(flat, parse_yaml)
+    return inv, errors + more
+
+
+def inventory_from(flat: Iterable[RawObject], parse_yaml: Any) -> tuple[Inventory, list[ManifestError]]:
+    """`build_inventory` for objects already flattened (see flatten_documents)."""
     errors: list[ManifestError] = []
     inv = Inventory()
     vms: dict[Ref, list[Attachment]] = {}
     vmis: dict[Ref, list[Attachment]] = {}
     pods: list[tuple[dict[str, Any], list[Attachment]]] = []
     seen: dict[tuple[str, str], str] = {}
-    for raw in _flatten(objects, errors):
+    for raw in flat:
         obj = raw.data
         kind = obj.get("kind")
         try:
             if not isinstance(kind, str) or not kind:
                 raise InvalidObject("missing kind")
-            key = (kind, _describe(obj))
+            key = (kind, describe(obj))
             if key in seen:
                 raise InvalidObject(f"defined twice (also in {seen[key]})")
             seen[key] = raw.source
@@ -575,24 +541,53 @@ def build_inventory(objects: Iterable[RawObject], parse_yaml: Any) -> tuple[Inve
                 ns = parse_namespace(obj)
                 inv.namespaces[ns.name] = ns
             elif kind == ENDPOINTS_KIND:
-                inv.externals.extend(parse_endpoints(obj))
-            elif kind in IGNORED_KINDS:
-                continue
-            else:
-                raise InvalidObject(f"unsupported kind {kind!r}")
+                add_endpoints(inv.externals, parse_endpoints(obj))
+            elif kind == EXTERNAL_ENDPOINT_KIND:
+                add_endpoints(inv.externals, [parse_external_endpoint(obj)])
+            elif kind != CHECKED_ON_NODES:
+                inv.skipped.append(_skipped(raw.source, obj, kind))
         except InvalidObject as exc:
-            errors.append(ManifestError(raw.source, _describe(obj), str(exc)))
-        except (TypeError, AttributeError, KeyError, ValueError) as exc:
+            errors.append(ManifestError(raw.source, describe(obj), str(exc)))
+        except (TypeError, AttributeError, KeyError, ValueError, RecursionError) as exc:
             # A shape no check above anticipated: still a bad object, never a crash.
-            errors.append(ManifestError(raw.source, _describe(obj), f"malformed object ({type(exc).__name__}: {exc})"))
+            errors.append(ManifestError(raw.source, describe(obj), f"malformed object ({type(exc).__name__}: {exc})"))
     inv.attachments.extend(_merge_vms(vms, vmis))
     vm_refs = {a.ref for a in inv.attachments}
     for obj, attachments in pods:
         if _launcher_of(obj) in vm_refs:
             continue  # the VM is the workload; its virt-launcher pod only carries it
         inv.attachments.extend(attachments)
-    inv.attachments.sort(key=lambda a: (a.network, a.ref))
+    _join_networks(inv)
+    inv.attachments.sort(key=lambda a: (a.network, a.ref, a.interface or ""))
     return inv, errors
+
+
+def _join_networks(inv: Inventory) -> None:
+    """NADs of one CNI name are one network, keyed by its first NAD; attachments and endpoints move onto
+    that key (keeping the NAD they named), and a workload attached several times is several endpoints."""
+    inv.nads = dict(sorted(inv.networks.items()))
+    groups: dict[tuple[str, str], list[Network]] = {}
+    for net in inv.nads.values():
+        groups.setdefault(net.identity, []).append(net)
+    inv.networks = {nets[0].ref: replace(nets[0], nads=tuple(n.ref for n in nets)) for nets in groups.values()}
+    key_of = {nad: key for nad, key in ((nad, inv.network_of(nad)) for nad in inv.nads) if key is not None and key != nad}
+    attachments = [replace(a, network=key_of[a.network], nad=a.network) if a.network in key_of else a
+                   for a in inv.attachments]
+    per_network = Counter((a.ref, a.kind, a.network) for a in attachments)
+    inv.attachments = [replace(a, one_of_several=True) if per_network[(a.ref, a.kind, a.network)] > 1 else a
+                       for a in attachments]
+    inv.externals = [replace(e, network=key_of[e.network]) if e.network in key_of else e for e in inv.externals]
+
+
+def _skipped(source: str, obj: dict[str, Any], kind: str) -> SkippedObject:
+    """A kind segcheck does not read, if it is a well-formed object of a real API; else why it is refused."""
+    api_version = obj.get("apiVersion")
+    if not isinstance(api_version, str) or not api_version:
+        raise InvalidObject(f"kind {kind!r} without an apiVersion")
+    group = api_version.rpartition("/")[0]
+    if group in MODELLED_GROUPS or (not group and kind not in OTHER_CORE_KINDS):
+        raise InvalidObject(f"unsupported kind {kind!r} in {api_version}")
+    return SkippedObject(source, kind, _metadata(obj, namespaced="namespace" in _mapping(obj.get("metadata"), "metadata"))[0])
 
 
 def _merge_vms(vms: dict[Ref, list[Attachment]], vmis: dict[Ref, list[Attachment]]) -> list[Attachment]:

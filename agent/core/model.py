@@ -36,10 +36,13 @@ class Verdict(enum.Enum):
     ALLOWED = "allowed"
     DENIED = "denied"
     UNKNOWN = "unknown"
+    # Programmed plane in interconnect mode only: this node's half lets the traffic pass and the half that can
+    # still deny it is enforced (and judged) on another node. No claim either way; never a leak or a blackhole.
+    REMOTE = "remote"
 
     @property
     def glyph(self) -> str:
-        return {"allowed": ".", "denied": "X", "unknown": "?"}[self.value]
+        return {"allowed": ".", "denied": "X", "unknown": "?", "remote": "~"}[self.value]
 
 
 class AttachmentKind(enum.Enum):
@@ -71,7 +74,11 @@ class Ref:
 
 @dataclass(frozen=True)
 class Network:
-    """A NetworkAttachmentDefinition of OVN-Kubernetes (the localnet topology is the one segcheck checks)."""
+    """A NetworkAttachmentDefinition of OVN-Kubernetes (the localnet topology is the one segcheck checks).
+
+    OVN-K's network is the CNI config `name`: NADs of one name in several namespaces are one network (one
+    logical switch). The inventory keys each network by its first NAD (by namespace/name), whose `nads` lists
+    every NAD of the network."""
 
     ref: Ref
     cni_name: str
@@ -82,6 +89,12 @@ class Network:
     vlan_id: int | None = None
     mtu: int | None = None
     physical_network_name: str | None = None
+    nads: tuple[Ref, ...] = ()  # every NAD of this network (set on the network's entry in the inventory)
+
+    @property
+    def identity(self) -> tuple[str, str]:
+        """What makes NADs one network: OVN-K's controller runs one network per CNI config name."""
+        return (self.cni_type, self.cni_name)
 
     @property
     def has_ipam(self) -> bool:
@@ -103,8 +116,15 @@ class Attachment:
     labels: tuple[tuple[str, str], ...] = ()
     interface: str | None = None
     mac: str | None = None
-    ips: tuple[IPAddress, ...] = ()
+    ips: tuple[IPAddress, ...] = ()  # every address of the interface (dual-stack: both families)
     node: str | None = None
+    nad: Ref | None = None  # the NAD the workload named, when not the network's own key (`network`)
+    one_of_several: bool = False  # the workload has other attachments to this network (net1, net2)
+
+    @property
+    def nad_ref(self) -> Ref:
+        """The NAD the workload attached through (OVN-K names the logical switch port after it)."""
+        return self.nad or self.network
 
     @property
     def label_map(self) -> Mapping[str, str]:
@@ -117,13 +137,43 @@ class Attachment:
 
     @cached_property
     def key(self) -> str:  # hot: every cell of a large matrix asks for it
-        return str(self.ref)
+        """`ns/name`, or `ns/name@interface` for each of several attachments of a workload to one network."""
+        return f"{self.ref}@{self.interface}" if self.one_of_several else str(self.ref)
+
+
+# libpq's sslmode values, weakest first.
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+
+@dataclass(frozen=True)
+class TcpCheck:
+    """A full TCP connect from the workload's namespace (the kernel's handshake, beyond the probe's SYN)."""
+
+
+@dataclass(frozen=True)
+class HttpCheck:
+    """An HTTP GET of `path`; any HTTP status line is an answer."""
+
+    path: str = "/"
+
+
+@dataclass(frozen=True)
+class PostgresCheck:
+    """A PostgreSQL startup as `user` for `database`, negotiating TLS as libpq's `sslmode` does."""
+
+    user: str
+    database: str
+    sslmode: str = "prefer"
+
+
+PortCheck = TcpCheck | HttpCheck | PostgresCheck
 
 
 @dataclass(frozen=True)
 class ServicePort:
     port: int
     protocol: Protocol = Protocol.TCP
+    check: PortCheck | None = None  # the application-level check an allowed cell to this port gets
 
     def __str__(self) -> str:
         return f"{self.port}/{self.protocol.value}"
@@ -146,6 +196,10 @@ class ExternalEndpoint:
     @cached_property
     def key(self) -> str:
         return f"ext:{self.name}"
+
+    def check_for(self, port: int, protocol: Protocol) -> PortCheck | None:
+        """The check declared for this port, if any."""
+        return next((p.check for p in self.ports if p.port == port and p.protocol is protocol), None)
 
 
 @dataclass(frozen=True)
@@ -235,4 +289,8 @@ class Judgement:
 
 def parse_ip(text: str) -> IPAddress:
     """An address, with or without a prefix length (`192.168.200.10/24`)."""
-    return ipaddress.ip_interface(text.strip()).ip
+    address, slash, prefix = text.strip().partition("/")
+    ip = ipaddress.ip_address(address)  # cheaper than ip_interface, which builds the network as well
+    if slash and not (prefix.isdigit() and len(prefix) <= 3 and int(prefix) <= ip.max_prefixlen):
+        raise ValueError(f"invalid prefix length in {text!r}")
+    return ip

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 from .model import IPAddress, parse_ip
 
+APPLY_AFTER_LB = "apply-after-lb"  # ACL option: a from-lport ACL evaluated after load balancing
+
 
 @dataclass(frozen=True)
 class Acl:

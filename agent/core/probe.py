@@ -48,6 +48,7 @@ class Evidence(enum.Enum):
     ICMP_UNREACHABLE = "icmp-port-unreachable"
     NO_ANSWER_TARGET_ALIVE = "no-answer-target-alive"  # ARP answered, the probe did not: a drop
     NO_ANSWER = "no-answer"  # nothing at all: cannot tell a drop from a dead host
+    UNCONFIRMED = "no-answer-unconfirmed"  # silent after every re-probe, but answers are going missing: no verdict
     NO_ARP = "no-arp"
     ERROR = "error"
 

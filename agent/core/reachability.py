@@ -422,6 +422,16 @@ class NetworkReachability:
         atom = self.atoms.index(port, protocol)
         return combine(self._halves[e].decide(atom), self._halves[i].decide(atom))
 
+    def judge_directions(self, s: int, d: int, directions: frozenset[Direction], port: int,
+                         protocol: Protocol) -> Verdict:
+        """The expected verdict of only some halves of a class pair (egress at the source, ingress at the
+        destination): what a node that enforces just those halves should do (interconnect zones)."""
+        e, i = self.halves(s, d)
+        atom = self.atoms.index(port, protocol)
+        chosen = ([self._halves[e]] if Direction.EGRESS in directions else []) + \
+            ([self._halves[i]] if Direction.INGRESS in directions else [])
+        return Verdict.ALLOWED if all(h.decide(atom)[0] for h in chosen) else Verdict.DENIED
+
     def _class_of(self, endpoint: Endpoint) -> int:
         idx = self.class_index.get(endpoint.key)
         if idx is None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable, Iterator, Sequence
 
+from .compose import ComposedCell
 from .drift import CheckedCell
+from .programmed import ProgrammedJudgement
 from .findings import Finding
 from .model import Judgement, PortRange, Protocol
 from .reachability import Cell, NetworkReachability
@@ -33,6 +35,13 @@ def plane_json(judgement: Judgement | None) -> dict[str, Any] | None:
     return None if judgement is None else {"verdict": judgement.verdict.value, **judgement_json(judgement)}
 
 
+def composed_cell_json(cell: ComposedCell) -> dict[str, Any]:
+    """A cell of the cluster's view: the cell JSON of a checked cell, with the node that judged each half."""
+    return {"from": cell.source, "to": cell.destination, **port_json(None if cell.ports.is_all else cell.ports),
+            "protocol": cell.ports.protocol.value, "expected": cell.expected.verdict.value,
+            "because": cell.expected.because, "programmed": plane_json(cell.programmed),
+            "observed": plane_json(cell.observed), "drift": [d.value for d in cell.drift],
+            "judged_by": dict(sorted(cell.judged_by.items()))}
 def expected_json(protocol: Protocol, ports: PortRange | None, judgement: Judgement) -> dict[str, Any]:
     """A cell's keys after `from`/`to`: what a grouped verdict lists for every pair of its classes."""
     return {**port_json(ports), "protocol": protocol.value, "expected": judgement.verdict.value,
@@ -50,6 +59,10 @@ def cell_json(cell: Cell | CheckedCell) -> dict[str, Any]:
     out.update({"expected": cell.expected.verdict.value, "because": cell.expected.because,
                 "sample_port": cell.sample_port, "programmed": plane_json(cell.programmed),
                 "observed": plane_json(cell.observed), "drift": [d.value for d in cell.drift]})
+    here = cell.programmed.judged_here if isinstance(cell.programmed, ProgrammedJudgement) else None
+    if here is not None:  # interconnect: this node's zone judged only these halves (the rest: remote)
+        out["judged_here"] = sorted(d.value for d in here)
+        out["expected_here"] = cell.expected_here.value if cell.expected_here is not None else None
     return out
 
 

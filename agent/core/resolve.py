@@ -81,7 +81,10 @@ def networks_of(endpoint: Endpoint, inventory: Inventory) -> set[Ref]:
 
 def resolve_pair(inventory: Inventory, source: str, destination: str, network: Ref | None,
                  namespace: str | None) -> tuple[Ref, Endpoint, Endpoint]:
-    """Pick the one network both ends share, and the endpoint on it for each."""
+    """Pick the one network both ends share, and the endpoint on it for each. `network` may name any NAD of
+    the network."""
+    if network is not None:
+        network = inventory.network_of(network) or network
     sources = resolve_endpoint(inventory, source, network, namespace)
     destinations = resolve_endpoint(inventory, destination, network, namespace)
     candidates: set[Ref] = set()

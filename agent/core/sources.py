@@ -55,12 +55,23 @@ class Tracer(Protocol):
     def __call__(self, datapath: str, flow: str) -> Trace: ...
 
 
+class LivenessCheck(Protocol):
+    """Asks one daemon or service whether it answers: (answering, what it said or why not). Never raises."""
+
+    name: str
+
+    def __call__(self) -> tuple[bool, str]: ...
+
+
 class Sources(Protocol):
     """Everything a check needs besides the declared state."""
 
     name: str  # "node" or "lab", for messages
     # True where this node sees every workload (the one-node lab); a cluster node checks only its own.
     sees_every_workload: bool
+    # The node whose OVN zone the NB is (interconnect: each node judges only the halves it runs); None when one
+    # zone holds every workload.
+    node: str | None
 
     def unavailable(self) -> str | None:
         """Why nothing can be checked here at all (None: go ahead)."""
@@ -75,6 +86,10 @@ class Sources(Protocol):
     def locator(self) -> Locator: ...
 
     def prober(self) -> Prober: ...
+
+    def daemon_checks(self) -> list[LivenessCheck]:
+        """Liveness of the node's datapath and OVN controller (ovs-vswitchd, ovn-controller)."""
+        ...
 
     def close(self) -> None:
         """Release what the sources started (e.g. the server of a database file)."""

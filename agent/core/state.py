@@ -42,6 +42,17 @@ class SourceHealth:
     up: bool
     staleness_seconds: float
     detail: str = ""
+    configured: bool = True  # False: the agent runs without it (e.g. --from-files without OVN), so it is no fault
+
+
+@dataclass(frozen=True)
+class DeclaredError:
+    """An object of the declared source that does not parse now."""
+
+    source: str  # the declared source: files or kubernetes
+    kind: str  # the object's kind, "-" when its text does not say
+    message: str  # file, document, object and problem
+    kept: bool  # its last good version is still in use (staleness counts from when it was read)
 
 
 @dataclass(frozen=True)
@@ -67,7 +78,8 @@ class AgentState:
     round_durations: Histogram
     rounds: int
     last_drift_change: float
-    declared_errors: tuple[str, ...] = ()
+    declared_errors: tuple[DeclaredError, ...] = ()
+    unplaced_findings: tuple[Finding, ...] = ()  # declared-plane findings that belong to no network
 
     def drift_counts(self) -> dict[Ref, dict[str, int]]:
         return {n.network: summarize(n.cells) for n in self.networks}

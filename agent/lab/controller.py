@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
-from segcheck.agent.core.enforcement import DEFAULT_PROFILE, OvnkProfile
+from segcheck.agent.core.enforcement import PROFILES, OvnkProfile
 from segcheck.agent.core.inventory import Inventory
 from segcheck.agent.core.model import AttachmentKind, Ref
 from segcheck.agent.core.ovnk import names
@@ -248,22 +248,25 @@ class LabController:
             unplaced=desired.unplaced, tier_supported=with_tier, written=written)
 
     def apply(self, inventory: Inventory, network: Ref = SEED_NETWORK,
-              profile: OvnkProfile = DEFAULT_PROFILE) -> ApplyReport:
-        """Program the MultiNetworkPolicies OVN-K would enforce on `network` (replacing what its controller
-        owned), then wait for ovn-controller. Idempotent: an unchanged NB is not rewritten."""
+              profile: OvnkProfile | None = None) -> ApplyReport:
+        """Program the MultiNetworkPolicies OVN-K would enforce on `network` in the NB shapes of one OVN-K
+        version (default: the lab's), replacing what its controller owned in any version's shapes, then wait
+        for ovn-controller. Idempotent: an unchanged NB is not rewritten."""
+        profile = profile or PROFILES[self.lab.ovnk_version]
         net = inventory.networks.get(network)
         if net is None:
             raise LabError(f"no NetworkAttachmentDefinition {network} in the manifests")
         desired = desired_state(inventory, network, self.lsp_names(inventory, network), profile)
         report = self.apply_desired(desired, net.cni_name, profile.name)
+        self.lab.remember_ovnk_version(profile.name)
         log.info("applied %d port groups, %d ACLs, %d address sets for %s in %.3fs", report.port_groups,
                  report.acls, report.address_sets, network, report.seconds)
         return report
 
     def clear(self, network_name: str | None = None) -> dict[str, int]:
         """Remove every port group, ACL and address set owned by the network's controller (one transaction).
-        `network_name` is the NAD's CNI `name` (default: the lab network's localnet name, equal in the seed)."""
-        name = network_name or self.lab.topology.network.localnet_name
+        `network_name` is the NAD's CNI `name` (default: the lab network's)."""
+        name = network_name or self.lab.topology.network.name
         current = self.owned(name)
         empty = DesiredState(names.network_controller(name), (), ())
         self._transact(self._replace_commands(current, empty, {}, False))

@@ -6,22 +6,13 @@ the PID of the `ip netns exec` wrapper is not the daemon's.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import procs
-from .errors import LabUnavailable
+from .ovn_install import OvnInstall
 from .ovs_install import OvsInstall
 from .paths import LabPaths
-
-OVN_SCHEMA_DIR = Path("/usr/share/ovn")
-OVN_BINARIES = {  # binary -> Debian package that ships it
-    "ovn-northd": "ovn-central",
-    "ovn-controller": "ovn-host",
-    "ovn-nbctl": "ovn-common",
-    "ovn-sbctl": "ovn-common",
-}
 
 # Stop order for `down`: consumers before the databases they talk to.
 STOP_ORDER = ("ovn-controller", "ovn-northd", "ovs-vswitchd", "ovsdb-server-sb", "ovsdb-server-nb", "ovsdb-server")
@@ -57,13 +48,6 @@ def lab_daemons(paths: LabPaths) -> dict[str, Daemon]:
     return {d.name: d for d in specs}
 
 
-def ovn_binary(name: str) -> str:
-    found = shutil.which(name, path="/usr/bin:/usr/sbin:/usr/local/bin")
-    if not found:
-        raise LabUnavailable(f"`{name}` not found: apt-get install {OVN_BINARIES.get(name, 'ovn-central ovn-host')}")
-    return found
-
-
 def _common(d: Daemon) -> list[str]:
     args = [f"--pidfile={d.pidfile}", f"--log-file={d.log}", "--detach", "--no-chdir", "-vconsole:off"]
     if d.ctl is not None:
@@ -85,13 +69,13 @@ def start_vswitchd(ovs: OvsInstall, paths: LabPaths, netns: str, daemon: Daemon)
                           timeout=20)
 
 
-def start_northd(paths: LabPaths, netns: str, daemon: Daemon) -> None:
-    procs.spawn_detaching([ovn_binary("ovn-northd"), f"--ovnnb-db=unix:{paths.nb_socket}",
-                           f"--ovnsb-db=unix:{paths.sb_socket}", *_common(daemon)],
+def start_northd(ovn: OvnInstall, paths: LabPaths, netns: str, daemon: Daemon) -> None:
+    procs.spawn_detaching(ovn.argv("ovn-northd", f"--ovnnb-db=unix:{paths.nb_socket}",
+                                   f"--ovnsb-db=unix:{paths.sb_socket}", *_common(daemon)),
                           log=daemon.log.with_suffix(".out"), netns=netns, env=paths.env())
 
 
-def start_controller(paths: LabPaths, netns: str, daemon: Daemon) -> None:
+def start_controller(ovn: OvnInstall, paths: LabPaths, netns: str, daemon: Daemon) -> None:
     # OVS_RUNDIR (in paths.env) tells ovn-controller where br-int's OpenFlow management socket is.
-    procs.spawn_detaching([ovn_binary("ovn-controller"), f"unix:{paths.ovs_db_socket}", *_common(daemon)],
+    procs.spawn_detaching(ovn.argv("ovn-controller", f"unix:{paths.ovs_db_socket}", *_common(daemon)),
                           log=daemon.log.with_suffix(".out"), netns=netns, env=paths.env())

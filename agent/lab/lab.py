@@ -20,14 +20,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from segcheck.agent.core.ovnk import ids as ovnk_ids
+from segcheck.agent.core.ovnk import ports as ovnk_ports
 from segcheck.agent.core.ovnk import names as ovnk_names
-from segcheck.agent.core.model import parse_ip
+from segcheck.agent.core.model import AttachmentKind, parse_ip
 from segcheck.agent.core.probe import SendPoint
 
 from . import daemons as dmn
 from . import devices, netns, procs, state
 from .errors import LabError, LabUnavailable
+from . import ovn_install
+from .ovn_install import OvnInstall
 from .ovs_install import DEFAULT_CACHE_DIR, OvsInstall, locate_or_provision
 from .paths import MAX_UNIX_SOCKET_PATH, LabPaths
 from .polling import require
@@ -40,6 +42,7 @@ DEFAULT_STATE_DIR = Path("/run/segcheck-lab")
 DEFAULT_PREFIX = "sc-"
 _PREFIX_RE = re.compile(r"^[a-z][a-z0-9]{0,10}-$")
 READY_TIMEOUT = 30.0
+DEFAULT_OVNK_VERSION = "4.14"
 
 
 def _q(text: str) -> str:
@@ -49,7 +52,8 @@ def _q(text: str) -> str:
 
 class Lab:
     def __init__(self, state_dir: Path | str = DEFAULT_STATE_DIR, prefix: str = DEFAULT_PREFIX,
-                 topology: LabTopology | None = None, ovs_cache_dir: Path | str = DEFAULT_CACHE_DIR) -> None:
+                 topology: LabTopology | None = None, ovs_cache_dir: Path | str = DEFAULT_CACHE_DIR,
+                 ovnk_version: str | None = None) -> None:
         if not _PREFIX_RE.match(prefix):
             raise ValueError(f"bad lab prefix {prefix!r}: lowercase letters/digits ending in '-', at most 12 chars")
         self.state_dir = Path(state_dir).absolute()
@@ -60,6 +64,8 @@ class Lab:
         self.paths = LabPaths(self.state_dir)
         self.daemons = dmn.lab_daemons(self.paths)
         self._ovs: OvsInstall | None = None
+        self._ovn: OvnInstall | None = None
+        self._ovnk_version = ovnk_version
 
     # ----------------------------------------------------------------- names and accessors
 
@@ -113,11 +119,11 @@ class Lab:
 
     @property
     def switch_name(self) -> str:
-        return ovnk_names.localnet_switch(self.topology.network.localnet_name)
+        return ovnk_names.localnet_switch(self.topology.network.name)
 
     @property
     def localnet_port_name(self) -> str:
-        return ovnk_names.localnet_port(self.topology.network.localnet_name)
+        return ovnk_names.localnet_port(self.topology.network.name)
 
     def lsp_name(self, name: str) -> str:
         """The logical switch port of a pod or VM (a VM's is named after its virt-launcher pod)."""
@@ -159,17 +165,41 @@ class Lab:
             self._ovs = locate_or_provision(self.ovs_cache_dir)
         return self._ovs
 
+    @property
+    def ovn(self) -> OvnInstall:
+        if self._ovn is None:
+            self._ovn = ovn_install.locate_or_provision(self.ovs, self.ovs_cache_dir)
+        return self._ovn
+
+    def ovn_trace_command(self) -> list[str]:
+        """`ovn-trace` of the lab's OVN (it must match the ovn-northd that wrote the lab's southbound)."""
+        return self.ovn.argv("ovn-trace")
+
+    def remember_ovnk_version(self, version: str) -> None:
+        """Record whose shapes the lab's NB now holds (what `lab apply` writes by default)."""
+        self._ovnk_version = version
+        record = state.load(self.state_dir)
+        if record:
+            record["ovnk_version"] = version
+            state.save(self.state_dir, record)
+
+    @property
+    def ovnk_version(self) -> str:
+        """The OVN-Kubernetes version whose NB shapes this lab writes: as asked, else as it was brought up."""
+        recorded = state.load(self.state_dir).get("ovnk_version")
+        return self._ovnk_version or (recorded if isinstance(recorded, str) else DEFAULT_OVNK_VERSION)
+
     # ----------------------------------------------------------------- command helpers
 
     def _ovs_env(self) -> dict[str, str]:
         return {**self.paths.env(), **self.ovs.env()}
 
     def run_nbctl(self, *args: str, timeout: float = 10.0) -> str:
-        argv = [dmn.ovn_binary("ovn-nbctl"), f"--db={self.nb_url}", f"--timeout={math.ceil(timeout)}", *args]
+        argv = self.ovn.argv("ovn-nbctl", f"--db={self.nb_url}", f"--timeout={math.ceil(timeout)}", *args)
         return procs.run(argv, timeout=timeout + 2, env=self.paths.env()).stdout
 
     def run_sbctl(self, *args: str, timeout: float = 10.0) -> str:
-        argv = [dmn.ovn_binary("ovn-sbctl"), f"--db={self.sb_url}", f"--timeout={math.ceil(timeout)}", *args]
+        argv = self.ovn.argv("ovn-sbctl", f"--db={self.sb_url}", f"--timeout={math.ceil(timeout)}", *args)
         return procs.run(argv, timeout=timeout + 2, env=self.paths.env()).stdout
 
     def run_vsctl(self, *args: str, timeout: float = 10.0) -> str:
@@ -216,7 +246,7 @@ class Lab:
             phases[name] = procs.monotonic_ms(start)
             return time.monotonic()
 
-        ovs = self.ovs
+        ovs, ovn = self.ovs, self.ovn
         t = phase("locate_ovs", t0)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.state_dir, 0o755)  # PostgreSQL runs as user postgres and must reach its directory
@@ -225,6 +255,7 @@ class Lab:
         record: dict[str, Any] = {
             "prefix": self.prefix, "state_dir": str(self.state_dir), "phase": "starting",
             "namespaces": [], "pidfiles": {}, "ovs": {"version": ovs.version_text, "source": ovs.source},
+            "ovn": {"source": ovn.source, "acl_tiers": ovn.tiers}, "ovnk_version": self.ovnk_version,
         }
         state.save(self.state_dir, record)
         try:
@@ -251,6 +282,11 @@ class Lab:
         except BaseException:
             record["phase"] = "failed"
             state.save(self.state_dir, record)
+            log.warning("lab %s: bring-up failed; removing what it made", self.prefix)
+            try:
+                self.down()
+            except Exception as exc:  # noqa: BLE001 - the bring-up's error is the one to report
+                log.error("lab %s: cleanup after the failed bring-up failed too: %s", self.prefix, exc)
             raise
         record["phase"] = "up"
         record["bringup"] = {"seconds": round(time.monotonic() - t0, 3), "phases_ms": phases}
@@ -265,11 +301,9 @@ class Lab:
                               ("sysctl", "procps"), ("psql", "postgresql-client")):
             if shutil.which(tool, path="/usr/sbin:/usr/bin:/sbin:/bin:/usr/local/bin") is None:
                 raise LabUnavailable(f"`{tool}` not found: apt-get install {package}")
-        for binary in dmn.OVN_BINARIES:
-            dmn.ovn_binary(binary)
         for schema in ("ovn-nb.ovsschema", "ovn-sb.ovsschema"):
-            if not (dmn.OVN_SCHEMA_DIR / schema).exists():
-                raise LabUnavailable(f"{dmn.OVN_SCHEMA_DIR / schema} missing: apt-get install ovn-common")
+            if not (self.ovn.schema_dir / schema).exists():
+                raise LabUnavailable(f"{self.ovn.schema_dir / schema} missing: apt-get install ovn-common")
         if len(str(self.paths.longest_socket())) > MAX_UNIX_SOCKET_PATH:
             raise LabError(f"state directory {self.state_dir} is too long for unix socket paths; choose a shorter one")
         if any(h.postgres for h in self.topology.hosts):
@@ -305,8 +339,8 @@ class Lab:
     def _start_ovn(self, record: dict[str, Any]) -> None:
         p, ns = self.paths, self.ovs_netns
         for name, db, schema, sock in (
-            ("ovsdb-server-nb", p.ovn_dir / "ovnnb_db.db", dmn.OVN_SCHEMA_DIR / "ovn-nb.ovsschema", p.nb_socket),
-            ("ovsdb-server-sb", p.ovn_dir / "ovnsb_db.db", dmn.OVN_SCHEMA_DIR / "ovn-sb.ovsschema", p.sb_socket),
+            ("ovsdb-server-nb", p.ovn_dir / "ovnnb_db.db", self.ovn.schema_dir / "ovn-nb.ovsschema", p.nb_socket),
+            ("ovsdb-server-sb", p.ovn_dir / "ovnsb_db.db", self.ovn.schema_dir / "ovn-sb.ovsschema", p.sb_socket),
         ):
             record["pidfiles"][name] = str(self.daemons[name].pidfile)
             state.save(self.state_dir, record)
@@ -315,7 +349,7 @@ class Lab:
         for name, start in (("ovn-northd", dmn.start_northd), ("ovn-controller", dmn.start_controller)):
             record["pidfiles"][name] = str(self.daemons[name].pidfile)
             state.save(self.state_dir, record)
-            start(p, ns, self.daemons[name])
+            start(self.ovn, p, ns, self.daemons[name])
 
     def stop_daemon(self, name: str) -> bool:
         """Stop one OVN/OVS daemon by its PID (to test how consumers ride out an outage)."""
@@ -325,8 +359,9 @@ class Lab:
     def start_database(self, name: str) -> None:
         """Start a stopped OVN database server again on its existing database file and socket."""
         p = self.paths
-        files = {"ovsdb-server-nb": (p.ovn_dir / "ovnnb_db.db", dmn.OVN_SCHEMA_DIR / "ovn-nb.ovsschema", p.nb_socket),
-                 "ovsdb-server-sb": (p.ovn_dir / "ovnsb_db.db", dmn.OVN_SCHEMA_DIR / "ovn-sb.ovsschema", p.sb_socket)}
+        schemas = self.ovn.schema_dir
+        files = {"ovsdb-server-nb": (p.ovn_dir / "ovnnb_db.db", schemas / "ovn-nb.ovsschema", p.nb_socket),
+                 "ovsdb-server-sb": (p.ovn_dir / "ovnsb_db.db", schemas / "ovn-sb.ovsschema", p.sb_socket)}
         db, schema, sock = files[name]
         dmn.start_ovsdb(self.ovs, p, self.ovs_netns, self.daemons[name], db, schema, sock)
 
@@ -334,25 +369,27 @@ class Lab:
         """The NB contents OVN-Kubernetes writes for a localnet network and its pods (one transaction)."""
         net = self.topology.network
         sw, lnp = self.switch_name, self.localnet_port_name
+        topology = "localnet"
         cmds: list[list[str]] = [
             ["--may-exist", "ls-add", sw],
-            ["set", "Logical_Switch", sw, f"external_ids:{_q(ovnk_ids.NETWORK)}={_q(net.localnet_name)}",
-             f"external_ids:{_q(ovnk_ids.TOPOLOGY)}=localnet"],
+            ["set", "Logical_Switch", sw, *(f"external_ids:{_q(k)}={_q(v)}"
+                                            for k, v in ovnk_ports.switch_ids(net.name, topology))],
             ["--may-exist", "lsp-add", sw, lnp],
             ["lsp-set-type", lnp, "localnet"],
-            ["lsp-set-addresses", lnp, "unknown"],
-            ["lsp-set-options", lnp, f"network_name={net.localnet_name}"],
+            ["lsp-set-addresses", lnp, ovnk_ports.LOCALNET_ADDRESSES],
+            ["lsp-set-options", lnp, f"{ovnk_ports.NETWORK_NAME_OPTION}={net.localnet_name}"],
         ]
         for att in self.topology.attachments:
             lsp = self.lsp_name(att.name)
-            addr = f"{att.mac} {att.ip}"
+            kind = AttachmentKind.VM if isinstance(att, VmAttachment) else AttachmentKind.POD
+            addr = ovnk_ports.pod_port_addresses(kind, att.mac, [str(att.ip)], net.ipam)
             cmds += [
                 ["--may-exist", "lsp-add", sw, lsp],
                 ["lsp-set-addresses", lsp, addr],
                 ["lsp-set-port-security", lsp, addr],
-                ["set", "Logical_Switch_Port", lsp, f"external_ids:{_q(ovnk_ids.NAD)}={_q(str(net.nad))}",
-                 f"external_ids:{_q(ovnk_ids.NETWORK)}={_q(net.localnet_name)}",
-                 "external_ids:pod=true", f"external_ids:namespace={_q(att.namespace)}"],
+                ["set", "Logical_Switch_Port", lsp, *(f"external_ids:{_q(k)}={_q(v)}" for k, v in
+                                                      ovnk_ports.pod_port_ids(net.nad, net.name, topology,
+                                                                              att.namespace))],
             ]
         argv: list[str] = []
         for cmd in cmds:
@@ -534,6 +571,8 @@ class Lab:
             "phase": rec.get("phase", "down"),
             "healthy": self.is_healthy(),
             "ovs": rec.get("ovs"),
+            "ovn": rec.get("ovn"),
+            "ovnk_version": rec.get("ovnk_version"),
             "daemons": processes,
             "namespaces": {n: n in present for n in ours},
             "sockets": {k: {"url": f"unix:{v}", "exists": v.exists()} for k, v in sockets.items()},
@@ -553,6 +592,12 @@ class Lab:
         pidfiles = self._tracked_pidfiles()
         order = {name: i for i, name in enumerate(dmn.STOP_ORDER)}
         stopped: list[str] = []
+        # An initdb still running (a bring-up that failed or died meanwhile) goes first, with its whole group.
+        if self.paths.pg_dir.is_dir():
+            for pidfile in self.paths.pg_dir.glob("*/initdb.pid"):
+                pgid = procs.read_pidfile(pidfile)
+                if pgid and procs.stop_group(pgid, marker):
+                    stopped.append(f"initdb-{pidfile.parent.name}[{pgid}]")
         for name in sorted(pidfiles, key=lambda n: order.get(n, len(order))):
             pid = procs.read_pidfile(pidfiles[name])
             if pid and procs.is_alive(pid) and procs.is_ours(pid, marker):

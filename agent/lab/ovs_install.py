@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 from .errors import LabUnavailable
 
@@ -70,10 +71,15 @@ class OvsInstall:
         binary = self.binaries[tool]
         if self.prefix is None:
             return [str(binary), *args]
+        return self.loader_argv(tool, binary, self.launchers[tool], *args)
+
+    def loader_argv(self, tool: str, binary: Path, launcher: Path, *args: str) -> list[str]:
+        """Run a binary of this prefix (OVS's, or OVN's unpacked into it) through the prefix's loader."""
+        assert self.prefix is not None
         # The prefix's glibc is newer than the system's: only its own loader can run these binaries, and
         # LD_LIBRARY_PATH would leak into (and break) system tools, so the path is given to the loader.
-        return [str(self.launchers[tool]), "--library-path", str(self.prefix / _MULTIARCH_LIB),
-                "--argv0", tool, str(binary), *args]
+        return [str(launcher), "--library-path", str(self.prefix / _MULTIARCH_LIB), "--argv0", tool, str(binary),
+                *args]
 
     def env(self) -> dict[str, str]:
         return {"OVS_PKGDATADIR": str(self.pkgdatadir)}
@@ -105,7 +111,7 @@ def system_ovs() -> OvsInstall | None:
     return OvsInstall(version=version, binaries=binaries) if version else None
 
 
-def _prefix_install(root: Path) -> OvsInstall | None:
+def prefix_install(root: Path) -> OvsInstall | None:
     """The provisioned prefix under `root`, if complete and runnable."""
     try:
         meta = json.loads((root / _READY_FILE).read_text())
@@ -128,7 +134,7 @@ def locate_or_provision(cache_dir: Path = DEFAULT_CACHE_DIR, *, allow_download: 
     system = system_ovs()
     if system is not None and system.version >= MIN_VERSION:
         return system
-    cached = _prefix_install(cache_dir)
+    cached = prefix_install(cache_dir)
     if cached is not None and cached.version >= MIN_VERSION:
         return cached
     have = f"system OVS is {system.version_text}" if system else "no system OVS"
@@ -152,11 +158,11 @@ def provision(cache_dir: Path = DEFAULT_CACHE_DIR) -> OvsInstall:
     with open(cache_dir / ".lock", "w") as lock:
         # Two labs (a developer's and the tests') may provision at once: one does it, the other re-uses it.
         fcntl.flock(lock, fcntl.LOCK_EX)
-        cached = _prefix_install(cache_dir)
+        cached = prefix_install(cache_dir)
         if cached is not None:
             return cached
         _download_and_unpack(cache_dir)
-    installed = _prefix_install(cache_dir)
+    installed = prefix_install(cache_dir)
     if installed is None or installed.version < MIN_VERSION:
         raise LabUnavailable(f"provisioned OVS in {cache_dir} is unusable or too old")
     return installed
@@ -189,7 +195,8 @@ def _run_apt(argv: list[str], cwd: Path, what: str) -> None:
                              f"{proc.stderr.strip()[-500:]}")
 
 
-def _download_and_unpack(cache_dir: Path) -> None:
+def _download(cache_dir: Path, packages: tuple[str, ...]) -> Path:
+    """Download trixie's `packages` with a private apt state (the host's is untouched); returns the .deb folder."""
     apt_root = cache_dir / "apt"
     for sub in ("lists/partial", "cache/archives/partial"):
         (apt_root / sub).mkdir(parents=True, exist_ok=True)
@@ -201,32 +208,63 @@ def _download_and_unpack(cache_dir: Path) -> None:
     debs = cache_dir / "debs"
     shutil.rmtree(debs, ignore_errors=True)
     debs.mkdir()
-    _run_apt(["apt-get", *options, "download", *TRIXIE_PACKAGES], debs, "apt-get download of trixie OVS")
+    _run_apt(["apt-get", *options, "download", *packages], debs, f"apt-get download of trixie {' '.join(packages)}")
+    return debs
 
-    # Unpack into a scratch directory and rename into place, so a crash never leaves a half tree in use.
-    scratch = Path(tempfile.mkdtemp(dir=cache_dir, prefix=".unpack-"))
-    tree = scratch / "tree"
-    tree.mkdir()
+
+def _unpack(debs: Path, tree: Path) -> None:
     for deb in sorted(debs.glob("*.deb")):
         subprocess.run(["dpkg-deb", "-x", str(deb), str(tree)], check=True, capture_output=True, timeout=120)
-    bindir = scratch / "bin"
-    bindir.mkdir()
-    for tool in TOOL_PATHS:
-        # A symlink named like the tool keeps `ps` readable (the process image is the loader).
-        (bindir / tool).symlink_to(tree / _LOADER)
-    for name in ("tree", "bin"):
-        shutil.rmtree(cache_dir / name, ignore_errors=True)
-    (scratch / "tree").rename(cache_dir / "tree")
-    (scratch / "bin").rename(cache_dir / "bin")
-    shutil.rmtree(scratch, ignore_errors=True)
-    # Fix the symlinks (they pointed into the scratch dir) now that the tree is in place.
-    for tool in TOOL_PATHS:
-        link = cache_dir / "bin" / tool
-        link.unlink()
-        link.symlink_to(cache_dir / "tree" / _LOADER)
+
+
+def _link_launchers(bindir: Path, loader: Path, tools: Iterable[str]) -> None:
+    """A symlink to the loader named like each tool keeps `ps` readable (the process image is the loader)."""
+    for tool in tools:
+        link = bindir / tool
+        if link.is_symlink() and Path(os.readlink(link)) == loader:
+            continue  # running labs use it: leave it alone
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(loader)
+
+
+def _clean(cache_dir: Path, debs: Path) -> None:
     # The unpacked tree is all we need; dropping the .debs and the trixie lists keeps the cache small.
     shutil.rmtree(debs, ignore_errors=True)
-    shutil.rmtree(apt_root, ignore_errors=True)
+    shutil.rmtree(cache_dir / "apt", ignore_errors=True)
+
+
+def add_to_prefix(cache_dir: Path, packages: tuple[str, ...], tools: Iterable[str]) -> None:
+    """Unpack more trixie packages (e.g. OVN) into the provisioned prefix, with a launcher per tool; recorded
+    in the ready file once complete (an interrupted run is simply redone)."""
+    with open(cache_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        meta = json.loads((cache_dir / _READY_FILE).read_text())
+        if not set(packages) <= set(meta.get("extra", [])):
+            debs = _download(cache_dir, packages)
+            _unpack(debs, cache_dir / "tree")
+            _clean(cache_dir, debs)
+        # Also when the packages are there: a tool may have joined the list since they were unpacked.
+        _link_launchers(cache_dir / "bin", cache_dir / "tree" / _LOADER, tools)
+        meta["extra"] = sorted(set(meta.get("extra", [])) | set(packages))
+        tmp = cache_dir / f"{_READY_FILE}.tmp"
+        tmp.write_text(json.dumps(meta))
+        os.replace(tmp, cache_dir / _READY_FILE)  # other labs read it without the lock
+
+
+def _download_and_unpack(cache_dir: Path) -> None:
+    debs = _download(cache_dir, TRIXIE_PACKAGES)
+    # Unpack into a scratch directory and rename into place, so a crash never leaves a half tree in use.
+    scratch = Path(tempfile.mkdtemp(dir=cache_dir, prefix=".unpack-"))
+    (scratch / "tree").mkdir()
+    _unpack(debs, scratch / "tree")
+    (scratch / "bin").mkdir()
+    for name in ("tree", "bin"):
+        shutil.rmtree(cache_dir / name, ignore_errors=True)
+        (scratch / name).rename(cache_dir / name)
+    shutil.rmtree(scratch, ignore_errors=True)
+    _link_launchers(cache_dir / "bin", cache_dir / "tree" / _LOADER, TOOL_PATHS)
+    _clean(cache_dir, debs)
 
     probe = OvsInstall(version=(0, 0, 0), binaries={t: cache_dir / "tree" / r for t, r in TOOL_PATHS.items()},
                        prefix=cache_dir / "tree", launchers={t: cache_dir / "bin" / t for t in TOOL_PATHS})

@@ -58,6 +58,10 @@ class PostgresServer:
         return self.data_dir / "postmaster.pid"
 
     @property
+    def initdb_pidfile(self) -> Path:  # while initdb runs: the id of its process group
+        return self.root / "initdb.pid"
+
+    @property
     def log_file(self) -> Path:
         return self.root / "postgres.log"
 
@@ -82,9 +86,9 @@ class PostgresServer:
         if procs.run(["runuser", "-u", "postgres", "--", "test", "-w", str(self.root)], check=False).returncode:
             raise LabUnavailable(f"user postgres cannot write {self.root}: put the lab's state directory where "
                                  "every parent directory is world-searchable (e.g. under /run or /tmp)")
-        procs.run(["runuser", "-u", "postgres", "--", str(bindir / "initdb"), "-D", str(self.data_dir),
-                   "-A", "trust", "-U", "postgres", "--no-locale", "-E", "UTF8", "--no-sync", "--no-instructions"],
-                  timeout=60)
+        procs.run_in_group(["runuser", "-u", "postgres", "--", str(bindir / "initdb"), "-D", str(self.data_dir),
+                            "-A", "trust", "-U", "postgres", "--no-locale", "-E", "UTF8", "--no-sync",
+                            "--no-instructions"], pidfile=self.initdb_pidfile, timeout=60)
         with open(self.data_dir / "postgresql.conf", "a") as conf:
             conf.write(
                 f"\n# segcheck lab\nlisten_addresses = '{self.listen_ip}'\nport = {PG_PORT}\n"

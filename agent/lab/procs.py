@@ -73,6 +73,63 @@ def spawn_detaching(argv: Sequence[str], *, log: Path, netns: str | None = None,
         raise LabCommandError(full, f"exit {rc} (log {log})", stderr=tail)
 
 
+def run_in_group(argv: Sequence[str], *, pidfile: Path, timeout: float = DEFAULT_TIMEOUT,
+                 env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a command in a process group of its own whose id (its PID) sits in `pidfile` while it runs, so that
+    `stop_group` ends it and everything it started even after we died (initdb, its postgres children, runuser)."""
+    full = list(argv)
+    try:
+        proc = subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=clean_env(env), start_new_session=True)
+    except FileNotFoundError:
+        raise LabCommandError(full, "command not found") from None
+    pidfile.write_text(f"{proc.pid}\n")
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill(group_members(proc.pid))
+        out, err = proc.communicate()
+        raise LabCommandError(full, f"timed out after {timeout:g}s", out, err) from None
+    finally:
+        pidfile.unlink(missing_ok=True)
+    if proc.returncode != 0:
+        raise LabCommandError(full, f"exit {proc.returncode}", out, err)
+    return subprocess.CompletedProcess(full, proc.returncode, out, err)
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live processes of process group `pgid` (children keep it when their parent dies)."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
+            members.append(int(entry.name))
+    return members
+
+
+def stop_group(pgid: int, marker: str) -> list[int]:
+    """SIGKILL every process of a group `run_in_group` made, if one of them is ours (guards against PID reuse)."""
+    members = group_members(pgid)
+    if not any(is_ours(pid, marker) for pid in members):
+        return []
+    _kill(members)
+    return members
+
+
+def _kill(pids: Sequence[int]) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    wait_until(lambda: not any(is_alive(pid) for pid in pids), timeout=2.0, interval=0.01)
+
+
 def _text(data: bytes | str | None) -> str:
     if data is None:
         return ""

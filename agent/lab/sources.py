@@ -7,12 +7,12 @@ from typing import Sequence
 
 from ..adapters.manifest_files import load_inventory
 from ..adapters.ovsdb import NorthboundReader, OvsReader
+from ..adapters.liveness import controller_check, vswitchd_check
 from ..adapters.probers import make_prober
 from ..adapters.trace import OvnTracer
 from ..core.northbound import NbSnapshot, OvsSnapshot
 from ..core.probe import Prober
-from ..core.sources import Locator, SnapshotReader, Tracer
-from . import daemons
+from ..core.sources import LivenessCheck, Locator, SnapshotReader, Tracer
 from .errors import LabUnavailable
 from .lab import Lab
 from .locator import LabLocator
@@ -24,6 +24,7 @@ class LabSources:
 
     name = "lab"
     sees_every_workload = True  # one node: every workload of the lab is local
+    node: str | None = None  # ... and its one OVN zone holds them all
 
     def __init__(self, lab: Lab, prober_name: str = "raw"):
         self.lab = lab
@@ -56,8 +57,9 @@ class LabSources:
         return OvsReader(self.lab.ovs_url, timeout=timeout)
 
     def tracer(self) -> Tracer | None:
+        """The lab's own ovn-trace: it must match the ovn-northd that wrote the lab's southbound."""
         try:
-            return OvnTracer(self.lab.sb_url, (daemons.ovn_binary("ovn-trace"),))
+            return OvnTracer(self.lab.sb_url, tuple(self.lab.ovn_trace_command()))
         except LabUnavailable:
             return None
 
@@ -66,6 +68,11 @@ class LabSources:
 
     def prober(self) -> Prober:
         return make_prober(self.prober_name)
+
+    def daemon_checks(self) -> list[LivenessCheck]:
+        daemons = self.lab.daemons
+        return [vswitchd_check(daemons["ovs-vswitchd"].control_socket),
+                controller_check(daemons["ovn-controller"].control_socket)]
 
     def close(self) -> None:
         """The lab outlives a check: nothing to release."""

@@ -27,9 +27,11 @@ class ServiceListener:
 class LabNetwork:
     nad: Ref = Ref("default", "tenantblue")
     localnet_name: str = "tenantblue"  # the NAD's `name` (or physicalNetworkName), matched by the bridge mapping
+    name: str = "tenantblue"  # the NAD's CNI `name`: OVN-K's network, naming its switch and ports
     bridge: str = "br-ex"
     cidr: str = "192.168.200.0/24"
     gateway: str | None = "192.168.200.1"  # nothing answers there; guests are configured with it as in the seed
+    ipam: bool = False  # the NAD has subnets: OVN-K then knows every address (else a VM's port holds its MAC only)
 
     @property
     def bridge_mapping(self) -> str:
@@ -256,8 +258,8 @@ def topology_from_inventory(inventory: Inventory, network: Ref, bridge: str = DE
                                       labels=att.labels, listeners=listeners))
     hosts = [_host_of(ep, address_of(ep.ips, f"endpoint {ep.name}"), cidr.prefixlen) for ep in externals]
     topology = LabTopology(
-        network=LabNetwork(nad=net.ref, localnet_name=net.localnet_name, bridge=bridge, cidr=str(cidr),
-                           gateway=gateway),
+        network=LabNetwork(nad=net.ref, localnet_name=net.localnet_name, name=net.cni_name, bridge=bridge,
+                           cidr=str(cidr), gateway=gateway, ipam=net.has_ipam),
         pods=tuple(pods), vms=tuple(vms), hosts=tuple(hosts))
     topology.validate()
     return topology

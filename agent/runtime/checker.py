@@ -17,7 +17,7 @@ from ..core.inventory import Inventory
 from ..core.model import Endpoint, Judgement, PortRange, Protocol, Reason, Ref, Verdict
 from ..core.northbound import NbSnapshot, OvsSnapshot
 from ..core.probe import Evidence, ProbeJob, ProbeProtocol, ProbeResult, Prober
-from ..core.programmed import MappingStatus, ProgrammedPlane, check_localnet_mapping, detect_ovnk
+from ..core.programmed import MappingStatus, ProgrammedPlane, Unattributed, check_localnet_mapping, detect_ovnk
 from ..core.reachability import NetworkReachability
 from ..core.sources import Locator
 from .status import Status
@@ -35,6 +35,8 @@ class CheckReport:
     errors: list[str] = field(default_factory=list)  # sources that could not be read
     status: Status = Status.MATCH  # of every cell checked (also when `cells` is later narrowed)
     probed: bool = True  # False: declared vs programmed only
+    # NB ports no declared workload claims, and declared workloads without a port: their cells are unknown.
+    unattributed: list[Unattributed] = field(default_factory=list)
 
 
 def cells_status(cells: Sequence[CheckedCell], observed: bool = True) -> Status:
@@ -71,14 +73,16 @@ class Checker:
     probe_rate: float = 2000.0
     protocols: Sequence[Protocol] = tuple(Protocol)
     extra: Sequence[Endpoint] = ()  # endpoints outside the declared state (an IP target) to check too
+    zone: str | None = None  # interconnect: the node whose OVN zone `nb` is (None: one zone holds every workload)
 
     def __post_init__(self) -> None:
+        self.network = self.inventory.network_of(self.network) or self.network  # any NAD of the network names it
         net = self.inventory.networks.get(self.network)
         if net is None:
             raise KeyError(f"no NetworkAttachmentDefinition {self.network}")
         self.net = net
         self.expected = NetworkReachability(self.inventory, self.network, extra=self.extra, profile=self.profile)
-        self.programmed = ProgrammedPlane(self.nb, net) if self.nb is not None else None
+        self.programmed = ProgrammedPlane(self.nb, net, zone=self.zone) if self.nb is not None else None
 
     def findings(self) -> list[Finding]:
         found = list(network_findings(self.inventory, self.network, self.profile))
@@ -155,7 +159,8 @@ class Checker:
         mapping = self.mapping()
         findings = self.findings() + (list(mapping.findings) if mapping is not None else [])
         return CheckReport(self.network, cells, findings, mapping, self.ovnk_detected()[0], probes,
-                           time.monotonic() - started, status=cells_status(cells, observed=probe), probed=probe)
+                           time.monotonic() - started, status=cells_status(cells, observed=probe), probed=probe,
+                           unattributed=self.programmed.unattributed(self.expected.endpoints) if self.programmed else [])
 
 
 def single_cell(checker: Checker, source: Endpoint, destination: Endpoint, port: int, protocol: Protocol) -> CheckedCell:
@@ -163,7 +168,7 @@ def single_cell(checker: Checker, source: Endpoint, destination: Endpoint, port:
     for cell in checker.plan([(source, destination)]):
         if cell.protocol is protocol and cell.ports.first <= port <= cell.ports.last:
             narrowed = replace(cell, ports=PortRange(protocol, port, port), sample_port=port)
-            return replace(narrowed, drift=classify(narrowed.expected, narrowed.programmed, None))
+            return replace(narrowed, drift=classify(narrowed.expected, narrowed.programmed, None, narrowed.expected_here))
     raise KeyError(f"no check point for {source.key} -> {destination.key} {port}/{protocol.value}")
 
 

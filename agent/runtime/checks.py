@@ -15,13 +15,13 @@ from typing import Any, Sequence
 
 from ..adapters.agent_client import AgentClient
 from ..adapters.manifest_files import load_inventory
-from ..adapters.pg_probe import PgAnswer, postgres_answer
+from ..adapters.port_checks import CheckAnswer, run_check
 from ..adapters.trace import UNKNOWN_MAC, trace_flow
 from ..core.drift import CheckedCell, has_drift
 from ..core.enforcement import OvnkProfile, network_findings
 from ..core.findings import Finding
 from ..core.inventory import Inventory
-from ..core.model import Attachment, Endpoint, Judgement, Protocol, Ref, Verdict
+from ..core.model import Attachment, Endpoint, ExternalEndpoint, Judgement, Protocol, Ref, Verdict
 from ..core.northbound import NbSnapshot, OvsSnapshot
 from ..core.programmed import ProgrammedPlane
 from ..core.reachability import Cell, NetworkReachability
@@ -30,7 +30,7 @@ from ..core.sources import SnapshotReader, SourceUnavailable, Sources, Trace
 from .checker import Checker, CheckReport, single_cell
 from .status import Status, worst
 
-POSTGRES_PORT = 5432
+EXAMPLE_PORT = 5432  # the port usage messages suggest
 
 
 class UsageError(ValueError):
@@ -44,11 +44,13 @@ def read_manifests(paths: Sequence[str]) -> tuple[Inventory, list[str]]:
 
 
 def _networks(inventory: Inventory, wanted: Ref | None) -> list[Ref]:
+    """Every network, or the one behind the NAD asked for (any NAD of a network names it)."""
     if wanted is None:
         return sorted(inventory.networks)
-    if wanted not in inventory.networks:
+    key = inventory.network_of(wanted)
+    if key is None:
         raise UsageError(f"no NetworkAttachmentDefinition {wanted} in the declared state")
-    return [wanted]
+    return [key]
 
 
 # ----------------------------------------------------------------------------- programmed plane
@@ -86,7 +88,7 @@ def read_programmed(sources: Sources, *, ovs: bool = True, timeout: float = 5.0)
 def _checker(inventory: Inventory, network: Ref, sources: Sources, programmed: Programmed, profile: OvnkProfile,
              extra: Sequence[Endpoint] = ()) -> Checker:
     return Checker(inventory, network, programmed.nb, programmed.ovs, sources.prober(), sources.locator(), profile,
-                   extra=tuple(extra))
+                   extra=tuple(extra), zone=sources.node)
 
 
 # ----------------------------------------------------------------------------- matrix
@@ -121,6 +123,7 @@ class ExplainReport:
     cells: list[Cell]  # without a port: the pair's cells
     findings: list[Finding]
     trace: Trace | None = None
+    programmed: Judgement | None = None  # with a trace: segcheck's own ACL evaluation, stage by stage
 
     @property
     def status(self) -> Status:
@@ -145,38 +148,40 @@ def explain(inventory: Inventory, source: str, destination: str, profile: OvnkPr
     """One expected verdict and why; with `trace_with`, also the first packet traced through that OVN."""
     net, src, dst, port, protocol = _resolve(inventory, source, destination, network, namespace)
     matrix = NetworkReachability(inventory, net, extra=[src, dst], profile=profile)
-    traced = None
+    traced, judged = None, None
     if trace_with is not None:
         if port is None:
             raise UsageError("--trace needs a port: TO:PORT[/PROTO]")
-        traced = trace_cell(inventory, net, src, dst, port, protocol, trace_with)
+        traced, judged = trace_cell(inventory, net, src, dst, port, protocol, trace_with)
     return ExplainReport(
         net, profile.name, src, dst, port, protocol,
         matrix.judge(src, dst, port, protocol) if port is not None else None,
         matrix.pair_cells(src, dst) if port is None else [],
-        network_findings(inventory, net, profile), traced)
+        network_findings(inventory, net, profile), traced, judged)
 
 
 def trace_cell(inventory: Inventory, network: Ref, src: Endpoint, dst: Endpoint, port: int, protocol: Protocol,
-               sources: Sources) -> Trace:
-    """Locate both ends' logical ports and MACs in NB, then ask OVN's tracer what the pipeline does."""
+               sources: Sources) -> tuple[Trace, Judgement | None]:
+    """Locate both ends' logical ports and MACs in NB, then ask OVN's tracer what the pipeline does; beside it,
+    segcheck's own evaluation of the same ACLs (None when NB cannot be read)."""
     tracer = sources.tracer()
     if tracer is None:
-        return Trace("unknown", "no OVN southbound database to trace with")
+        return Trace("unknown", "no OVN southbound database to trace with"), None
     programmed = read_programmed(sources, ovs=False)
     if programmed.nb is None:
-        return Trace("unknown", "; ".join(programmed.errors) or "OVN northbound not readable")
+        return Trace("unknown", "; ".join(programmed.errors) or "OVN northbound not readable"), None
     plane = ProgrammedPlane(programmed.nb, inventory.networks[network])
+    judged = plane.judge(src, dst, port, protocol)
     inport = plane.port_of(src)
     if inport is None or src.ip is None or dst.ip is None:
-        return Trace("unknown", f"no logical port or address for {src.key}")
+        return Trace("unknown", f"no logical port or address for {src.key}"), judged
 
     def mac(e: Endpoint) -> str:
         row = plane.port_row(e)
         return row.macs[0] if row is not None and row.macs and isinstance(e, Attachment) else UNKNOWN_MAC
 
     flow = trace_flow(inport, mac(src), mac(dst), str(src.ip), str(dst.ip), protocol.value, port)
-    return tracer(plane.switch_name, flow)
+    return tracer(plane.switch_name, flow), judged
 
 
 # ----------------------------------------------------------------------------- probe one cell
@@ -189,7 +194,7 @@ class ProbeReport:
     port: int
     protocol: Protocol
     cell: CheckedCell
-    postgres: PgAnswer | None
+    check: CheckAnswer | None  # the destination port's declared check, run when the cell is allowed
     errors: list[str]
 
     @property
@@ -202,21 +207,22 @@ class ProbeReport:
 
 def probe_cell(inventory: Inventory, sources: Sources, source: str, destination: str, profile: OvnkProfile, *,
                network: Ref | None = None, namespace: str | None = None) -> ProbeReport:
-    """Send a real probe for one cell and set it beside its expected and programmed verdicts. An allowed
-    PostgreSQL port is also asked for PostgreSQL's own answer to a startup message."""
+    """Send a real probe for one cell and set it beside its expected and programmed verdicts. When the cell is
+    allowed and the destination declares a check for the port (tcp, http, postgres), the check runs too."""
     net, src, dst, port, protocol = _resolve(inventory, source, destination, network, namespace)
     if port is None:
-        raise UsageError(f"{destination!r}: give a port, e.g. {destination}:{POSTGRES_PORT}")
+        raise UsageError(f"{destination!r}: give a port, e.g. {destination}:{EXAMPLE_PORT}")
     programmed = read_programmed(sources)
     checker = _checker(inventory, net, sources, programmed, profile, extra=(src, dst))
     observed, _ = checker.observe([single_cell(checker, src, dst, port, protocol)],
                                   protocols=frozenset({Protocol.TCP, Protocol.UDP}))
     cell = observed[0]
     answer = None
-    if cell.observed is not None and cell.observed.verdict is Verdict.ALLOWED and port == POSTGRES_PORT:
+    check = dst.check_for(port, protocol) if isinstance(dst, ExternalEndpoint) else None
+    if check is not None and cell.observed is not None and cell.observed.verdict is Verdict.ALLOWED:
         netns = sources.locator().application_netns(src)
         if netns is not None and dst.ip is not None:
-            answer = postgres_answer(netns, str(dst.ip), port)
+            answer = run_check(check, netns, str(dst.ip), port)
     return ProbeReport(net, src, dst, port, protocol, cell, answer, programmed.errors)
 
 

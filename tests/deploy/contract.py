@@ -1,12 +1,14 @@
 """The agent's metric contract (names, types, labels), as the deployment files rely on it.
 
 Alert rules and dashboards may only use these series (plus Prometheus' own `up` and kube-state-metrics'
-`kube_node_role`); the fake exporter of the live test serves exactly these.
+`kube_node_role` and `kube_daemonset_status_desired_number_scheduled`); the fake exporter of the live test serves
+exactly these.
 """
 
 from __future__ import annotations
 
 JOB = "segcheck"
+KSM_JOB = "kube-state-metrics"
 DRIFT_CLASSES = ("leak", "blackhole", "controller", "dataplane", "unknown")
 PROBE_RESULTS = ("allowed", "denied", "unknown")
 SOURCES = ("kubernetes", "ovn_nb", "ovs", "prober")
@@ -24,11 +26,17 @@ METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
     "segcheck_source_up": ("gauge", ("source",)),
     "segcheck_source_staleness_seconds": ("gauge", ("source",)),
     "segcheck_localnet_mapping_ok": ("gauge", ("network", "bridge")),
+    "segcheck_policy_drift_cells": ("gauge", ("network", "policy", "class")),
+    "segcheck_drift_pairs": ("gauge", ("network",)),
+    "segcheck_drift_pair_info": ("gauge", ("network", "source", "destination", "class", "policy", "port")),
     "segcheck_last_drift_change_timestamp_seconds": ("gauge", ()),
+    "segcheck_declared_errors": ("gauge", ("source", "kind")),
     "segcheck_build_info": ("gauge", ("version", "node", "ovnk_profile")),
 }
 
-FOREIGN_SERIES = frozenset({"up", "kube_node_role"})
+# Series of other jobs, by the job that serves them (`up` is Prometheus' own, of our job).
+KSM_SERIES = frozenset({"kube_node_role", "kube_daemonset_status_desired_number_scheduled"})
+FOREIGN_SERIES = frozenset({"up"}) | KSM_SERIES
 
 
 def series_names() -> frozenset[str]:

@@ -53,6 +53,12 @@ class AgentState:
         "kubernetes": 2.0, "ovn_nb": 1.0, "ovs": 420.0, "prober": 3.0})
     mapping_ok: dict[tuple[str, str], int] = field(default_factory=lambda: {
         (NETWORKS[0], "br-ex"): 1, (NETWORKS[1], "br-ex"): 0})
+    policy_drift: dict[tuple[str, str, str], int] = field(default_factory=lambda: {
+        (NETWORKS[0], "default/default-deny", "leak"): 2, (NETWORKS[0], "default/allow-db-egress", "blackhole"): 1})
+    drift_pairs: dict[str, int] = field(default_factory=lambda: {NETWORKS[0]: 3, NETWORKS[1]: 0})
+    worst_pairs: tuple[tuple[str, ...], ...] = (
+        (NETWORKS[0], "default/podclient", "ext:db", "leak", "default/default-deny", "22/TCP"),
+        (NETWORKS[0], "default/vm-server", "ext:db", "blackhole", "default/allow-db-egress", "5432/TCP"))
     last_drift_change: float = 1_700_000_000.0
     rounds: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -111,11 +117,38 @@ class AgentCollector(Collector):
             for (net, bridge), value in sorted(s.mapping_ok.items()):
                 mapping.add_metric([net, bridge], value)
             yield mapping
+            by_policy = GaugeMetricFamily("segcheck_policy_drift_cells", "Drift cells per policy.",
+                                          labels=["network", "policy", "class"])
+            for key, value in sorted(s.policy_drift.items()):
+                by_policy.add_metric(list(key), value)
+            yield by_policy
+            pairs = GaugeMetricFamily("segcheck_drift_pairs", "Drifting pairs.", labels=["network"])
+            for net, value in sorted(s.drift_pairs.items()):
+                pairs.add_metric([net], value)
+            yield pairs
+            worst = GaugeMetricFamily("segcheck_drift_pair_info", "Worst drifting pairs.",
+                                      labels=["network", "source", "destination", "class", "policy", "port"])
+            for labels in s.worst_pairs:
+                worst.add_metric(list(labels), 1)
+            yield worst
             yield GaugeMetricFamily("segcheck_last_drift_change_timestamp_seconds", "Last drift change.",
                                     value=s.last_drift_change)
             info = GaugeMetricFamily("segcheck_build_info", "Build information.", labels=["version", "node", "ovnk_profile"])
             info.add_metric(["0.1.0", s.node, "ocp-4.14"], 1)
             yield info
+
+
+class KubeStateMetricsCollector(Collector):
+    """The kube-state-metrics series the dashboards read: the agent DaemonSet's desired pod count."""
+
+    def __init__(self, desired: int) -> None:
+        self.desired = desired
+
+    def collect(self) -> Iterator[Metric]:
+        desired = GaugeMetricFamily("kube_daemonset_status_desired_number_scheduled",
+                                    "Nodes that should run the DaemonSet's pod.", labels=["namespace", "daemonset"])
+        desired.add_metric(["segcheck", "segcheck-agent"], self.desired)
+        yield desired
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -124,10 +157,11 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 @contextmanager
-def serving(state: AgentState, host: str = "127.0.0.1") -> Iterator[str]:
-    """Serve the state's metrics at http://host:PORT/metrics; yields `host:port`; stops the server on exit."""
+def serving(state: AgentState | Collector, host: str = "127.0.0.1") -> Iterator[str]:
+    """Serve the state's (or a collector's) metrics at http://host:PORT/metrics; yields `host:port`; stops the
+    server on exit."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(AgentCollector(state))
+    registry.register(AgentCollector(state) if isinstance(state, AgentState) else state)
     server: WSGIServer = make_server(host, 0, make_wsgi_app(registry), handler_class=_QuietHandler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="fake-agent", daemon=True)
     thread.start()

@@ -12,8 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.fake_exporter import AgentState, serving
-from tests.deploy.queries import RULES, Query, alert_rules, all_dashboard_queries
+from tests.deploy.contract import KSM_JOB
+from tests.deploy.fake_exporter import AgentState, KubeStateMetricsCollector, serving
+from tests.deploy.queries import (
+    RULES,
+    Query,
+    alert_rules,
+    all_dashboard_queries,
+    console_table_queries,
+    linked_queries,
+    rows_the_console_shows,
+)
 from tests.prom.fixtures import prometheus  # noqa: F401 - fixture
 from tests.prom.server import Prometheus, ScrapeTarget
 
@@ -34,6 +43,13 @@ EXPECTED_EMPTY = {
 def segcheck_target() -> Iterator[ScrapeTarget]:
     with serving(AgentState(node=NODE)) as address:
         yield ScrapeTarget(address, {"node": NODE, "pod": f"segcheck-agent-{NODE}"})
+
+
+@pytest.fixture(scope="module")
+def prometheus_other_targets() -> Iterator[list[ScrapeTarget]]:
+    """kube-state-metrics, as far as the dashboards read it: one desired agent pod."""
+    with serving(KubeStateMetricsCollector(desired=1)) as address:
+        yield [ScrapeTarget(address, job=KSM_JOB)]
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +80,23 @@ def test_no_created_series(scraped: Prometheus) -> None:
 def test_dashboard_query_returns_data(scraped: Prometheus, query: Query) -> None:
     result = scraped.wait_for(query.promql(), timeout=SCRAPE_TIMEOUT)
     assert result, f"{query.where}: {query.promql()} returned nothing"
+
+
+@pytest.mark.parametrize("query", console_table_queries(), ids=lambda q: q.where)
+def test_console_table_shows_one_row_per_series(scraped: Prometheus, query: Query) -> None:
+    result = scraped.wait_for(query.promql(), timeout=SCRAPE_TIMEOUT)
+    assert rows_the_console_shows(result) == len(result), result
+
+
+@pytest.mark.parametrize("query,fields", linked_queries(), ids=lambda v: v.where if isinstance(v, Query) else "")
+def test_drift_links_find_their_fields_in_every_row(scraped: Prometheus, query: Query, fields: list[str]) -> None:
+    result = scraped.wait_for(query.promql(), timeout=SCRAPE_TIMEOUT)
+    assert fields and all(s["metric"].get(f) for s in result for f in fields), (fields, result)
+
+
+def test_agents_missing_is_expected_minus_up(scraped: Prometheus) -> None:
+    [missing] = [q for q in all_dashboard_queries() if q.where == "segcheck-overview.json: panel 'Agents missing' A"]
+    assert float(scraped.wait_for(missing.promql(), timeout=SCRAPE_TIMEOUT)[0]["value"][1]) == 0.0
 
 
 @pytest.mark.parametrize("rule", alert_rules(), ids=lambda r: f"{r['alert']}-{r['labels']['severity']}")

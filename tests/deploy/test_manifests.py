@@ -93,7 +93,9 @@ def crd_validator(file: str) -> jsonschema.Draft7Validator:
     return jsonschema.Draft7Validator(schema)
 
 
-TREES = [BASE, OPENSHIFT]
+CONSOLE_DASHBOARDS = ROOT / "deploy" / "console-dashboards"
+TREES = [BASE, OPENSHIFT, CONSOLE_DASHBOARDS]
+AGENT_TREES = [BASE, OPENSHIFT]  # the trees that deploy the agent
 ALL_OBJECTS = [(tree, obj) for tree in TREES for obj in render(tree)]
 
 
@@ -130,12 +132,15 @@ def test_the_strict_schemas_do_catch_mistakes() -> None:
 
 def test_base_objects() -> None:
     kinds = sorted((o["kind"], o["metadata"]["name"]) for o in rendered(BASE))
-    assert kinds == [("ClusterRole", "segcheck-agent"), ("ClusterRoleBinding", "segcheck-agent"),
-                     ("ConfigMap", "segcheck-endpoints"), ("DaemonSet", "segcheck-agent"), ("Namespace", "segcheck"),
+    assert kinds == [("ClusterRole", "segcheck-agent"), ("ClusterRole", "segcheck-prober"),
+                     ("ClusterRole", "segcheck-reader"), ("ClusterRoleBinding", "segcheck-agent"),
+                     ("ConfigMap", "segcheck-endpoints"), ("CustomResourceDefinition", "externalendpoints.segcheck.io"),
+                     ("DaemonSet", "segcheck-agent"), ("Namespace", "segcheck"),
+                     ("NetworkPolicy", "default-deny"), ("NetworkPolicy", "segcheck-agent"),
                      ("PriorityClass", "segcheck-node-checker"), ("PrometheusRule", "segcheck"),
                      ("Service", "segcheck"), ("ServiceAccount", "segcheck"), ("ServiceMonitor", "segcheck")]
     assert {o["metadata"].get("namespace") for o in rendered(BASE) if o["kind"] not in
-            ("Namespace", "ClusterRole", "ClusterRoleBinding", "PriorityClass")} == {"segcheck"}
+            ("Namespace", "ClusterRole", "ClusterRoleBinding", "PriorityClass", "CustomResourceDefinition")} == {"segcheck"}
 
 
 def test_cluster_role_is_read_only_plus_the_two_reviews() -> None:
@@ -146,7 +151,7 @@ def test_cluster_role_is_read_only_plus_the_two_reviews() -> None:
     assert grants == {
         ("", "pods"): read, ("", "namespaces"): read,
         ("k8s.cni.cncf.io", "network-attachment-definitions"): read, ("k8s.cni.cncf.io", "multi-networkpolicies"): read,
-        ("kubevirt.io", "virtualmachineinstances"): read,
+        ("kubevirt.io", "virtualmachineinstances"): read, ("segcheck.io", "externalendpoints"): read,
         ("authentication.k8s.io", "tokenreviews"): ("create",),
         ("authorization.k8s.io", "subjectaccessreviews"): ("create",),
     }
@@ -154,6 +159,74 @@ def test_cluster_role_is_read_only_plus_the_two_reviews() -> None:
     binding = one(rendered(BASE), "ClusterRoleBinding")
     assert binding["roleRef"]["name"] == "segcheck-agent"
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "segcheck", "namespace": "segcheck"}]
+
+
+def test_api_roles_name_the_resources_the_agent_authorises() -> None:
+    from segcheck.agent.adapters.auth import GROUP, READ_CELLS, SEND_PROBES
+
+    def grants(name: str) -> set[tuple[str, str, str]]:
+        rules = one(rendered(BASE), "ClusterRole", name)["rules"]
+        return {(g, r, v) for rule in rules for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]}
+
+    read = (GROUP, READ_CELLS.resource, READ_CELLS.verb)
+    assert grants("segcheck-reader") == {read}
+    assert grants("segcheck-prober") == {read, (GROUP, SEND_PROBES.resource, SEND_PROBES.verb)}
+
+
+def test_namespace_admits_the_agent_under_pod_security() -> None:
+    labels = one(rendered(BASE), "Namespace")["metadata"]["labels"]
+    # host PID, hostPath and added capabilities are admitted by the "privileged" level only
+    assert {labels[f"pod-security.kubernetes.io/{mode}"] for mode in ("enforce", "audit", "warn")} == {"privileged"}
+    assert one(rendered(OPENSHIFT), "Namespace")["metadata"]["labels"]["security.openshift.io/scc.podSecurityLabelSync"] == "false"
+
+
+def test_network_policy_closes_the_namespace_but_the_agent_port_and_the_api_server() -> None:
+    for tree in AGENT_TREES:
+        objects = rendered(tree)
+        deny = one(objects, "NetworkPolicy", "default-deny")["spec"]
+        assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+        agent = one(objects, "NetworkPolicy", "segcheck-agent")["spec"]
+        pod_labels = one(objects, "DaemonSet")["spec"]["template"]["metadata"]["labels"]
+        assert agent["podSelector"]["matchLabels"].items() <= pod_labels.items()
+        [ingress] = agent["ingress"]
+        assert ingress["ports"] == [{"protocol": "TCP", "port": agent_container(objects)["ports"][0]["containerPort"]}]
+        [egress] = agent["egress"]
+        assert "to" not in egress and {p["port"] for p in egress["ports"]} <= {6443, 443}
+    [peer] = one(rendered(OPENSHIFT), "NetworkPolicy", "segcheck-agent")["spec"]["ingress"][0]["from"]
+    assert peer == {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "openshift-monitoring"}},
+                    "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}}
+
+
+def test_openshift_overlay_serves_metrics_with_the_service_ca_and_authenticated_scrapes() -> None:
+    objects = rendered(OPENSHIFT)
+    service = one(objects, "Service")
+    secret = service["metadata"]["annotations"]["service.beta.openshift.io/serving-cert-secret-name"]
+    pod = one(objects, "DaemonSet")["spec"]["template"]["spec"]
+    container = agent_container(objects)
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    [mount] = [m for m in container["volumeMounts"] if volumes[m["name"]].get("secret", {}).get("secretName") == secret]
+    args = container["args"]
+    assert f"--tls-cert-file={mount['mountPath']}/tls.crt" in args and f"--tls-key-file={mount['mountPath']}/tls.key" in args
+    assert "--metrics-auth" in args and args[args.index("--auth") + 1] == "tokenreview"
+    assert container["livenessProbe"]["httpGet"]["scheme"] == container["readinessProbe"]["httpGet"]["scheme"] == "HTTPS"
+    [endpoint] = one(objects, "ServiceMonitor")["spec"]["endpoints"]
+    assert endpoint["scheme"] == "https"
+    assert endpoint["bearerTokenFile"] == "/var/run/secrets/kubernetes.io/serviceaccount/token"
+    assert endpoint["tlsConfig"] == {"caFile": "/etc/prometheus/configmaps/serving-certs-ca-bundle/service-ca.crt",
+                                     "serverName": f"{service['metadata']['name']}.{service['metadata']['namespace']}.svc"}
+    metrics = one(objects, "ClusterRole", "segcheck-metrics-reader")["rules"]
+    assert metrics == [{"nonResourceURLs": ["/metrics"], "verbs": ["get"]}]
+    binding = one(objects, "ClusterRoleBinding", "segcheck-metrics-reader")
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "prometheus-k8s", "namespace": "openshift-monitoring"}]
+
+
+@pytest.mark.parametrize("tree", AGENT_TREES, ids=lambda p: p.name)
+def test_the_agent_accepts_the_daemonsets_arguments(tree: Path) -> None:
+    from segcheck.cli.agent_commands import agent
+
+    args = [a.replace("$(NODE_NAME)", "worker-0") for a in agent_container(rendered(tree))["args"]]
+    context = agent.make_context("agent", args)  # parses only; a misspelt option raises here
+    assert context.params["auth"] == "tokenreview"
 
 
 def test_daemonset_runs_the_agent_as_documented() -> None:

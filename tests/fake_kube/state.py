@@ -37,6 +37,7 @@ RESOURCES: dict[str, FakeResource] = {
         FakeResource("k8s.cni.cncf.io", "v1", "network-attachment-definitions", "NetworkAttachmentDefinition", True),
         FakeResource("k8s.cni.cncf.io", "v1beta1", "multi-networkpolicies", "MultiNetworkPolicy", True),
         FakeResource("kubevirt.io", "v1", "virtualmachineinstances", "VirtualMachineInstance", True),
+        FakeResource("segcheck.io", "v1alpha1", "externalendpoints", "ExternalEndpoint", True),
     )
 }
 _BY_KIND = {(r.api_version, r.kind): r for r in RESOURCES.values()}

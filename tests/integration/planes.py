@@ -7,6 +7,7 @@ from typing import Iterator
 
 from segcheck.agent.adapters.manifest_files import load_inventory
 from segcheck.agent.adapters.probers.raw import RawSocketProber
+from segcheck.agent.core.enforcement import PROFILES
 from segcheck.agent.core.inventory import Inventory
 from segcheck.agent.core.model import Ref
 from segcheck.agent.lab.controller import LabController
@@ -34,7 +35,7 @@ def checker(lab: Lab, inventory: Inventory, prober: RawSocketProber | None = Non
 
 def owned_acl(lab: Lab, policy: str, direction: str) -> tuple[str, str, str]:
     """(port group, direction, uuid) of the allow ACL OVN-K-style programming made for `policy`."""
-    for line in lab.run_nbctl("--bare", "--columns=_uuid,external_ids", "find", "ACL",
+    for line in lab.run_nbctl("--bare", "--columns=_uuid,external_ids", "find", "ACL",  # same ids in every version
                               f'external_ids:"k8s.ovn.org/name"="default:{policy}"').split("\n\n"):
         parts = line.split("\n")
         if len(parts) >= 2 and f"direction={direction}" in parts[1]:
@@ -55,10 +56,11 @@ def drop_flow(lab: Lab, bridge: str, flow: str) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def seeded(lab: Lab) -> Iterator[tuple[LabController, Inventory]]:
+def seeded(lab: Lab, ovnk_version: str | None = None) -> Iterator[tuple[LabController, Inventory]]:
+    """The seed's policies programmed in one OVN-K version's NB shapes (default: the lab's)."""
     controller = LabController(lab)
     inventory = seed_inventory()
-    controller.apply(inventory, NET)
+    controller.apply(inventory, NET, PROFILES[ovnk_version] if ovnk_version else None)
     try:
         yield controller, inventory
     finally:

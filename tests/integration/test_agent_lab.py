@@ -58,9 +58,15 @@ def counts(state, network=NET):
     return state.drift_counts()[network]
 
 
-def get(svc, path):
-    with urllib.request.urlopen(f"http://127.0.0.1:{svc.port}{path}", timeout=10) as resp:
-        return resp.status, resp.read()
+def get(svc, path, token=None):
+    req = urllib.request.Request(f"http://127.0.0.1:{svc.port}{path}")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
 
 
 def post(svc, body, token=None, raw=None):
@@ -87,7 +93,8 @@ def test_seed_is_clean_and_exposition_is_valid(service):
     assert b'segcheck_drift_cells{class="leak",network="default/tenantblue"} 0.0' in metrics
     assert b'segcheck_localnet_mapping_ok{bridge="br-ex",network="default/tenantblue"} 1.0' in metrics
     assert get(service, "/healthz")[0] == 200 and get(service, "/readyz")[0] == 200
-    matrix = json.loads(get(service, "/v1/matrix")[1])
+    assert get(service, "/v1/matrix")[0] == 401 and get(service, "/v1/drift", token="wrong")[0] == 403
+    matrix = json.loads(get(service, "/v1/matrix", token=TOKEN)[1])
     cells = matrix["networks"][0]["cells"]
     db = next(c for c in cells if c["from"] == "default/vm-server" and c["to"] == "ext:db" and c["port"] == 5432)
     assert (db["expected"], db["programmed"]["verdict"], db["observed"]["verdict"]) == ("allowed",) * 3
@@ -153,6 +160,30 @@ def test_probe_api_requires_a_token_and_bounds_the_body(service):
     assert status == 200 and cell["observed"]["verdict"] == "allowed" and cell["drift"] == []
 
 
+def test_probe_api_answers_ip_targets_of_declared_endpoints_and_refuses_the_rest(service):
+    # Regression: an IP target answered 500 (KeyError: the reachability was built without the extra endpoint).
+    status, cell = post(service, {"from": "vm-server", "to": "192.168.200.5:5432"}, token=TOKEN)
+    assert status == 200 and cell["to"] == "ext:db" and cell["observed"]["verdict"] == "allowed"
+    for target in ("192.168.200.99:22", "127.0.0.1:22"):
+        status, answer = post(service, {"from": "vm-server", "to": target}, token=TOKEN)
+        assert status == 403 and "not a declared" in answer["error"], (target, status, answer)
+    probes = sum(service.agent.state.probes_by_result.values())
+    assert post(service, {"from": "192.168.200.99", "to": "vm-server:8080"}, token=TOKEN)[0] == 403
+    assert sum(service.agent.state.probes_by_result.values()) == probes  # nothing was sent
+
+
+def test_cli_probe_of_an_undeclared_ip_in_the_lab_reports_instead_of_crashing(seed_lab):
+    # Regression: `segcheck probe vm-server 192.168.200.99:22 --lab` printed a KeyError traceback.
+    lab, _ = seed_lab
+    proc = subprocess.run([sys.executable, "-m", "segcheck.cli", "probe", "vm-server", "192.168.200.99:22", "--lab",
+                           "--state-dir", str(lab.state_dir), "--prefix", lab.prefix, "-o", "json"],
+                          capture_output=True, text=True, timeout=60)
+    assert "Traceback" not in proc.stderr and proc.returncode in (0, 1, 3), proc.stderr
+    cell = json.loads(proc.stdout)
+    assert cell["to"] == "192.168.200.99" and cell["expected"] == "denied"  # default-deny isolates vm-server
+    assert cell["observed"]["verdict"] in ("denied", "unknown")  # nobody answers there: never "allowed"
+
+
 def test_agent_process_stops_cleanly_on_sigterm(seed_lab, tmp_path):
     lab, _ = seed_lab
     token = tmp_path / "token"
@@ -191,11 +222,15 @@ def test_cli_talks_to_the_agent(service, tmp_path):
     from segcheck.cli.main import cli
 
     url = f"http://127.0.0.1:{service.port}"
-    clean = CliRunner().invoke(cli, ["drift", "--agent", url, "-o", "json"])
-    assert clean.exit_code == 0, clean.output
-    assert json.loads(clean.output)["networks"][0]["cells"] == []
     token = tmp_path / "token"
     token.write_text(TOKEN)
+    refused = CliRunner().invoke(cli, ["drift", "--agent", url, "-o", "json"])
+    assert refused.exit_code == 3 and "401" in refused.output
+    clean = CliRunner().invoke(cli, ["drift", "--agent", url, "--token-file", str(token), "-o", "json"])
+    assert clean.exit_code == 0, clean.output
+    assert json.loads(clean.output)["networks"][0]["cells"] == []
+    typo = CliRunner().invoke(cli, ["drift", "--agent", url, "--network", "default/nope"], env={"SEGCHECK_TOKEN": TOKEN})
+    assert typo.exit_code == 3 and "404" in typo.output  # a mistyped network is not "no drift"
     probe = CliRunner().invoke(cli, ["probe", "vm-server", "db:5432", "--agent", url, "--token-file", str(token),
                                      "-o", "json"])
     assert probe.exit_code == 0, probe.output

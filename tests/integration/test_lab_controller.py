@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from segcheck.agent.adapters.manifest_files import load_inventory
 from segcheck.agent.core.inventory import Inventory
 from segcheck.agent.lab.controller import LabController
-from segcheck.agent.lab.lab import Lab
+from segcheck.agent.lab.lab import DEFAULT_OVNK_VERSION, Lab
 from segcheck.cli.lab_commands import lab as lab_group
 
 pytestmark = pytest.mark.lab
@@ -62,21 +62,38 @@ def seed_inventory(*extra: Path, policies: bool = True) -> Inventory:
     return inv
 
 
-@pytest.fixture(scope="module")
-def controller(lab: Lab) -> Iterator[LabController]:
-    """The session lab with policies programmed per test; cleared afterwards, so other modules see an open lab."""
+@pytest.fixture(scope="module", params=["4.14", "current"])
+def controller(lab: Lab, request: pytest.FixtureRequest) -> Iterator[LabController]:
+    """The session lab with policies programmed per test in one OVN-K version's NB shapes; cleared afterwards,
+    so other modules see an open lab."""
+    lab.remember_ovnk_version(request.param)
     ctl = LabController(lab)
     try:
         yield ctl
     finally:
         ctl.clear("tenantblue")
+        lab.remember_ovnk_version(DEFAULT_OVNK_VERSION)
 
 
 @pytest.fixture
 def seeded(lab: Lab, controller: LabController) -> Lab:
     report = controller.apply(seed_inventory())
     assert (report.port_groups, report.acls, report.address_sets) == (4, 5, 0)
+    assert report.tier_supported  # the lab's OVN has ACL tiers (trixie's when the system's has none)
     return lab
+
+
+def test_nb_holds_exactly_one_versions_shapes(seeded: Lab) -> None:
+    rows = json.loads(seeded.run_nbctl("--format=json", "--columns=name,external_ids", "list", "Port_Group"))
+    ids = [dict(row[1][1]) for row in rows["data"]]
+    legacy = [i for i in ids if "name" in i and "k8s.ovn.org/owner-type" not in i]
+    owned = [i for i in ids if i.get("k8s.ovn.org/owner-controller") == "tenantblue-network-controller"]
+    if seeded.ovnk_version == "4.14":
+        assert len(legacy) == 4 and owned == [] and all(i["k8s.ovn.org/network"] == "tenantblue" for i in legacy)
+    else:
+        assert len(owned) == 4 and legacy == []
+    tiers = seeded.run_nbctl("--bare", "--columns=tier", "list", "ACL").split()
+    assert tiers and set(tiers) == {"2"}
 
 
 def test_seed_allows_pod_to_db_and_psql(seeded: Lab, tcp: Callable[..., str]) -> None:

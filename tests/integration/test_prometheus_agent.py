@@ -18,7 +18,17 @@ from segcheck.agent.runtime.agent import Agent
 from segcheck.agent.runtime.declared import FilesSource
 from segcheck.agent.runtime.service import AgentService
 from segcheck.agent.lab.seed import packaged_seed
-from tests.deploy.queries import RULES, Query, alert_rules, all_dashboard_queries
+from tests.deploy.contract import KSM_JOB
+from tests.deploy.fake_exporter import KubeStateMetricsCollector, serving
+from tests.deploy.queries import (
+    RULES,
+    Query,
+    alert_rules,
+    all_dashboard_queries,
+    console_table_queries,
+    linked_queries,
+    rows_the_console_shows,
+)
 from tests.prom.fixtures import prometheus  # noqa: F401 - fixture
 from tests.prom.server import Prometheus, ScrapeTarget
 
@@ -70,6 +80,13 @@ def segcheck_target(tampered_lab, tmp_path_factory) -> Iterator[ScrapeTarget]:
 
 
 @pytest.fixture(scope="module")
+def prometheus_other_targets() -> Iterator[list[ScrapeTarget]]:
+    """kube-state-metrics, as far as the dashboards read it (the DaemonSet's desired count): not on the lab."""
+    with serving(KubeStateMetricsCollector(desired=1)) as address:
+        yield [ScrapeTarget(address, job=KSM_JOB)]
+
+
+@pytest.fixture(scope="module")
 def prometheus_rule_files() -> list[Path]:
     return [RULES]
 
@@ -85,6 +102,29 @@ def scraped(prometheus: Prometheus) -> Prometheus:  # noqa: F811 - fixture from 
 @pytest.mark.parametrize("query", all_dashboard_queries(), ids=lambda q: q.where)
 def test_every_dashboard_query_returns_data_from_the_agent(scraped: Prometheus, query: Query) -> None:
     assert scraped.wait_for(query.promql(), timeout=TIMEOUT), f"{query.where}: {query.promql()} returned nothing"
+
+
+@pytest.mark.parametrize("query", console_table_queries(), ids=lambda q: q.where)
+def test_console_tables_show_one_row_per_series_of_the_agent(scraped: Prometheus, query: Query) -> None:
+    result = scraped.wait_for(query.promql(), timeout=TIMEOUT)
+    assert rows_the_console_shows(result) == len(result), result
+
+
+@pytest.mark.parametrize("query,fields", linked_queries(), ids=lambda v: v.where if isinstance(v, Query) else "")
+def test_drift_links_find_their_fields_in_the_agents_rows(scraped: Prometheus, query: Query, fields: list[str]) -> None:
+    result = scraped.wait_for(query.promql(), timeout=TIMEOUT)
+    assert fields and all(s["metric"].get(f) for s in result for f in fields), (fields, result)
+
+
+def test_worst_pairs_and_policy_drift_name_the_tampered_cells(scraped: Prometheus) -> None:
+    pairs = scraped.wait_for('segcheck_drift_pair_info{job="segcheck", class="leak"}', timeout=TIMEOUT)
+    assert {(p["metric"]["source"], p["metric"]["destination"], p["metric"]["port"]) for p in pairs} >= {
+        ("default/podclient", "ext:db", "22/TCP")}
+    # The leak at 22 breaks the policies that isolate the sources; the blackhole at 5432 the rule that allows it.
+    leaks = scraped.wait_for('segcheck_policy_drift_cells{job="segcheck", class="leak"} > 0', timeout=TIMEOUT)
+    assert {p["metric"]["policy"] for p in leaks} == {"default/default-deny", "default/allow-db-egress"}
+    blocked = scraped.wait_for('segcheck_policy_drift_cells{job="segcheck", class="blackhole"} > 0', timeout=TIMEOUT)
+    assert {p["metric"]["policy"] for p in blocked} == {"default/allow-db-egress"}
 
 
 def test_drift_alert_expressions_hold_and_every_rule_evaluates(scraped: Prometheus) -> None:

@@ -1,6 +1,6 @@
 """A real Prometheus (`/usr/bin/prometheus`) as a plain child process on 127.0.0.1, for tests.
 
-It scrapes one job, `segcheck`, every second from the targets it is given, may load rule files, and answers
+It scrapes the targets it is given every second, each in its job (`segcheck` unless the target says), may load rule files, and answers
 PromQL through its HTTP API. Readiness and results are awaited by polling with a deadline; the pause between
 polls is a wait on the child process itself, so a Prometheus that dies is noticed at once. It is stopped by PID.
 """
@@ -42,10 +42,11 @@ class PrometheusError(RuntimeError):
 
 @dataclass(frozen=True)
 class ScrapeTarget:
-    """What the `segcheck` job scrapes: `host:port`, plus the target labels a ServiceMonitor would add."""
+    """What a job scrapes: `host:port`, plus the target labels a ServiceMonitor would add."""
 
     address: str
     labels: dict[str, str] = field(default_factory=dict)
+    job: str = JOB
 
 
 def free_port() -> int:
@@ -59,11 +60,11 @@ def scrape_config(targets: Sequence[ScrapeTarget], rule_files: Sequence[Path] = 
         "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(path) for path in rule_files],
         "scrape_configs": [{
-            "job_name": JOB,
+            "job_name": job,
             "scrape_interval": "1s",
             "scrape_timeout": "1s",
-            "static_configs": [{"targets": [t.address], "labels": dict(t.labels)} for t in targets],
-        }],
+            "static_configs": [{"targets": [t.address], "labels": dict(t.labels)} for t in targets if t.job == job],
+        } for job in sorted({t.job for t in targets})],
     }
 
 

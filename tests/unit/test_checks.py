@@ -56,6 +56,7 @@ class FakeSources:
     trace: Trace | None = None
     name: str = "test"
     sees_every_workload: bool = True
+    node: str | None = None
     readers: list[Fixed] = field(default_factory=list)
 
     def unavailable(self) -> str | None:
@@ -166,6 +167,10 @@ def test_explain_without_evidence_from_the_trace_could_not_check(seed):
     traced = explain(inventory, "vm-server", "db:5432", PROFILE,
                      trace_with=FakeSources(nb, as_policy_says, trace=Trace("delivered", "output(...)")))
     assert traced.trace == Trace("delivered", "output(...)") and traced.status is Status.MATCH
+    # Beside the trace, segcheck's own evaluation of the same ACLs, stage by stage, with the deciding ACL.
+    assert traced.programmed is not None and traced.programmed.verdict is Verdict.ALLOWED
+    chain = traced.programmed.chain()
+    assert any("allow" in text and "acl/" in text for text in chain.values()), chain
 
 
 def test_read_programmed_closes_what_it_opened(seed):

@@ -225,8 +225,9 @@ def test_ipv6_blocks() -> None:
 
 def test_l4_matches_as_upstream_groups_them() -> None:
     tcp, udp = Protocol.TCP, Protocol.UDP
-    assert l4_matches([]) == []
-    assert l4_matches([PortRange(p) for p in Protocol]) == [("None", None)]
+    assert l4_matches([]) == []  # ports listed, none left (named ports unresolved): no ACL
+    assert l4_matches([], ports_listed=False) == [("None", None)]  # no ports at all: every protocol
+    assert l4_matches([PortRange(p) for p in Protocol]) == [("tcp", "tcp"), ("udp", "udp"), ("sctp", "sctp")]
     # A whole-protocol entry adds no clause, so next to a port of the same protocol only that port is matched
     # (getProtocolPortsMap: port 0 lands in neither list).
     assert l4_matches([PortRange(tcp, 80, 80), PortRange(tcp), PortRange(udp, 1, 2)]) == [
@@ -340,3 +341,13 @@ def test_unplaced_attachments_are_reported() -> None:
     state = desired_state(inv, NET, {})
     assert state.unplaced == ("default/client",)
     assert all(pg.ports == () for pg in state.port_groups)
+
+
+def test_the_lab_names_its_switch_by_network_and_maps_the_physical_network(tmp_path: Path) -> None:
+    from segcheck.agent.lab.lab import Lab
+
+    inv = inventory(nad("tenantblue", physicalNetworkName="physnet-blue"), pod("client", "192.168.200.10"))
+    topology = topology_from_inventory(inv, NET)
+    lab = Lab(state_dir=tmp_path, prefix="sct-", topology=topology)
+    assert (lab.switch_name, lab.localnet_port_name) == ("tenantblue_ovn_localnet_switch", "tenantblue_ovn_localnet_port")
+    assert topology.network.bridge_mapping == "physnet-blue:br-ex"

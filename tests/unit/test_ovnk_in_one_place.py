@@ -44,6 +44,10 @@ def literals(path: Path):
             yield node.lineno, ast.get_source_segment(text, node) or ""
 
 
+# Spelled like an OVN-K literal but meaning something else: the Kubernetes kind NetworkPolicy, named once.
+HOMONYMS = {(ROOT / "agent" / "core" / "consistency.py", r"\"NetworkPolicy\"")}
+
+
 def test_ovnk_literals_live_in_the_ovnk_package_only():
     allowed_ip_sets = ROOT / "agent" / "core" / "ovn_match.py"
     bad = []
@@ -52,7 +56,7 @@ def test_ovnk_literals_live_in_the_ovnk_package_only():
             continue
         for lineno, line in literals(path):
             for pattern in FORBIDDEN:
-                if pattern == r"_ip[46]\"" and path == allowed_ip_sets:
+                if pattern == r"_ip[46]\"" and path == allowed_ip_sets or (path, pattern) in HOMONYMS:
                     continue
                 if re.search(pattern, line, re.IGNORECASE if "0x" in pattern else 0):
                     bad.append(f"{path.relative_to(ROOT)}:{lineno}: {pattern}: {line.strip()}")

@@ -29,6 +29,8 @@ from segcheck.agent.core.northbound import (
     OvsSnapshot,
     parse_bridge_mappings,
 )
+from segcheck.agent.core.acl_pipeline import Effect, Stage
+from segcheck.agent.core.ovnk.versions import NbShapes
 from segcheck.agent.core.programmed import (
     ProgrammedPlane,
     check_localnet_mapping,
@@ -198,6 +200,35 @@ def test_both_stages_allowing_report_both_acls():
     p = plane(egress(Nb(), acl("preallow", "from-lport", 1001, "allow-related", "inport == @pg", after_lb=False),
                      acl("postallw", "from-lport", 1001, "allow-related", "inport == @pg", after_lb=True)))
     assert (verdict(p), p.judge(POD, DB, 5432, TCP).because) == (A, ["acl/preallow", "acl/postallw"])
+
+
+def test_every_judgement_says_what_each_stage_and_tier_did():
+    p = plane(egress(Nb(), acl("t0pass00", "from-lport", 1000, "pass", "inport == @pg", tier=0),
+                     acl("t2allow0", "from-lport", 1001, "allow-related", "inport == @pg && tcp.dst == 5432"),
+                     acl("t2drop00", "from-lport", 1000, "drop", "inport == @pg")))
+    j = p.judge(POD, DB, 5432, TCP)
+    assert (j.verdict, j.because) == (A, ["acl/t2allow0"])
+    assert [(e.stage, e.tier, e.acl.uuid if e.acl else None, e.effect) for e in j.effects] == [
+        (Stage.EGRESS_BEFORE_LB, None, None, Effect.NO_MATCH),
+        (Stage.EGRESS_AFTER_LB, 0, "t0pass00", Effect.PASS),
+        (Stage.EGRESS_AFTER_LB, 2, "t2allow0", Effect.ALLOW),
+        (Stage.INGRESS, None, None, Effect.NO_MATCH)]
+    assert j.chain() == {Stage.EGRESS_BEFORE_LB: "no ACL: no-match",
+                         Stage.EGRESS_AFTER_LB: "tier 0 pass (acl/t0pass00) -> tier 2 allow (acl/t2allow0)",
+                         Stage.INGRESS: "no ACL: no-match"}
+    assert j.effects[2].to_json() == {"stage": "egress after LB", "tier": 2, "acl": "acl/t2allow0", "effect": "allow"}
+    denied = p.judge(POD, DB, 5433, TCP)
+    assert [str(e) for e in denied.effects if e.stage is Stage.EGRESS_AFTER_LB] == [
+        "tier 0 pass (acl/t0pass00)", "tier 2 deny (acl/t2drop00)"]
+
+
+def test_a_tier_without_a_match_is_shown_and_lets_the_next_tier_decide():
+    p = plane(egress(Nb(), acl("t0udp000", "from-lport", 1000, "drop", "inport == @pg && udp", tier=0),
+                     acl("t2drop00", "from-lport", 1000, "drop", "inport == @pg")))
+    j = p.judge(POD, DB, 5432, TCP)
+    assert [(e.tier, e.effect) for e in j.effects if e.stage is Stage.EGRESS_AFTER_LB] == [
+        (0, Effect.NO_MATCH), (2, Effect.DENY)]
+    assert j.verdict is D
 
 
 def test_egress_allowed_still_needs_ingress_at_the_destination():
@@ -461,15 +492,18 @@ def test_detects_the_acl_layout_and_a_profile_that_contradicts_it():
     from tests.nb_builders import Nb, acl, seed_inventory
 
     network = seed_inventory().networks[Ref("default", "tenantblue")]
-    seen, findings = detect_ovnk(seed_nb(), network, "4.14", end_port_supported=False)
-    assert seen == ["one ACL per rule, peer and protocol (port-policy-protocol)", "ACL tiers in use"]
+    seen, findings = detect_ovnk(seed_nb(), network, "4.14", end_port_supported=False, nb_shapes=NbShapes.V4_14)
+    assert seen == ["policy port groups with only name and k8s.ovn.org/network ids (OVN-K 4.14)",
+                    "one ACL per rule, peer and protocol (port-policy-protocol)", "ACL tiers in use"]
     assert findings == []
+    seen, findings = detect_ovnk(seed_nb(), network, "current", end_port_supported=True, nb_shapes=NbShapes.CURRENT)
+    assert [(f.kind, "--ovnk-version 4.14" in f.message) for f in findings] == [(FindingKind.PROFILE_MISMATCH, True)]
     ranged = Nb().group("pg", (), acl("rangeacl", "to-lport", 1001, "allow-related",
                                       "tcp && 8000<=tcp.dst<=8100 && outport == @pg", owner="default:range")).build()
     seen, findings = detect_ovnk(ranged, network, "4.14", end_port_supported=False)
     assert "port ranges programmed (endPort honoured)" in seen
     assert [f.kind for f in findings] == [FindingKind.PROFILE_MISMATCH]
-    assert detect_ovnk(ranged, network, "2025", end_port_supported=True)[1] == []
+    assert detect_ovnk(ranged, network, "current", end_port_supported=True)[1] == []
 
 
 def test_layer2_networks_use_their_own_switch_and_have_no_bridge_mapping():

@@ -90,6 +90,19 @@ def test_end_port_dropped_on_4_14_and_honoured_later():
     assert FindingKind.END_PORT_IGNORED in kinds(inv)
 
 
+def test_a_whole_protocol_entry_next_to_numbered_ports_allows_only_those():
+    """gress_policy.go getProtocolPortsMap / getL4Match: an entry without a port adds no clause, so
+    `[{TCP}, {TCP, 80}]` is programmed as `tcp && tcp.dst==80`; another protocol keeps all its ports."""
+    inv = world(mnp("mixed", {"podSelector": {"matchLabels": {"app": "server"}}, "policyTypes": ["Ingress"],
+                              "ingress": [{"ports": [{"protocol": "TCP"}, {"protocol": "TCP", "port": 80},
+                                                     {"protocol": "UDP"}]}]}))
+    closed = {(C, S): D, (O, S): D, (X, S): D}
+    check(inv, TruthTable(A), 80)
+    check(inv, TruthTable(A, closed), 81)
+    check(inv, TruthTable(A), 81, Protocol.UDP)
+    assert FindingKind.WHOLE_PROTOCOL_NARROWED in kinds(inv)
+
+
 def test_named_port_widens_on_4_14():
     inv = world(mnp("named", {"podSelector": {"matchLabels": {"app": "server"}}, "policyTypes": ["Ingress"],
                               "ingress": [{"ports": [{"protocol": "TCP", "port": "postgres"}]}]}))

@@ -275,8 +275,8 @@ def test_pod_to_gateway_when_a_policy_is_provisioned(policy, table):
 def test_vlan_id_zero_means_no_vlan():
     """Every e2e NAD but the localnet ones carries `"vlanID": 0`; it used to be rejected (exit 2)."""
     inv = inventory(e2e_nad(F_NS, "layer2", FLAT_L2_CIDR), e2e_nad(EXTRA_NS, "localnet", vlan=LOCALNET_VLAN))
-    assert inv.networks[Ref(F_NS, NAD)].vlan_id is None
-    assert inv.networks[Ref(EXTRA_NS, NAD)].vlan_id == LOCALNET_VLAN
+    assert inv.nads[Ref(F_NS, NAD)].vlan_id is None
+    assert inv.nads[Ref(EXTRA_NS, NAD)].vlan_id == LOCALNET_VLAN
 
 
 def test_nads_of_one_cni_name_are_one_network_and_policy_for_matches_by_network():
@@ -314,7 +314,7 @@ def test_a_separate_vlan_shares_the_bridge_mapping_through_physical_network_name
         e2e_nad(F_NS, "localnet", LOCALNET_CIDR, cni_name=other, vlan=20, excludes=f"{UNDERLAY_IP}/32",
                 physical=f"k3x9z_{NAD}", name=other),
         client, endpoints(service))
-    net = inv.networks[Ref(F_NS, other)]
+    net = inv.nads[Ref(F_NS, other)]
     assert (net.vlan_id, net.localnet_name) == (20, f"k3x9z_{NAD}")
-    assert inv.same_network(Ref(F_NS, other)) == {Ref(F_NS, other)}
+    assert inv.network_of(Ref(F_NS, other)) == Ref(F_NS, other) != inv.network_of(Ref(F_NS, NAD))
     check(inv, TruthTable(A), PORT, network=f"{F_NS}/{other}")

@@ -3,8 +3,15 @@
 Per run: open one socket per send point (in its namespace; ports reserved there), ARP-resolve every target from
 the send point's MAC/IP (an answer proves the target alive), send one warm-up echo per target (the first burst
 towards an unresolved neighbour is lost), then send every probe paced at `rate` (OVS's veth receive drops
-unpaced bursts above ~250 frames) while one poll loop drains every socket. The run ends when every probe is
-answered or `timeout` after the last send.
+unpaced bursts above ~250 frames) while one poll loop drains every socket.
+
+Silence is not yet a verdict. TCP and ICMP probes left unanswered are re-probed with a fresh 5-tuple after a
+back-off, beside canaries (fresh re-probes of paths that answered in this run), for as many attempts as the send
+point's measured loss requires (see `loss`); answers to every earlier attempt still count (a SYN-ACK the peer
+retransmits after 1 s lands in a later pass). The first re-probe pass goes at twice the rate (mostly dropped
+SYNs: nothing comes back to carry), and a pass that shows loss halves the rate of the next; a run starts an
+octave lower for each octave at which a send point lost answers lately. What is still silent is `denied` once
+the attempts suffice, else `unknown` (answers are going missing on this node).
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ import select
 import socket
 import struct
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from segcheck.agent.core.model import Verdict
@@ -31,6 +38,7 @@ from segcheck.agent.core.probe import (
 from .. import netns
 from . import packets as pk
 from .common import answered, unknown, validate_job, validate_source
+from .loss import EPSILON, MAX_ATTEMPTS, MIN_ATTEMPTS, LossEstimate, pass_loss, rate_octave
 from .ports import PortExhausted, SourcePortAllocator, reserve_here
 
 ETH_P_ALL = 0x0003
@@ -44,7 +52,13 @@ PACKET_OUTGOING = 4
 RCVBUF_BYTES = 8 << 20
 MAX_BURST = 32  # frames sent back to back at most: far below the ~250 that OVS's veth receive drops
 MAX_DRAIN = 1024  # frames read from one socket per loop turn, so sending is never starved
-WARMUP = -1  # in-flight marker of warm-up probes: answers are consumed, never scored
+BACKOFF_SECONDS = 0.05  # before the first re-probe pass; doubles with each further pass
+CANARIES = 4  # re-probes of answered paths per send point and confirmation pass, at least
+CANARY_SHARE = 20  # ... and one per this many silent probes, so a long pass measures its own loss well
+MIN_RATE = 500.0  # adaptive pacing never goes slower than this
+LOSSY = 0.01  # a recent loss rate above this at a pace makes the next run start an octave lower
+CONFIRM_SPEEDUP = 2.0  # the first re-probe pass is mostly dropped SYNs (no answers to carry): it goes faster,
+# and its canaries measure what that costs
 
 
 def _bpf_incoming_to(ip: bytes) -> bytes:
@@ -64,7 +78,7 @@ def _bpf_incoming_to(ip: bytes) -> bytes:
     return b"".join(struct.pack("HBBI", *ins) for ins in prog)
 
 
-@dataclass
+@dataclass(eq=False)
 class _Sender:
     """One send point's socket and state for a run."""
 
@@ -73,9 +87,57 @@ class _Sender:
     mac: bytes = b""
     ip: bytes = b""
     error: str = ""
-    neighbours: dict[bytes, bytes] = field(default_factory=dict)  # target IP -> MAC (ARP answered)
-    inflight: dict[pk.Key, int] = field(default_factory=dict)  # probe key -> job index (or WARMUP)
     warning: str = ""
+    neighbours: dict[bytes, bytes] = field(default_factory=dict)  # target IP -> MAC (ARP answered)
+    inflight: dict[pk.Key, "_Attempt"] = field(default_factory=dict)  # every attempt of this run, by answer key
+    passes: list["_PassLoss"] = field(default_factory=list)  # this run's evidence, per pass
+
+
+@dataclass
+class _PassLoss:
+    """One pass of one send point: attempts shown lost, attempts whose fate is known, and what history says."""
+
+    pace: float
+    history: float = 0.0
+    lost: int = 0
+    trials: int = 0
+
+    def rate(self, earlier: float) -> float:
+        return pass_loss(self.lost, self.trials, earlier, self.history)
+
+
+@dataclass(eq=False)
+class _Probe:
+    """One job of the run: where it leaves, what it has tried, and its result once decided."""
+
+    index: int
+    job: ProbeJob
+    sender: _Sender | None = None
+    dst: bytes = b""
+    result: ProbeResult | None = None
+    attempts: int = 0
+    last_pass: int = 0
+    silent_passes: list[int] = field(default_factory=list)  # passes it ended silent in
+
+    @property
+    def retried(self) -> bool:
+        return self.job.protocol is not ProbeProtocol.UDP  # UDP silence proves nothing: no confirmation
+
+
+@dataclass(eq=False)
+class _Attempt:
+    """One frame sent: for a job (or a canary, or a warm-up echo) with the answer it expects."""
+
+    probe: _Probe | None  # None: warm-up echo, answers consumed
+    frame: bytes
+    ack: int = -1  # expected TCP acknowledgement number (-1: not TCP)
+    canary: bool = False
+    sent_at: float = 0.0
+    answered: bool = False
+    pass_no: int = 0
+
+
+AnswerHandler = Callable[[_Sender, pk.Kind, pk.Key, int, float], None]
 
 
 def interface_mac(sock: socket.socket, interface: str) -> bytes:
@@ -117,7 +179,8 @@ class RawSocketProber:
     port_range: source ports (and ICMP ids) to use, reserved in each sender namespace when `reserve_ports`.
     guard_seconds: a 5-tuple is not reused within this time (the allocator lives as long as the prober, so
     keep one prober per agent). arp_timeout: how long to wait for ARP answers (three tries).
-    warmup_wait: pause after the warm-up echoes.
+    warmup_wait: pause after the warm-up echoes. loss: each send point's recent loss per rate octave, kept
+    across runs (so keep one prober per agent).
     """
 
     name = "raw"
@@ -131,79 +194,73 @@ class RawSocketProber:
         self.warmup_wait = warmup_wait
         self.reserve_ports = reserve_ports
         self.warnings: list[str] = []  # of the last run
-        self.stats: dict[str, float] = {}  # phase durations and send rate of the last run
+        self.stats: dict[str, float] = {}  # phase durations, send rate, attempts and loss of the last run
+        self.loss: dict[tuple[SendPoint, int], LossEstimate] = {}  # per send point and rate octave, across runs
+        self._pass = 0  # the pass being sent or waited for (a run's state; runs never overlap)
+        self._outstanding = 0  # its probes not decided and canaries not answered yet
+        self._recovered = 0  # its probes answered only after a silent pass
 
     # -- public -----------------------------------------------------------------------------------------------
 
     def run(self, jobs: Sequence[ProbeJob], *, timeout: float = 1.0, rate: float = 20000.0) -> list[ProbeResult]:
-        jobs = list(jobs)
-        results: list[ProbeResult | None] = [None] * len(jobs)
+        probes = [_Probe(i, job) for i, job in enumerate(jobs)]
         senders: dict[SendPoint, _Sender] = {}
         try:
-            self._run(jobs, results, senders, max(0.0, float(timeout)), float(rate) if rate and rate > 0 else 20000.0)
+            self._run(probes, senders, max(0.0, float(timeout)), float(rate) if rate and rate > 0 else 20000.0)
         except Exception as exc:  # noqa: BLE001 - never raise: whatever is not decided yet becomes unknown
             detail = f"prober failure: {type(exc).__name__}: {exc}"
-            for i, job in enumerate(jobs):
-                if results[i] is None:
-                    results[i] = ProbeResult(job, Verdict.UNKNOWN, Evidence.ERROR, detail)
+            for probe in probes:
+                if probe.result is None:
+                    probe.result = ProbeResult(probe.job, Verdict.UNKNOWN, Evidence.ERROR, detail)
         finally:
             for sender in senders.values():
                 if sender.sock is not None:
                     sender.sock.close()
-        return [r if r is not None else unknown(job, Evidence.ERROR, "not decided") for r, job in zip(results, jobs)]
+        return [p.result if p.result is not None else unknown(p.job, Evidence.ERROR, "not decided") for p in probes]
 
     # -- phases -----------------------------------------------------------------------------------------------
 
-    def _run(self, jobs: list[ProbeJob], results: list[ProbeResult | None], senders: dict[SendPoint, _Sender],
-             timeout: float, rate: float) -> None:
+    def _run(self, probes: list[_Probe], senders: dict[SendPoint, _Sender], timeout: float, rate: float) -> None:
         self.warnings = []
         self.stats = {}
         started = time.monotonic()
         targets: dict[SendPoint, set[bytes]] = {}
-        dst_bytes: list[bytes] = [b""] * len(jobs)
         canonical: dict[int, SendPoint] = {}  # id(source) -> one SendPoint per distinct value (hash it once)
         source_problem: dict[int, str] = {}
-        wanted: dict[int, set[bytes]] = {}  # id(source) -> its targets
-        for i, job in enumerate(jobs):
-            sid = id(job.source)
+        for probe in probes:
+            sid = id(probe.job.source)
             if sid not in canonical:
-                point = canonical[sid] = next((p for p in targets if p == job.source), job.source)
+                point = canonical[sid] = next((p for p in targets if p == probe.job.source), probe.job.source)
                 source_problem[sid] = validate_source(point)
-                wanted[sid] = targets.setdefault(point, set())
-            problem = source_problem[sid] or validate_job(job)
+                targets.setdefault(point, set())
+            problem = source_problem[sid] or validate_job(probe.job)
             if problem:
-                results[i] = unknown(job, Evidence.ERROR, problem)
+                probe.result = unknown(probe.job, Evidence.ERROR, problem)
                 continue
-            dst_bytes[i] = job.dst_ip.packed
-            wanted[sid].add(dst_bytes[i])
-        targets = {p: t for p, t in targets.items() if t}
-        for point in targets:
-            senders[point] = self._open(point)
+            probe.dst = probe.job.dst_ip.packed
+            targets[canonical[sid]].add(probe.dst)
+        for point, wanted in targets.items():
+            if wanted:
+                senders[point] = self._open(point)
         live = {p: s for p, s in senders.items() if s.sock is not None}
-        by_id = {sid: senders.get(point) for sid, point in canonical.items()}
         if live:
             self._resolve(live, targets, rate)
             self.stats["arp_s"] = time.monotonic() - started
             self._warm_up(live, rate)
-        mark = time.monotonic()
-        prepared = self._prepare(jobs, results, by_id, dst_bytes)
-        self.stats["prepare_s"] = time.monotonic() - mark
-        if prepared:
-            self._send_and_collect(jobs, results, live, prepared, timeout, rate)
-
-        for i, job in enumerate(jobs):
-            if results[i] is not None:
+        pending = []
+        for probe in probes:
+            if probe.result is not None:
                 continue
-            sender = by_id.get(id(job.source))
-            if sender is None:
-                results[i] = unknown(job, Evidence.ERROR, "job was not prepared")
-            elif sender.sock is None:
-                results[i] = unknown(job, Evidence.ERROR, sender.error)
-            elif dst_bytes[i] not in sender.neighbours:
-                results[i] = unknown(job, Evidence.NO_ARP, f"no ARP reply from {job.dst_ip} on {job.source.interface}")
+            sender = probe.sender = senders[canonical[id(probe.job.source)]]
+            if sender.sock is None:
+                probe.result = unknown(probe.job, Evidence.ERROR, sender.error)
+            elif probe.dst not in sender.neighbours:
+                probe.result = unknown(probe.job, Evidence.NO_ARP,
+                                       f"no ARP reply from {probe.job.dst_ip} on {probe.job.source.interface}")
             else:
-                results[i] = ProbeResult(job, Verdict.DENIED, Evidence.NO_ANSWER_TARGET_ALIVE,
-                                         f"no answer within {timeout:g}s; ARP answered")
+                pending.append(probe)
+        if pending:
+            self._passes(pending, list(live.values()), timeout, self._start_pace(live, rate))
 
     def _open(self, point: SendPoint) -> _Sender:
         sender = _Sender(point)
@@ -223,7 +280,7 @@ class RawSocketProber:
         """ARP every target, three tries spread over `arp_timeout`; stops early once all answered."""
         start = time.monotonic()
         tries = (0.0, self.arp_timeout * 0.3, self.arp_timeout * 0.6, self.arp_timeout)
-        poller = _Poller(live.values(), self)
+        poller = _Poller(live.values())
 
         def resolved() -> bool:
             return all(ip in s.neighbours for p, s in live.items() for ip in targets[p])
@@ -237,13 +294,13 @@ class RawSocketProber:
                 t0 = time.monotonic()
                 for n, (sender, ip) in enumerate(pending):
                     _pace(t0, n, 1.0 / rate, poller)
-                    sender.sock.send(pk.arp_request(sender.mac, sender.ip, ip))  # type: ignore[union-attr]
+                    _send(sender, pk.arp_request(sender.mac, sender.ip, ip))
                 poller.pump_until(start + tries[k + 1], resolved)
         finally:
             poller.close()
 
     def _warm_up(self, live: dict[SendPoint, _Sender], rate: float) -> None:
-        poller = _Poller(live.values(), self)
+        poller = _Poller(live.values(), _mark_answered)
         try:
             interval, t0, n = 1.0 / rate, time.monotonic(), 0
             for sender in live.values():
@@ -252,10 +309,10 @@ class RawSocketProber:
                         ident = self.allocator.allocate((sender.ip, ip, None, pk.IPPROTO_ICMP))
                     except PortExhausted:
                         continue
-                    sender.inflight[(pk.IPPROTO_ICMP, ip, ident, 0)] = WARMUP
+                    sender.inflight[(pk.IPPROTO_ICMP, ip, ident, 0)] = _Attempt(None, b"")
                     _pace(t0, n, interval, poller)
                     n += 1
-                    sender.sock.send(pk.IcmpEchoTemplate(sender.mac, mac, sender.ip, ip).frame(ident, 0))  # type: ignore[union-attr]
+                    _send(sender, pk.IcmpEchoTemplate(sender.mac, mac, sender.ip, ip).frame(ident, 0))
             if n:
                 poller.pump_until(time.monotonic() + self.warmup_wait, lambda: False)
         finally:
@@ -263,107 +320,266 @@ class RawSocketProber:
         for sender in live.values():
             sender.inflight.clear()
 
-    def _prepare(self, jobs: list[ProbeJob], results: list[ProbeResult | None], by_id: dict[int, _Sender | None],
-                 dst_bytes: list[bytes]) -> list[tuple[int, _Sender, bytes, int]]:
-        """Allocate tuples and build frames: [(job index, sender, frame, expected TCP ack or -1)]."""
-        prepared: list[tuple[int, _Sender, bytes, int]] = []
-        templates: dict[tuple, object] = {}
-        getrandbits = random.getrandbits
-        for i, job in enumerate(jobs):
-            if results[i] is not None:
-                continue
-            sender = by_id[id(job.source)]
-            if sender is None or sender.sock is None:
-                continue  # decided after the run (ERROR)
-            dst = dst_bytes[i]
-            dst_mac = sender.neighbours.get(dst)
-            if dst_mac is None:
-                continue  # decided after the run (NO_ARP)
-            proto = job.protocol
-            port = job.dst_port or 0
-            try:
-                if proto is ProbeProtocol.TCP:
-                    sport = self.allocator.allocate((sender.ip, dst, port, pk.IPPROTO_TCP))
-                    tkey = (id(sender), dst, port, pk.IPPROTO_TCP)
-                    tmpl = templates.get(tkey) or templates.setdefault(
-                        tkey, pk.TcpSynTemplate(sender.mac, dst_mac, sender.ip, dst, port))
-                    seq = getrandbits(32)
-                    frame = tmpl.frame(sport, seq)  # type: ignore[attr-defined]
-                    key: pk.Key = (pk.IPPROTO_TCP, dst, port, sport)
-                    ack = (seq + 1) & 0xFFFFFFFF
-                elif proto is ProbeProtocol.UDP:
-                    sport = self.allocator.allocate((sender.ip, dst, port, pk.IPPROTO_UDP))
-                    tkey = (id(sender), dst, port, pk.IPPROTO_UDP)
-                    tmpl = templates.get(tkey) or templates.setdefault(
-                        tkey, pk.UdpTemplate(sender.mac, dst_mac, sender.ip, dst, port))
-                    frame = tmpl.frame(sport)  # type: ignore[attr-defined]
-                    key, ack = (pk.IPPROTO_UDP, dst, port, sport), -1
-                else:
-                    sport = self.allocator.allocate((sender.ip, dst, None, pk.IPPROTO_ICMP))
-                    tkey = (id(sender), dst, 0, pk.IPPROTO_ICMP)
-                    tmpl = templates.get(tkey) or templates.setdefault(
-                        tkey, pk.IcmpEchoTemplate(sender.mac, dst_mac, sender.ip, dst))
-                    frame = tmpl.frame(sport, 1)  # type: ignore[attr-defined]
-                    key, ack = (pk.IPPROTO_ICMP, dst, sport, 1), -1
-            except PortExhausted as exc:
-                results[i] = unknown(job, Evidence.ERROR, str(exc))
-                continue
-            sender.inflight[key] = i
-            prepared.append((i, sender, frame, ack))
-        return prepared
+    # -- probing and confirmation -----------------------------------------------------------------------------
 
-    def _send_and_collect(self, jobs: list[ProbeJob], results: list[ProbeResult | None],
-                          live: dict[SendPoint, _Sender], prepared: list[tuple[int, _Sender, bytes, int]],
-                          timeout: float, rate: float) -> None:
-        sent_at = [0.0] * len(jobs)
-        acks = [-1] * len(jobs)
-        for i, _s, _f, ack in prepared:
-            acks[i] = ack
-        outstanding = [len(prepared)]
-
-        def on_answer(sender: _Sender, kind: pk.Kind, key: pk.Key, extra: int, now: float) -> None:
-            i = sender.inflight.get(key)
-            if i is None or i < 0:
-                return
-            if (kind is pk.Kind.SYN_ACK or kind is pk.Kind.RST) and acks[i] != extra:
-                return  # not an answer to this SYN (stale or foreign)
-            del sender.inflight[key]
-            results[i] = answered(jobs[i], kind, extra, now - sent_at[i], key)
-            outstanding[0] -= 1
-
-        poller = _Poller(live.values(), self, on_answer)
+    def _passes(self, pending: list[_Probe], senders: list[_Sender], timeout: float, rate: float) -> None:
+        """Pass 1 sends every job; later passes re-probe what is still silent (with canaries) until each is
+        decided by the loss its silent passes showed, or is out of attempts."""
+        frames = _Frames(self.allocator)
+        poller = _Poller(senders, self._on_answer)
+        todo, passes, sends, send_s, wait_s, pace = pending, 0, 0, 0.0, 0.0, rate
         try:
-            interval = 1.0 / rate
-            total = len(prepared)
-            t0 = time.monotonic()
-            n = 0
-            while n < total:
+            while todo:
+                passes += 1
+                if passes > 1:
+                    poller.pump_until(time.monotonic() + BACKOFF_SECONDS * 2 ** (passes - 2), lambda: False)
+                    todo = [p for p in todo if p.result is None]  # late answers to earlier attempts count
+                self._pass = passes
                 now = time.monotonic()
-                due = min(total, int((now - t0) * rate) + 1, n + MAX_BURST)
-                while n < due:
-                    i, sender, frame, _ack = prepared[n]
-                    try:
-                        sender.sock.send(frame)  # type: ignore[union-attr]
-                        sent_at[i] = time.monotonic()
-                    except OSError as exc:
-                        sender.inflight = {k: v for k, v in sender.inflight.items() if v != i}
-                        results[i] = unknown(jobs[i], Evidence.ERROR, f"send failed: {exc}")
-                        outstanding[0] -= 1
-                    n += 1
-                poller.poll(max(0.0, t0 + n * interval - time.monotonic()))
-            sent_done = time.monotonic()
-            self.stats["send_s"] = sent_done - t0
-            self.stats["send_rate"] = total / max(sent_done - t0, 1e-9)
-            poller.pump_until(sent_done + timeout, lambda: outstanding[0] <= 0)
-            self.stats["wait_s"] = time.monotonic() - sent_done
+                for sender in senders:
+                    history = self.loss.get((sender.point, rate_octave(pace)))
+                    sender.passes.append(_PassLoss(pace, history.rate(now) if history is not None else 0.0))
+                batch = [a for p in todo if (a := self._attempt(frames, p)) is not None]
+                canaries = self._canaries(frames, pending, todo) if passes > 1 else []
+                self._outstanding, self._recovered = len(batch) + len(canaries), 0
+                sent, took = _send_paced(poller, _interleave(batch, canaries), pace, self._count_failed)
+                sends += sent
+                send_s += took
+                if passes == 1:
+                    self.stats["send_s"], self.stats["send_rate"] = took, sent / max(took, 1e-9)
+                mark = time.monotonic()
+                poller.pump_until(mark + timeout, lambda: self._outstanding <= 0)
+                wait_s += time.monotonic() - mark
+                silent_canaries = self._settle(todo, canaries, passes)
+                todo = self._decide([p for p in todo if p.result is None], timeout, passes)
+                if passes == 1:
+                    pace *= CONFIRM_SPEEDUP
+                elif silent_canaries or self._recovered:
+                    pace = max(MIN_RATE, pace / 2)  # answers went missing: slow down before asking again
         finally:
             poller.close()
+        self._remember(senders)
+        self.stats.update(passes=passes, attempts=sends, pass_send_s=send_s, wait_s=wait_s, final_rate=pace,
+                          lost=sum(p.lost for s in senders for p in s.passes))
+
+    def _start_pace(self, live: dict[SendPoint, _Sender], rate: float) -> float:
+        """The requested rate, an octave lower for as long as some send point lost answers there lately."""
+        now, pace = time.monotonic(), rate
+        while pace / 2 >= MIN_RATE and any(
+                (h := self.loss.get((point, rate_octave(pace)))) is not None and h.rate(now) > LOSSY for point in live):
+            pace /= 2
+        self.stats["start_rate"] = pace
+        return pace
+
+    def _attempt(self, frames: "_Frames", probe: _Probe, canary: bool = False) -> _Attempt | None:
+        sender = probe.sender
+        assert sender is not None
+        try:
+            key, attempt = frames.build(sender, probe, canary)
+        except PortExhausted as exc:
+            if not canary:
+                probe.result = unknown(probe.job, Evidence.ERROR, str(exc))
+            return None
+        if not canary:
+            probe.attempts += 1
+            probe.last_pass = self._pass
+        attempt.pass_no = self._pass
+        sender.inflight[key] = attempt
+        return attempt
+
+    def _count_failed(self) -> None:
+        self._outstanding -= 1
+
+    def _canaries(self, frames: "_Frames", pending: list[_Probe], todo: list[_Probe]) -> list[_Attempt]:
+        """Fresh re-probes of paths that answered in this run, per send point with silent probes, preferring
+        the silent probes' own destinations: they measure the loss of this very pass."""
+        out: list[_Attempt] = []
+        for sender in {id(p.sender): p.sender for p in todo if p.sender is not None}.values():
+            silent = {p.dst for p in silent_probes(todo, sender)}
+            answered = [p for p in pending if p.sender is sender and p.job.protocol is ProbeProtocol.TCP
+                        and p.result is not None and p.result.verdict is Verdict.ALLOWED]
+            answered.sort(key=lambda p: p.dst not in silent)
+            wanted = max(CANARIES, -(-len(silent_probes(todo, sender)) // CANARY_SHARE)) if answered else 0
+            for n in range(wanted):
+                attempt = self._attempt(frames, answered[n % len(answered)], canary=True)
+                if attempt is not None:
+                    out.append(attempt)
+        return out
+
+    def _on_answer(self, sender: _Sender, kind: pk.Kind, key: pk.Key, extra: int, now: float) -> None:
+        attempt = sender.inflight.get(key)
+        if attempt is None or attempt.answered:
+            return
+        if (kind is pk.Kind.SYN_ACK or kind is pk.Kind.RST) and attempt.ack != extra:
+            return  # not an answer to this SYN (stale or foreign)
+        attempt.answered = True
+        probe = attempt.probe
+        if probe is None:
+            return  # a warm-up echo
+        if attempt.canary:
+            sender.passes[attempt.pass_no - 1].trials += 1
+            if attempt.pass_no == self._pass:
+                self._outstanding -= 1
+            return
+        if probe.result is not None:
+            return
+        for silent in probe.silent_passes:  # it is allowed: each pass it ended silent in lost it
+            sender.passes[silent - 1].lost += 1
+            sender.passes[silent - 1].trials += 1
+            self._recovered += 1
+        if attempt.pass_no not in probe.silent_passes:
+            sender.passes[attempt.pass_no - 1].trials += 1
+        probe.result = answered(probe.job, kind, extra, now - attempt.sent_at, key)
+        if probe.last_pass == self._pass:
+            self._outstanding -= 1
+
+    def _settle(self, todo: list[_Probe], canaries: list[_Attempt], pass_no: int) -> int:
+        """What this pass showed: silent canaries are losses, silent probes remember the pass. Returns the
+        number of silent canaries."""
+        silent = 0
+        for attempt in canaries:
+            if not attempt.answered:
+                loss = attempt.probe.sender.passes[pass_no - 1]  # type: ignore[union-attr]
+                loss.lost += 1
+                loss.trials += 1
+                silent += 1
+        for probe in todo:
+            if probe.result is None:
+                probe.silent_passes.append(pass_no)
+        return silent
+
+    def _remember(self, senders: list[_Sender]) -> None:
+        """Fold this run's passes into each send point's history at their pace (for later runs)."""
+        now = time.monotonic()
+        for sender in senders:
+            for loss in sender.passes:
+                if loss.trials:
+                    self.loss.setdefault((sender.point, rate_octave(loss.pace)), LossEstimate()).record(
+                        loss.lost, loss.trials, now)
+
+    def _decide(self, silent: list[_Probe], timeout: float, passes: int) -> list[_Probe]:
+        """Call what has been silent long enough; return what needs another pass."""
+        again = []
+        for probe in silent:
+            sender = probe.sender
+            assert sender is not None
+            chance = 1.0  # that an allowed path stays silent in every one of these passes
+            for silent_pass in probe.silent_passes:
+                chance *= sender.passes[silent_pass - 1].rate(earlier_loss(sender.passes[:silent_pass - 1]))
+            window = f"{probe.attempts} probes over {passes} passes, {timeout:g}s wait each"
+            if not probe.retried or (probe.attempts >= MIN_ATTEMPTS and chance <= EPSILON):
+                probe.result = ProbeResult(probe.job, Verdict.DENIED, Evidence.NO_ANSWER_TARGET_ALIVE,
+                                           f"no answer to {window}; ARP answered; an allowed path would have "
+                                           f"stayed silent with p <= {chance:.1e}")
+            elif probe.attempts >= MAX_ATTEMPTS:
+                probe.result = unknown(probe.job, Evidence.UNCONFIRMED,
+                                       f"no answer to {window}, but answers are going missing here (an allowed "
+                                       f"path would have stayed silent with p ~ {chance:.1e}): not confirmed as a drop")
+                self.stats["unconfirmed"] = self.stats.get("unconfirmed", 0) + 1
+            else:
+                again.append(probe)
+        return again
+
+
+def earlier_loss(passes: list[_PassLoss]) -> float:
+    lost, trials = sum(p.lost for p in passes), sum(p.trials for p in passes)
+    return lost / trials if lost and trials else 0.0
+
+
+def silent_probes(todo: list[_Probe], sender: _Sender) -> list[_Probe]:
+    return [p for p in todo if p.sender is sender]
+
+
+class _Frames:
+    """Builds each attempt's frame from a per-target template, with a fresh source port (or ICMP id)."""
+
+    def __init__(self, allocator: SourcePortAllocator) -> None:
+        self.allocator = allocator
+        self._tcp: dict[tuple[int, bytes, int], pk.TcpSynTemplate] = {}
+        self._udp: dict[tuple[int, bytes, int], pk.UdpTemplate] = {}
+        self._icmp: dict[tuple[int, bytes], pk.IcmpEchoTemplate] = {}
+
+    def build(self, sender: _Sender, probe: _Probe, canary: bool) -> tuple[pk.Key, _Attempt]:
+        dst, proto, port = probe.dst, probe.job.protocol, probe.job.dst_port or 0
+        mac = sender.neighbours[dst]
+        if proto is ProbeProtocol.TCP:
+            sport = self.allocator.allocate((sender.ip, dst, port, pk.IPPROTO_TCP))
+            tcp = self._tcp.get((id(sender), dst, port))
+            if tcp is None:
+                tcp = self._tcp[(id(sender), dst, port)] = pk.TcpSynTemplate(sender.mac, mac, sender.ip, dst, port)
+            seq = random.getrandbits(32)
+            return (pk.IPPROTO_TCP, dst, port, sport), _Attempt(probe, tcp.frame(sport, seq), (seq + 1) & 0xFFFFFFFF,
+                                                                canary)
+        if proto is ProbeProtocol.UDP:
+            sport = self.allocator.allocate((sender.ip, dst, port, pk.IPPROTO_UDP))
+            udp = self._udp.get((id(sender), dst, port))
+            if udp is None:
+                udp = self._udp[(id(sender), dst, port)] = pk.UdpTemplate(sender.mac, mac, sender.ip, dst, port)
+            return (pk.IPPROTO_UDP, dst, port, sport), _Attempt(probe, udp.frame(sport), canary=canary)
+        ident = self.allocator.allocate((sender.ip, dst, None, pk.IPPROTO_ICMP))
+        icmp = self._icmp.get((id(sender), dst))
+        if icmp is None:
+            icmp = self._icmp[(id(sender), dst)] = pk.IcmpEchoTemplate(sender.mac, mac, sender.ip, dst)
+        return (pk.IPPROTO_ICMP, dst, ident, 1), _Attempt(probe, icmp.frame(ident, 1), canary=canary)
+
+
+def _interleave(attempts: list[_Attempt], canaries: list[_Attempt]) -> list[_Attempt]:
+    """Canaries spread through the pass, so they see the loss its whole length sees."""
+    if not canaries:
+        return attempts
+    step = max(1, len(attempts) // len(canaries))
+    out: list[_Attempt] = []
+    rest = iter(canaries)
+    for n, attempt in enumerate(attempts):
+        if n % step == 0:
+            out.extend(c for c in (next(rest, None),) if c is not None)
+        out.append(attempt)
+    out.extend(rest)
+    return out
+
+
+def _send(sender: _Sender, frame: bytes) -> None:
+    sender.sock.send(frame)  # type: ignore[union-attr]
+
+
+def _send_paced(poller: "_Poller", attempts: list[_Attempt], rate: float, failed: Callable[[], None]
+                ) -> tuple[int, float]:
+    """Send every attempt at `rate` (bursts of at most MAX_BURST), draining answers meanwhile."""
+    interval, total, n, t0 = 1.0 / rate, len(attempts), 0, time.monotonic()
+    senders = poller.sender_of
+    while n < total:
+        due = min(total, int((time.monotonic() - t0) * rate) + 1, n + MAX_BURST)
+        while n < due:
+            attempt = attempts[n]
+            sender = senders(attempt)
+            try:
+                _send(sender, attempt.frame)
+                attempt.sent_at = time.monotonic()
+            except OSError as exc:
+                attempt.answered = True  # nothing will answer; never counted as loss
+                probe = attempt.probe
+                if probe is not None and not attempt.canary and probe.result is None:
+                    probe.result = unknown(probe.job, Evidence.ERROR, f"send failed: {exc}")
+                failed()
+            n += 1
+        poller.poll(max(0.0, t0 + n * interval - time.monotonic()))
+    return total, time.monotonic() - t0
+
+
+def _mark_answered(sender: _Sender, kind: pk.Kind, key: pk.Key, extra: int, now: float) -> None:
+    attempt = sender.inflight.get(key)
+    if attempt is not None:
+        attempt.answered = True
+
+
+def _ignore(sender: _Sender, kind: pk.Kind, key: pk.Key, extra: int, now: float) -> None:
+    return None
 
 
 class _Poller:
-    """One epoll over every sender's socket; dispatches ARP replies and probe answers."""
+    """One epoll over every sender's socket: ARP replies fill `neighbours`, probe answers go to `on_answer`."""
 
-    def __init__(self, senders, prober: RawSocketProber, on_answer=None) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, senders: Iterable[_Sender], on_answer: AnswerHandler = _ignore) -> None:
         self._epoll = select.epoll()
         self._by_fd: dict[int, _Sender] = {}
         for sender in senders:
@@ -374,10 +590,15 @@ class _Poller:
         self._view = memoryview(self._buf)
         self._on_answer = on_answer
 
+    @staticmethod
+    def sender_of(attempt: _Attempt) -> _Sender:
+        assert attempt.probe is not None and attempt.probe.sender is not None
+        return attempt.probe.sender
+
     def close(self) -> None:
         self._epoll.close()
 
-    def pump_until(self, deadline: float, done) -> None:  # type: ignore[no-untyped-def]
+    def pump_until(self, deadline: float, done: Callable[[], bool]) -> None:
         while not done():
             left = deadline - time.monotonic()
             if left <= 0:
@@ -402,16 +623,12 @@ class _Poller:
                 if arp is not None and arp[0] not in sender.neighbours:
                     sender.neighbours[arp[0]] = arp[1]
                 continue
-            if on_answer is None and not sender.inflight:
+            if not sender.inflight:
                 continue
             answer = parse(frame)
-            if answer is None:
-                continue
-            kind, key, extra = answer
-            if on_answer is not None:
+            if answer is not None:
+                kind, key, extra = answer
                 on_answer(sender, kind, key, extra, time.monotonic())
-            else:
-                sender.inflight.pop(key, None)  # warm-up answers: consumed
 
 
 def _pace(t0: float, n: int, interval: float, poller: _Poller) -> None:

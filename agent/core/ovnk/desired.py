@@ -24,6 +24,7 @@ from typing import Mapping, Sequence
 from ..enforcement import DEFAULT_PROFILE, EnforcedPolicy, EnforcedRule, OvnkProfile, enforced_policies
 from ..inventory import Inventory
 from ..model import Attachment, Network, Ref
+from ..northbound import APPLY_AFTER_LB
 from ..policy import Direction, Peer
 from ..selectors import EVERYTHING
 from . import ids, objects
@@ -38,7 +39,6 @@ FROM_LPORT = "from-lport"
 ALLOW_RELATED = "allow-related"
 ALLOW = "allow"
 DROP = "drop"
-APPLY_AFTER_LB = "apply-after-lb"
 
 
 @dataclass(frozen=True)
@@ -172,7 +172,7 @@ def rule_acls(controller: str, pg: str, rule: EnforcedRule, l3_selectors: str | 
     blocks = [p.ip_block for p in rule.peers if p.ip_block is not None]
     l3_any = all_ips_match(families) if not rule.peers else l3_selectors
     acls: list[AclSpec] = []
-    for protocol, l4 in l4_matches(rule.port_ranges):
+    for protocol, l4 in l4_matches(rule.port_ranges, rule.ports_listed):
         tail = f"{l4} && {lport}" if l4 else lport
         for i, block in enumerate(blocks):  # index among the rule's ipBlock peers, as OVN-K counts them
             acls.append(_acl(rule.direction, ids.ALLOW_PRIORITY, f"{ip_block_match(block, rule.direction)} && {tail}",

@@ -43,7 +43,6 @@ EMPTY_INDEX = -1  # ip-block-index of a rule's selector-peers / all-peers ACL
 ALLOW_PRIORITY = 1001
 DENY_PRIORITY = 1000
 ACL_TIER = 2
-ACL_LOGGING_METER = "acl-logging"
 ACL_NAME_MAX = 63
 
 

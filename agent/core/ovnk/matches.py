@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Iterable, Sequence
 
-from ..model import PortRange, Protocol
+from ..model import PortRange
 from ..policy import Direction, IPBlock, IPNetwork
 from .ids import NO_PROTOCOL
 
@@ -49,14 +49,13 @@ def all_ips_match(families: Sequence[int]) -> str:
     return "(ip4 || ip6)" if fams == {4, 6} else "ip6" if fams == {6} else "ip4"
 
 
-def l4_matches(ranges: Sequence[PortRange]) -> list[tuple[str, str | None]]:
+def l4_matches(ranges: Sequence[PortRange], ports_listed: bool = True) -> list[tuple[str, str | None]]:
     """(port-policy-protocol, L4 clause) per protocol in order of appearance (`getProtocolPortsMap`,
-    `getL4Match`). A rule without ports is one entry ("None", None); an empty list allows nothing.
+    `getL4Match`). A rule without ports is one entry ("None", None); listed ports that resolve to nothing
+    allow nothing.
 
     As upstream: a whole-protocol entry adds no clause, so `{TCP}` plus `{TCP, 80}` programs port 80 only."""
-    if not ranges:
-        return []
-    if {r.protocol for r in ranges if r.is_all} == set(Protocol) and all(r.is_all for r in ranges):
+    if not ports_listed:
         return [(NO_PROTOCOL, None)]
     out: list[tuple[str, str | None]] = []
     for proto in dict.fromkeys(r.protocol for r in ranges):

@@ -90,3 +90,7 @@ def policy_key(policy: Ref) -> str:
 def parse_policy_key(text: str) -> Ref | None:
     namespace, sep, name = text.partition(":")
     return Ref(namespace, name) if sep and namespace and name and ":" not in name else None
+
+
+# OVN's type of a logical switch port that stands for a port of another zone (interconnect, layer2 transit).
+REMOTE_PORT_TYPE = "remote"
