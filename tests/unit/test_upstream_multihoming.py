@@ -314,7 +314,7 @@ def test_a_separate_vlan_shares_the_bridge_mapping_through_physical_network_name
         e2e_nad(F_NS, "localnet", LOCALNET_CIDR, cni_name=other, vlan=20, excludes=f"{UNDERLAY_IP}/32",
                 physical=f"k3x9z_{NAD}", name=other),
         client, endpoints(service))
-    net = inv.networks[Ref(F_NS, other)]
+    net = inv.nads[Ref(F_NS, other)]
     assert (net.vlan_id, net.localnet_name) == (20, f"k3x9z_{NAD}")
-    assert inv.network_of(Ref(F_NS, other)) == Ref(F_NS, other) and inv.networks[Ref(F_NS, other)].nads == (Ref(F_NS, other),)
+    assert inv.network_of(Ref(F_NS, other)) == Ref(F_NS, other) != inv.network_of(Ref(F_NS, NAD))
     check(inv, TruthTable(A), PORT, network=f"{F_NS}/{other}")
