@@ -16,7 +16,7 @@ from segcheck.agent.adapters.node_sources import NodeSources
 from segcheck.agent.adapters.ovsdb import DEFAULT_NB, DEFAULT_OVS, DEFAULT_SB
 from segcheck.agent.adapters.probers import PROBERS
 from segcheck.agent.core.consistency import skipped_notices
-from segcheck.agent.core.enforcement import PROFILES, OvnkProfile
+from segcheck.agent.core.enforcement import PROFILE_HELP, PROFILES, OvnkProfile
 from segcheck.agent.core.inventory import Inventory
 from segcheck.agent.core.model import Ref
 from segcheck.agent.core.sources import Sources
@@ -49,7 +49,7 @@ def output_option(formats: Sequence[str] = FORMATS) -> Decorator:
 
 ovnk_option = click.option(
     "--ovnk-version", "ovnk", type=click.Choice(sorted(PROFILES)), default="4.14", show_default=True,
-    help="OVN-Kubernetes behaviour to expect (4.14: endPort and named ports not honoured).")
+    help=PROFILE_HELP)
 fail_on_option = click.option(
     "--fail-on", "fail_on", type=click.Choice([f.value for f in FailOn]), default=FailOn.WARNING.value,
     show_default=True, callback=lambda _ctx, _param, value: FailOn(value),

@@ -97,7 +97,8 @@ class Checker:
         """What OVN NB reveals about the OVN-K version (nothing without NB)."""
         if self.nb is None:
             return [], []
-        return detect_ovnk(self.nb, self.net, self.profile.name, self.profile.end_port_supported)
+        return detect_ovnk(self.nb, self.net, self.profile.name, self.profile.end_port_supported,
+                           self.profile.nb_shapes)
 
     def mapping(self) -> MappingStatus | None:
         if self.ovs is None or self.net.topology != "localnet":
