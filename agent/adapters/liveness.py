@@ -20,16 +20,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+from ..core.model import PortCheck
 from ..core.state import SourceHealth
 from ..core.sources import LivenessCheck
 from .netns import open_socket
-from .pg_probe import postgres_answer
+from .port_checks import run_check
 
 LOG = logging.getLogger(__name__)
 CHECK_TIMEOUT = 2.0
 CHECK_INTERVAL = 5.0
 MAX_REPLY_BYTES = 1 << 20
-POSTGRES_PORT = 5432
 
 
 Check = LivenessCheck
@@ -124,13 +124,14 @@ class EndpointCheck:
     netns: str
     ip: str
     port: int
+    check: PortCheck | None = None  # the protocol check the endpoint declares for the port (None: a TCP handshake)
     timeout: float = CHECK_TIMEOUT
     interval: float | None = None  # None: the monitor's
 
     def __call__(self) -> tuple[bool, str]:
-        if self.port == POSTGRES_PORT:
-            answer = postgres_answer(self.netns, self.ip, self.port, timeout=self.timeout)
-            return answer.ok, answer.summary
+        if self.check is not None:
+            answer = run_check(self.check, self.netns, self.ip, self.port, self.timeout)
+            return answer.ok, f"{answer.kind}: {answer.summary}"
         try:
             family = socket.AF_INET6 if ":" in self.ip else socket.AF_INET
             with open_socket(self.netns, family, socket.SOCK_STREAM) as sock:

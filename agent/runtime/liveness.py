@@ -49,6 +49,7 @@ class EndpointChecks:
                         reach = reach or NetworkReachability(inventory, network, profile=self.profile)
                         if reach.judge(attachment, endpoint, port, Protocol.TCP).verdict is Verdict.ALLOWED:
                             checks[name] = EndpointCheck(name, netns, str(endpoint.ip), port,
+                                                         endpoint.check_for(port, Protocol.TCP),
                                                          interval=self.interval)
                             break
                     if name in checks:
