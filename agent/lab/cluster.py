@@ -350,12 +350,7 @@ class LabCluster:
             netns.delete(name)
         shutil.rmtree(self.segment.root, ignore_errors=True)
         shutil.rmtree(self.state_dir / NODES_DIR, ignore_errors=True)
-        for f in (CLUSTER_FILE, CLUSTER_FILE.replace(".json", ".tmp")):
-            (self.state_dir / f).unlink(missing_ok=True)
-        try:
-            self.state_dir.rmdir()
-        except OSError:
-            pass  # not empty (someone else's files) or already gone
+        state.forget(self.state_dir, CLUSTER_FILE)
         seconds = round(time.monotonic() - t0, 3)
         log.info("cluster %s down in %.2fs", self.prefix, seconds)
         return {"seconds": seconds, "stopped": stopped, "killed_in_namespaces": killed,

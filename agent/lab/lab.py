@@ -619,12 +619,7 @@ class Lab:
             netns.delete(name)
         for d in self.paths.owned_dirs():
             shutil.rmtree(d, ignore_errors=True)
-        for f in (state.STATE_FILE, state.STATE_FILE.replace(".json", ".tmp")):
-            (self.state_dir / f).unlink(missing_ok=True)
-        try:
-            self.state_dir.rmdir()
-        except OSError:
-            pass  # not empty (someone else's files) or already gone
+        state.forget(self.state_dir)
         seconds = round(time.monotonic() - t0, 3)
         log.info("lab %s down in %.2fs", self.prefix, seconds)
         return {"seconds": seconds, "stopped": stopped, "killed_in_namespaces": killed,

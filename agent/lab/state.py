@@ -24,3 +24,13 @@ def save(state_dir: Path, data: dict[str, Any], name: str = STATE_FILE) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
     os.replace(tmp, path)
+
+
+def forget(state_dir: Path, name: str = STATE_FILE) -> None:
+    """Remove the state file (and a half-written one), then the state directory if nothing else is left in it."""
+    for f in (name, name.replace(".json", ".tmp")):
+        (state_dir / f).unlink(missing_ok=True)
+    try:
+        state_dir.rmdir()
+    except OSError:
+        pass  # not empty (someone else's files) or already gone
