@@ -13,6 +13,7 @@ import click
 from segcheck.agent.adapters.auth import SCRAPE_METRICS, TokenFileAuth, TokenReviewAuth
 from segcheck.agent.adapters.jsonlog import configure as configure_logging
 from segcheck.agent.adapters.metrics import DEFAULT_MAX_DRIFT_PAIRS
+from segcheck.agent.lab.lab import Lab
 from segcheck.agent.lab.seed import packaged_seed
 from segcheck.agent.runtime.agent_setup import make_agent
 from segcheck.agent.runtime.declared import DeclaredSource, FilesSource, KubernetesSource
@@ -105,6 +106,8 @@ def agent(node_name: str, listen: str, files: tuple[str, ...], kubeconfig: str |
         authenticate = TokenReviewAuth(api_client)
     else:
         raise fail(f"--auth {auth!r}: expected tokenreview or token-file:PATH")
+    if lab and ovnk is None:
+        ovnk = Lab(state_dir=state_dir, prefix=prefix).ovnk_version  # expect what the lab writes
     the_agent = make_agent(sources, declared, node_name, profile(ovnk), interval=interval, max_probes=max_probes,
                            probe_rate=probe_rate, version=_version(), sentinel_interval=sentinel_interval,
                            liveness=agent_liveness(sources, declared, profile(ovnk)))

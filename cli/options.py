@@ -20,7 +20,7 @@ from segcheck.agent.core.enforcement import PROFILE_HELP, PROFILES, OvnkProfile
 from segcheck.agent.core.inventory import Inventory
 from segcheck.agent.core.model import Ref
 from segcheck.agent.core.sources import Sources
-from segcheck.agent.lab.lab import DEFAULT_PREFIX, DEFAULT_STATE_DIR
+from segcheck.agent.lab.lab import DEFAULT_PREFIX, DEFAULT_STATE_DIR, Lab
 from segcheck.agent.lab.seed import packaged_seed
 from segcheck.agent.lab.cluster import LabCluster
 from segcheck.agent.lab.cluster_sources import LabNodeSources
@@ -47,9 +47,10 @@ def output_option(formats: Sequence[str] = FORMATS) -> Decorator:
     return click.option("-o", "--output", "fmt", type=click.Choice(formats), default="table", show_default=True)
 
 
+DEFAULT_OVNK = "4.14"
 ovnk_option = click.option(
-    "--ovnk-version", "ovnk", type=click.Choice(sorted(PROFILES)), default="4.14", show_default=True,
-    help=PROFILE_HELP)
+    "--ovnk-version", "ovnk", type=click.Choice(sorted(PROFILES)), default=None,
+    help=PROFILE_HELP + f" [default: with --lab the version the lab writes, else {DEFAULT_OVNK}]")
 fail_on_option = click.option(
     "--fail-on", "fail_on", type=click.Choice([f.value for f in FailOn]), default=FailOn.WARNING.value,
     show_default=True, callback=lambda _ctx, _param, value: FailOn(value),
@@ -76,8 +77,8 @@ node_options = _stack(
 )
 
 
-def profile(name: str) -> OvnkProfile:
-    return PROFILES[name]
+def profile(name: str | None) -> OvnkProfile:
+    return PROFILES[name or DEFAULT_OVNK]
 
 
 def parse_network(text: str | None) -> Ref | None:
@@ -219,6 +220,9 @@ def with_sources(func: Callable[..., Any]) -> Callable[..., Any]:
                 node_name: str, **kwargs: Any) -> Any:
         def sources(chosen: Sequence[str]) -> Sources:
             return choose_sources(lab, state_dir, prefix, chosen, nb_url, sb_url, ovs_url, prober, node_name)
+
+        if lab and kwargs.get("ovnk", "") is None:
+            kwargs["ovnk"] = Lab(state_dir=state_dir, prefix=prefix).ovnk_version  # expect what the lab writes
 
         return func(lab=lab, open_sources=sources, **kwargs)
 

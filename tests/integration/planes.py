@@ -30,7 +30,8 @@ def seed_inventory() -> Inventory:
 def checker(lab: Lab, inventory: Inventory, prober: RawSocketProber | None = None) -> Checker:
     programmed = read_programmed(LabSources(lab))
     assert not programmed.errors, programmed.errors
-    return Checker(inventory, NET, programmed.nb, programmed.ovs, prober or RawSocketProber(), LabLocator(lab))
+    return Checker(inventory, NET, programmed.nb, programmed.ovs, prober or RawSocketProber(), LabLocator(lab),
+                   PROFILES[lab.ovnk_version])
 
 
 def owned_acl(lab: Lab, policy: str, direction: str) -> tuple[str, str, str]:

@@ -22,9 +22,15 @@ pytestmark = pytest.mark.lab
 
 @pytest.fixture(scope="module", params=["4.14", "current"])
 def seed_lab(lab, request):
-    """The seed in the NB shapes of each OVN-K version; the checker (profile 4.14) must read both alike."""
-    with seeded(lab, request.param) as (_, inventory):
-        yield lab, inventory
+    """The seed in the NB shapes of each OVN-K version, the lab recording the version it writes (so checks
+    expect it, as `--lab` does)."""
+    was = lab.ovnk_version
+    lab.remember_ovnk_version(request.param)
+    try:
+        with seeded(lab, request.param) as (_, inventory):
+            yield lab, inventory
+    finally:
+        lab.remember_ovnk_version(was)
 
 
 def cell(report, source, destination, port, protocol=Protocol.TCP):
