@@ -246,13 +246,7 @@ class LabCluster:
                             timeout=READY_TIMEOUT)
             phases["services"] = procs.monotonic_ms(t)
         except BaseException:
-            record["phase"] = "failed"
-            self._save(record)
-            log.warning("cluster %s: bring-up failed; removing what it made", self.prefix)
-            try:
-                self.down()
-            except Exception as exc:  # noqa: BLE001 - the bring-up's error is the one to report
-                log.error("cluster %s: cleanup after the failed bring-up failed too: %s", self.prefix, exc)
+            state.undo_failed_bring_up(f"cluster {self.prefix}", self.state_dir, record, self.down, CLUSTER_FILE)
             raise
         record["phase"] = "up"
         record["bringup"] = {"seconds": round(time.monotonic() - t0, 3), "phases_ms": phases,

@@ -279,13 +279,7 @@ class Lab:
             self._wait_ready()
             t = phase("ready", t)
         except BaseException:
-            record["phase"] = "failed"
-            state.save(self.state_dir, record)
-            log.warning("lab %s: bring-up failed; removing what it made", self.prefix)
-            try:
-                self.down()
-            except Exception as exc:  # noqa: BLE001 - the bring-up's error is the one to report
-                log.error("lab %s: cleanup after the failed bring-up failed too: %s", self.prefix, exc)
+            state.undo_failed_bring_up(f"lab {self.prefix}", self.state_dir, record, self.down)
             raise
         record["phase"] = "up"
         record["bringup"] = {"seconds": round(time.monotonic() - t0, 3), "phases_ms": phases}

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 STATE_FILE = "lab.json"
+log = logging.getLogger(__name__)
 
 
 def load(state_dir: Path, name: str = STATE_FILE) -> dict[str, Any]:
@@ -34,3 +36,16 @@ def forget(state_dir: Path, name: str = STATE_FILE) -> None:
         state_dir.rmdir()
     except OSError:
         pass  # not empty (someone else's files) or already gone
+
+
+def undo_failed_bring_up(what: str, state_dir: Path, record: dict[str, Any], down: Callable[[], object],
+                         name: str = STATE_FILE) -> None:
+    """Record a failed bring-up, then remove what it made; a failing cleanup is logged, never raised (the
+    bring-up's own error is the one to report)."""
+    record["phase"] = "failed"
+    save(state_dir, record, name)
+    log.warning("%s: bring-up failed; removing what it made", what)
+    try:
+        down()
+    except Exception as exc:  # noqa: BLE001
+        log.error("%s: cleanup after the failed bring-up failed too: %s", what, exc)

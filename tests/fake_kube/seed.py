@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
+from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
 
 from segcheck.agent.lab.seed import packaged_seed
+
+from .server import FakeKubeServer
 
 NODE = "worker-a"
 
@@ -32,3 +36,15 @@ def seed_objects() -> dict[str, dict]:
              "ipAddresses": ["192.168.200.20"]}]},
     }
     return objects
+
+
+@contextlib.contextmanager
+def seeded_server() -> Iterator[FakeKubeServer]:
+    """A fake API server serving the seed's objects, stopped afterwards."""
+    fake = FakeKubeServer().start()
+    for obj in seed_objects().values():
+        fake.create(obj)
+    try:
+        yield fake
+    finally:
+        fake.stop()

@@ -16,7 +16,7 @@ from segcheck.agent.runtime.agent import Agent
 from segcheck.agent.runtime.declared import KubernetesSource
 from segcheck.agent.lab.seed import packaged_seed
 from tests.fake_kube import FakeKubeServer
-from tests.fake_kube.seed import NODE, seed_objects
+from tests.fake_kube.seed import NODE, seed_objects, seeded_server
 
 NET = Ref("default", "tenantblue")
 DEADLINE = 10.0
@@ -24,11 +24,8 @@ DEADLINE = 10.0
 
 @pytest.fixture
 def server() -> Iterator[FakeKubeServer]:
-    fake = FakeKubeServer().start()
-    for obj in seed_objects().values():
-        fake.create(obj)
-    yield fake
-    fake.stop()
+    with seeded_server() as fake:
+        yield fake
 
 
 @pytest.fixture

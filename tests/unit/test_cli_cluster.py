@@ -14,8 +14,7 @@ from click.testing import CliRunner
 
 from segcheck.agent.lab.seed import packaged_seed
 from segcheck.cli.main import cli
-from tests.fake_kube import FakeKubeServer
-from tests.fake_kube.seed import seed_objects
+from tests.fake_kube.seed import seeded_server
 
 ENDPOINTS = str(Path(packaged_seed()) / "40-endpoints.yaml")
 
@@ -32,11 +31,8 @@ def kubeconfig(path: Path, server: str, context: str = "lab") -> Path:
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Path]:
-    fake = FakeKubeServer().start()
-    for obj in seed_objects().values():
-        fake.create(obj)
-    yield kubeconfig(tmp_path / "kubeconfig", fake.url)
-    fake.stop()
+    with seeded_server() as fake:
+        yield kubeconfig(tmp_path / "kubeconfig", fake.url)
 
 
 def run(*args: str, stdin: str | None = None):

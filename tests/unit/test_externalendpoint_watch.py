@@ -17,7 +17,7 @@ from segcheck.agent.adapters.kube import Backoff, KubeSource
 from segcheck.agent.core.model import HttpCheck, PostgresCheck, Protocol, Ref
 from segcheck.agent.runtime.declared import KubernetesSource
 from tests.fake_kube import FakeKubeServer
-from tests.fake_kube.seed import seed_objects
+from tests.fake_kube.seed import seeded_server
 
 ROOT = Path(__file__).resolve().parents[2]
 DB = yaml.safe_load((ROOT / "examples" / "cluster" / "db-externalendpoint.yaml").read_text())
@@ -27,11 +27,8 @@ DEADLINE = 10.0
 
 @pytest.fixture
 def server() -> Iterator[FakeKubeServer]:
-    fake = FakeKubeServer().start()
-    for obj in seed_objects().values():
-        fake.create(obj)
-    yield fake
-    fake.stop()
+    with seeded_server() as fake:
+        yield fake
 
 
 def source_for(server: FakeKubeServer, endpoint_files: list[Path] | None = None) -> KubernetesSource:
