@@ -11,7 +11,7 @@ from segcheck.agent.adapters.agent_client import AgentClient, AgentUnreachable, 
 from segcheck.agent.core.drift import summarize
 from segcheck.agent.core.model import Judgement, Protocol, Verdict
 from segcheck.agent.core.drift import summarize_classes
-from segcheck.agent.core.render import cell_json, composed_cell_json, port_text
+from segcheck.agent.core.render import cell_json, composed_cell_json, finding_text, port_text
 from segcheck.agent.runtime.checker import CheckReport
 from segcheck.agent.runtime.checks import (ProbeReport, UsageError, VerifyReport, agent_drift, agent_probe,
                                            probe_cell, verify_networks)
@@ -212,7 +212,7 @@ def _print_network(report: CheckReport, wide: bool) -> None:
     if report.ovnk:
         out.print("OVN-K as seen in NB: " + "; ".join(report.ovnk))
     for f in report.findings:
-        out.print(f"[yellow]{f.severity.value}[/] {f.kind.value}: {f.policy or ''} {f.message}")
+        out.print(f"[yellow]{f.severity.value}[/] {finding_text(f)}")
     for err in report.errors:
         out.print(f"[yellow]warning[/] {err}")
     if report.unattributed:

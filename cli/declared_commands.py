@@ -11,7 +11,7 @@ import click
 from segcheck.agent.core.enforcement import unplaced_findings
 from segcheck.agent.core.programmed import ProgrammedJudgement
 from segcheck.agent.core.reachability import NetworkReachability
-from segcheck.agent.core.render import (GRID_LEGEND, cell_json, cell_row, class_grid, class_member_rows, class_rows, grid,
+from segcheck.agent.core.render import (GRID_LEGEND, cell_json, finding_text, cell_row, class_grid, class_member_rows, class_rows, grid,
                                         grouped_json_chunks, judgement_json, matrix_json, pairs_json_chunks, plane_json,
                                         port_text)
 from segcheck.agent.runtime.checks import UsageError, expected_matrix, explain as explain_cell
@@ -46,8 +46,7 @@ EXPLAIN_EXAMPLES = """Examples:
 
 def _print_findings(out: Any, findings: list[Any]) -> None:
     for f in findings:
-        who = f"{f.policy}: " if f.policy else ""
-        out.print(f"[yellow]{f.severity.value}[/] {f.kind.value}: {who}{f.message}")
+        out.print(f"[yellow]{f.severity.value}[/] {finding_text(f)}")
 
 
 # Above this many endpoints the table shows classes, not endpoints (a wider grid is not read, only scrolled).
@@ -132,7 +131,7 @@ def report_unplaced(inventory: Any, prof: Any) -> list[Any]:
     """Print the findings no network shows, on stderr (they belong to no network's record)."""
     unplaced = unplaced_findings(inventory, prof)
     for f in unplaced:
-        click.echo(f"{f.severity.value} {f.kind.value}: {f'{f.policy}: ' if f.policy else ''}{f.message}", err=True)
+        click.echo(f"{f.severity.value} {finding_text(f)}", err=True)
     return unplaced
 
 

@@ -8,6 +8,7 @@ from typing import Any, Sequence
 import click
 
 from segcheck.agent.core.diff import VERDICT_CHANGES, ChangeKind
+from segcheck.agent.core.render import finding_text
 from segcheck.agent.runtime.checks import UsageError
 from segcheck.agent.runtime.cluster import ClusterTarget
 from segcheck.agent.runtime.diff import DiffReport, FailOnChange, diff_states
@@ -110,5 +111,4 @@ def _print(report: DiffReport, base_label: str, head_label: str, *, wide: bool) 
 
 
 def _finding(out: Any, label: str, f: Any) -> None:
-    who = f"{f.policy}: " if f.policy else ""
-    out.print(f"{label} {f.severity.value} {f.kind.value}: {who}{f.message}", markup=False)
+    out.print(f"{label} {f.severity.value} {finding_text(f)}", markup=False)

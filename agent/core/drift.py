@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, replace
 from functools import cached_property
-from typing import Iterable, Sequence
+from typing import Iterable, Protocol as TypingProtocol, Sequence
 
 from .model import Attachment, Endpoint, Judgement, PortRange, Protocol, Verdict
 from .programmed import ProgrammedJudgement, ProgrammedPlane, judge_port
@@ -182,6 +182,11 @@ def summarize_classes(drifts: Iterable[tuple[DriftClass, ...]]) -> dict[str, int
     return counts
 
 
-def has_drift(cell: CheckedCell) -> bool:
+class Drifting(TypingProtocol):
+    @property
+    def drift(self) -> tuple[DriftClass, ...]: ...
+
+
+def has_drift(cell: Drifting) -> bool:
     """Drift that is a claim (every class but `unknown`, which only says a probe found no evidence)."""
     return any(d is not DriftClass.UNKNOWN for d in cell.drift)

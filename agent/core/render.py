@@ -144,6 +144,12 @@ def matrix_json(matrix: NetworkReachability, findings: Sequence[Finding], pairs:
     return loaded
 
 
+def finding_text(finding: Finding) -> str:
+    """`kind: ns/policy: message`, the line every table prints after its severity."""
+    who = f"{finding.policy}: " if finding.policy else ""
+    return f"{finding.kind.value}: {who}{finding.message}"
+
+
 def port_text(ports: PortRange | None) -> str:
     return "*" if ports is None else (str(ports.first) if ports.first == ports.last else f"{ports.first}-{ports.last}")
 

@@ -7,7 +7,7 @@ from typing import Sequence
 
 from ..adapters.agent_client import AgentClient, AgentUnreachable
 from ..core.compose import ComposedCell, NodeHalf, compose, halves_from_agent
-from ..core.drift import DriftClass
+from ..core.drift import has_drift
 from ..core.model import Verdict
 from .status import Status
 
@@ -27,7 +27,7 @@ class ClusterReport:
 
     @property
     def status(self) -> Status:
-        if any(d is not DriftClass.UNKNOWN for c in self.checked for d in c.drift):
+        if any(has_drift(c) for c in self.checked):
             return Status.DRIFT
         incomplete = self.unreachable or self.sources_down or not self.checked or \
             any(c.programmed.verdict is Verdict.UNKNOWN for c in self.checked)
