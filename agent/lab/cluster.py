@@ -44,7 +44,7 @@ from .ovs_install import DEFAULT_CACHE_DIR
 from .polling import require
 from .postgres import PostgresServer
 from .segment import PhysicalSegment
-from .topology import LabTopology, PodAttachment, VmAttachment, seed_topology
+from .topology import LabTopology, PodAttachment, RemoteAttachment, VmAttachment, seed_topology
 
 log = logging.getLogger(__name__)
 
@@ -107,11 +107,15 @@ class LabCluster:
                           for a in self.topology.attachments}
         self.nodes: dict[str, Lab] = {}
         for i, node in enumerate(self.node_names):
+            # A layer2 zone also holds every other node's workload, as a `remote` port bound to that node.
+            remotes = tuple(RemoteAttachment(a, self.placement[a.name]) for a in self.topology.attachments
+                            if self.placement[a.name] != node) if self.topology.network.is_layer2 else ()
             local = dataclasses.replace(
-                self.topology, hosts=(),
+                self.topology, hosts=(), remotes=remotes,
                 pods=tuple(p for p in self.topology.pods if self.placement[p.name] == node),
                 vms=tuple(v for v in self.topology.vms if self.placement[v.name] == node))
-            self.nodes[node] = Lab(self.state_dir / NODES_DIR / node, self._node_prefix(i), local, ovs_cache_dir)
+            self.nodes[node] = Lab(self.state_dir / NODES_DIR / node, self._node_prefix(i), local, ovs_cache_dir,
+                                   node_name=node)
         self.segment = PhysicalSegment(self.state_dir / "segment", prefix, self.topology)
 
     # ----------------------------------------------------------------- names and accessors
@@ -233,6 +237,9 @@ class LabCluster:
                 phases["uplinks"] = procs.monotonic_ms(t)
                 t = time.monotonic()
                 interconnect.connect_zones(list(self.nodes.values()))
+                if interconnect.bind_remote_ports(list(self.nodes.values())):
+                    for lab in self.nodes.values():
+                        lab.sync_hv(timeout=READY_TIMEOUT)
                 phases["interconnect"] = procs.monotonic_ms(t)
                 t = time.monotonic()
                 for init in initdb:

@@ -1,6 +1,7 @@
 """OVN interconnect between a lab cluster's zones, as OVN-Kubernetes sets it up in 4.14: every node is an
 interconnect chassis (`ovn-is-interconn=true`) with a geneve encap IP, and each zone's SB knows the other nodes
-as remote chassis (`is-remote`), so layer2 traffic to a `type=remote` port is tunnelled to its node.
+as remote chassis (`is-remote`, with the node's name as its hostname, which a pod port's `requested-chassis`
+names), so layer2 traffic to a `type=remote` port is tunnelled to its node.
 
 Verified on the userspace datapath: the encap IP sits on br-ex's internal port (in the node's namespace, on the
 physical segment; never in the root namespace), ovs-vswitchd routes and resolves the tunnel's next hop itself.
@@ -42,7 +43,18 @@ def connect_zones(nodes: list[Lab]) -> None:
         for j, name in enumerate(names):
             if i != j:
                 lab.run_sbctl("--may-exist", "chassis-add", name, ENCAP_TYPE, encap_ip(j), "--",
-                              "set", "Chassis", name, "other_config:is-remote=true")
+                              "set", "Chassis", name, "other_config:is-remote=true", f"hostname={nodes[j].node_name}")
+
+
+def bind_remote_ports(nodes: list[Lab]) -> int:
+    """Bind every `remote` port of every zone to the chassis of the node its workload runs on; how many."""
+    by_node = {lab.node_name: lab for lab in nodes}
+    bound = 0
+    for lab in nodes:
+        for remote in lab.topology.remotes:
+            bind_remote_port(lab, lab.port_name(remote.attachment), by_node[remote.node])
+            bound += 1
+    return bound
 
 
 def bind_remote_port(lab: Lab, port: str, node: Lab) -> None:
