@@ -38,6 +38,15 @@ def connect_zones(nodes: list[Lab]) -> None:
         netns.set_up(lab.ovs_netns, bridge)
         lab.run_vsctl("set", "Open_vSwitch", ".", f"external_ids:ovn-encap-ip={encap_ip(i)}",
                       "external_ids:ovn-is-interconn=true")
+    # Userspace tunnels resolve their next hop in ovs-vswitchd's own neighbour cache and drop what they send until
+    # it answers: the first packets between two zones would be lost (as false "denied" probes, or unconfirmed
+    # ones). Each node's cache is seeded with the other nodes' encap MACs (`tnl/neigh/set`).
+    macs = [lab.run_vsctl("get", "Interface", lab.topology.network.bridge, "mac_in_use").strip().strip('"')
+            for lab in nodes]
+    for i, lab in enumerate(nodes):
+        for j, mac in enumerate(macs):
+            if i != j:
+                lab.run_appctl("ovs-vswitchd", "tnl/neigh/set", lab.topology.network.bridge, encap_ip(j), mac)
     names = [chassis_name(lab) for lab in nodes]
     for i, lab in enumerate(nodes):
         for j, name in enumerate(names):
