@@ -2,12 +2,15 @@
 
 Each node is a one-node `Lab` of its own (its namespace `<stem>w<i>-ovs` with OVS br-int/br-ex, the bridge
 mapping, NB, SB, northd and ovn-controller) holding only the workloads placed on that node: its NB has only their
-logical switch ports, and `apply` programs each zone with only its local port-group members, as OVN-K does in
-interconnect mode (4.14's default). A remote workload has no port at all in a zone's localnet switch. The nodes'
-br-ex are joined by `PhysicalSegment` (a Linux bridge, the PostgreSQL `db` on it), so traffic between nodes
-really leaves one node's br-ex and enters the other's. The zones are interconnected as OVN-K does (`interconnect`:
-each node a geneve chassis with its encap IP on br-ex, known to every other zone as a remote chassis), so a layer2
-network's `type=remote` ports tunnel to their node over the same segment.
+logical switch ports (on layer2 also the `remote` ones, below), and `apply` programs each zone with only its local
+port-group members, as OVN-K does in interconnect mode (4.14's default). A remote workload has no port at all in a
+zone's localnet switch. The nodes' br-ex are joined by `PhysicalSegment` (a Linux bridge, the PostgreSQL `db` on
+it), so traffic between nodes really leaves one node's br-ex and enters the other's. The zones are interconnected
+as OVN-K does (`interconnect`: each node a geneve chassis with its encap IP on br-ex, known to every other zone as
+a remote chassis). A layer2
+network has a switch in every zone with the same tunnel key; a zone holds its local workloads' ports and every
+other node's workload as a `type=remote` port bound to that node's chassis, so traffic to it tunnels (geneve)
+to its node over the same segment.
 
 Placement: a workload's node from the manifests (a pod's `spec.nodeName`, a VMI's `status.nodeName`) when it
 names one of the cluster's nodes (`worker-0` ... `worker-<N-1>`); the others are dealt round robin in the order
