@@ -229,6 +229,22 @@ def test_cross_node_cells_agree_on_all_planes_through_geneve(l2, profile):
     assert not workload_macs & segment_macs(cluster)
 
 
+def test_the_cli_checks_one_node_of_the_layer2_cluster(l2):
+    """`verify --lab --node` finds the cluster's layer2 network from the manifests and judges that node's halves."""
+    cluster, path = l2
+    done = subprocess.run([sys.executable, "-m", "segcheck.cli", "verify", "--lab", "--state-dir",
+                           str(cluster.state_dir), "--prefix", cluster.prefix, "--node", "worker-1", "-f", str(path),
+                           "-o", "json"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (network,) = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]  # JSON Lines
+    assert network["network"] == str(NET)
+    cells = {(c["from"], c["to"], c["sample_port"]): c for c in network["cells"] if c["protocol"] == "TCP"}
+    allowed = cells[(POD, VM, 8080)]
+    assert allowed["expected"] == "allowed" and allowed["programmed"]["verdict"] == "remote"  # egress: worker-0
+    back = next(c for (s, d, _), c in cells.items() if (s, d) == (VM, POD))
+    assert back["observed"]["verdict"] == "denied" and not back["drift"]  # vm-server probes from worker-1
+
+
 # ----------------------------------------------------------------------------- one agent per node, composed
 
 @pytest.fixture(scope="module")
