@@ -52,13 +52,19 @@ TCP = Protocol.TCP
 
 
 def manifests(ipam: bool, where: Path) -> Path:
-    """The layer2 seed, its NAD with `subnets` when `ipam`."""
+    """The layer2 seed; when `ipam`, its NAD with `subnets` and vm-server's ingress allowed from a podSelector peer
+    (OVN-K resolves selectors only with IPAM: an address set every zone holds, with podclient's IP on worker-1 too)."""
     shutil.copytree(SEED_L2, where)
     if ipam:
         nad = where / "10-nad.yaml"
         text = nad.read_text()
         nad.write_text(text.replace('"topology": "layer2",', f'"topology": "layer2",\n      "subnets": "{SUBNET}",'))
         assert SUBNET in nad.read_text()
+        policies = where / "50-policies.yaml"
+        text = policies.read_text()
+        policies.write_text(text.replace("- from: [{ipBlock: {cidr: 10.100.0.10/32}}]",
+                                         "- from: [{podSelector: {matchLabels: {app: podclient}}}]"))
+        assert "podSelector: {matchLabels" in policies.read_text()
     return where
 
 
@@ -159,6 +165,9 @@ def test_each_zone_holds_the_switch_its_local_port_and_the_remote_one(l2, profil
             assert all(ids.OWNER_CONTROLLER not in i for i in pg_ids)
         else:
             assert all(i[ids.OWNER_CONTROLLER] == names.network_controller("tenantgreen") for i in pg_ids)
+        # With IPAM the selector peer is an address set, cluster-wide: podclient's IP in every zone.
+        sets = [r["addresses"] for r in rows(cluster, node, "Address_Set", "addresses")]
+        assert any("10.100.0.10" in json.dumps(addresses) for addresses in sets) is ipam, sets
         # The remote port is bound to its node's chassis in this zone's SB.
         for name, where in cluster.placement.items():
             if where != node:
