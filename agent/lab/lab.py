@@ -17,7 +17,7 @@ import subprocess
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from segcheck.agent.core.ovnk import ports as ovnk_ports
 from segcheck.agent.core.ovnk import names as ovnk_names
@@ -90,6 +90,13 @@ class Lab:
     def launcher_netns(self, vm_name: str) -> str:
         """The virt-launcher pod's namespace of a VM (where probes "from the VM" are sent)."""
         return f"{self.prefix}{self._vm(vm_name).launcher_pod}"
+
+    def _addressed_namespaces(self) -> set[str]:
+        """Where an IPv6 lab's addresses live (its hosts', pods' and guests' namespaces): IPv6 is on there only;
+        OVS's and the virt-launchers' namespaces hold no address and stay silent."""
+        if not self.topology.network.ipv6:
+            return set()
+        return {self.netns(n) for n in self.topology.names()}
 
     @staticmethod
     def netns_path(netns_name: str) -> str:
@@ -182,6 +189,21 @@ class Lab:
             record["ovnk_version"] = version
             state.save(self.state_dir, record)
 
+    def remember_manifests(self, paths: Sequence[Path | str]) -> None:
+        """Record the manifests the lab was built from: `--lab` without `-f` reads them (else the seed's)."""
+        record = state.load(self.state_dir)
+        if record:
+            record["manifests"] = [str(Path(p).absolute()) for p in paths]
+            state.save(self.state_dir, record)
+
+    @property
+    def manifests(self) -> tuple[str, ...]:
+        """The manifests recorded by `lab up -f` (all still there), else none."""
+        recorded = state.load(self.state_dir).get("manifests")
+        if not isinstance(recorded, list) or not recorded or not all(isinstance(p, str) for p in recorded):
+            return ()
+        return tuple(recorded) if all(Path(p).exists() for p in recorded) else ()
+
     @property
     def ovnk_version(self) -> str:
         """The OVN-Kubernetes version whose NB shapes this lab writes: as asked, else as it was brought up."""
@@ -261,7 +283,7 @@ class Lab:
             for name in self.namespaces():
                 record["namespaces"].append(name)  # recorded before it exists: down() can undo a partial up
                 state.save(self.state_dir, record)
-                netns.add(name)
+                netns.add(name, ipv6=name in self._addressed_namespaces())
             t = phase("namespaces", t)
             # initdb takes seconds and needs no network: run it while OVS/OVN come up and hosts are wired.
             pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lab-initdb")

@@ -60,14 +60,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     sockets: list[tuple[str, int, socket.socket]] = []
+    family = socket.AF_INET6 if ":" in args.bind else socket.AF_INET
     for port in args.tcp:
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s = socket.socket(family, socket.SOCK_STREAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind((args.bind, port))
         s.listen(512)
         sockets.append(("tcp", port, s))
     for port in args.udp:
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s = socket.socket(family, socket.SOCK_DGRAM)
         s.bind((args.bind, port))
         sockets.append(("udp", port, s))
 

@@ -66,7 +66,8 @@ class PostgresServer:
         return self.root / "postgres.log"
 
     def dsn(self, user: str = APP_ROLE, database: str = APP_DATABASE) -> str:
-        return f"postgresql://{user}@{self.listen_ip}:{PG_PORT}/{database}"
+        host = f"[{self.listen_ip}]" if ":" in self.listen_ip else self.listen_ip
+        return f"postgresql://{user}@{host}:{PG_PORT}/{database}"
 
     def start(self) -> None:
         self.init()

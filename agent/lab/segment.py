@@ -95,7 +95,7 @@ class PhysicalSegment:
         for host in self.hosts:
             ns = self.host_netns(host.name)
             made(ns)
-            netns.add(ns)
+            netns.add(ns, ipv6=self.topology.network.ipv6)
             self._attach(ns, devices.PHYSICAL_INTERFACE, devices.ovs_side_port("ph", host.name))
             netns.set_mac(ns, devices.PHYSICAL_INTERFACE, host.mac)
             netns.add_address(ns, devices.PHYSICAL_INTERFACE, host.address)

@@ -37,6 +37,11 @@ class LabNetwork:
     def bridge_mapping(self) -> str:
         return f"{self.localnet_name}:{self.bridge}"
 
+    @property
+    def ipv6(self) -> bool:
+        """An IPv6 lab network (the lab builds one family)."""
+        return ipaddress.ip_network(self.cidr).version == 6
+
 
 @dataclass(frozen=True)
 class _Addressed:
@@ -163,46 +168,63 @@ def launcher_pod_name(vm: Ref) -> str:
     return f"{LAUNCHER_POD_PREFIX}{vm.name}-" + "".join(_SUFFIX_ALPHABET[b % len(_SUFFIX_ALPHABET)] for b in digest[:LAUNCHER_SUFFIX_LENGTH])
 
 
-def _ip_bytes(ip: ipaddress.IPv4Address) -> list[str]:
-    return [f"{b:02x}" for b in ip.packed]
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-def pod_mac(ip: ipaddress.IPv4Address) -> str:
-    """OVN-Kubernetes derives a pod's MAC from its IP: 0a:58 + the four address bytes."""
+def _ip_bytes(ip: IPAddress) -> list[str]:
+    """The low four bytes of the address (all of an IPv4 one)."""
+    return [f"{b:02x}" for b in ip.packed[-4:]]
+
+
+def pod_mac(ip: IPAddress) -> str:
+    """OVN-Kubernetes derives a pod's MAC from its IP: 0a:58 + the four (IPv6: the last four) address bytes."""
     return ":".join(["0a", "58", *_ip_bytes(ip)])
 
 
-def vm_mac(ip: ipaddress.IPv4Address) -> str:
+def vm_mac(ip: IPAddress) -> str:
     """A locally administered MAC for a guest without one in its spec (02:5e + the address bytes)."""
     return ":".join(["02", "5e", *_ip_bytes(ip)])
 
 
-def physical_mac(ip: ipaddress.IPv4Address) -> str:
+def physical_mac(ip: IPAddress) -> str:
     """A QEMU-style MAC for a physical host (52:54:00 + the last three address bytes)."""
     return ":".join(["52", "54", "00", *_ip_bytes(ip)[1:]])
 
 
-def _lab_cidr(subnets: tuple[str, ...], addresses: list[ipaddress.IPv4Address]) -> ipaddress.IPv4Network:
-    """The network's first IPv4 subnet; IPAM-less networks carry no prefix, so take the /24 (or the smallest
-    wider network) holding every static address."""
+# The prefix an IPAM-less network is assumed to have, per family: the usual LAN and the one IPv6 subnet size.
+_DEFAULT_PREFIX = {4: 24, 6: 64}
+
+
+def _lab_family(subnets: tuple[str, ...], addresses: list[IPAddress]) -> int:
+    """IPv4 when the network has any IPv4 subnet or address (the lab builds one family), else IPv6."""
+    families = {ipaddress.ip_network(t, strict=False).version for t in subnets} | {a.version for a in addresses}
+    return 6 if families == {6} else 4
+
+
+def _lab_cidr(subnets: tuple[str, ...], addresses: list[IPAddress], family: int = 4
+              ) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """The network's first subnet of the family; IPAM-less networks carry no prefix, so take the /24 (IPv6:
+    the /64), or the smallest wider network, holding every static address."""
     for text in subnets:
         net = ipaddress.ip_network(text, strict=False)
-        if isinstance(net, ipaddress.IPv4Network):
+        if net.version == family:
             return net
     if not addresses:
-        raise ValueError("no IPv4 address on the network and no IPv4 subnet: cannot size the lab network")
-    for prefix in range(24, -1, -1):
-        net = ipaddress.IPv4Network(f"{addresses[0]}/{prefix}", strict=False)
+        raise ValueError(f"no IPv{family} address on the network and no IPv{family} subnet: cannot size the lab "
+                         "network")
+    for prefix in range(_DEFAULT_PREFIX[family], -1, -1):
+        net = ipaddress.ip_network(f"{addresses[0]}/{prefix}", strict=False)
         if all(a in net for a in addresses):
             return net
     raise AssertionError("unreachable: /0 holds every address")
 
 
-def _v4(ips: tuple[object, ...]) -> ipaddress.IPv4Address | None:
-    return next((ip for ip in ips if isinstance(ip, ipaddress.IPv4Address)), None)
+def _of_family(ips: tuple[object, ...], family: int) -> IPAddress | None:
+    return next((ip for ip in ips if isinstance(ip, (ipaddress.IPv4Address, ipaddress.IPv6Address))
+                 and ip.version == family), None)
 
 
-def _host_of(ep: ExternalEndpoint, ip: ipaddress.IPv4Address, prefix: int) -> PhysicalHost:
+def _host_of(ep: ExternalEndpoint, ip: IPAddress, prefix: int) -> PhysicalHost:
     postgres = ep.name == "db" or any(p.port == POSTGRES_PORT and p.protocol is Protocol.TCP for p in ep.ports)
     listeners = tuple(ServiceListener(p.port, p.protocol.value) for p in ep.ports
                       if p.protocol in (Protocol.TCP, Protocol.UDP)
@@ -214,7 +236,8 @@ def _host_of(ep: ExternalEndpoint, ip: ipaddress.IPv4Address, prefix: int) -> Ph
 def topology_from_inventory(inventory: Inventory, network: Ref, bridge: str = DEFAULT_BRIDGE) -> LabTopology:
     """The lab for one localnet network of parsed manifests: pods as pod namespaces, VMs as virt-launcher +
     guest, the network's ExternalEndpoints as physical hosts (`db`, or whatever serves 5432, gets PostgreSQL).
-    Workloads without a static IPv4 address get the next free one of the subnet. Raises ValueError when the
+    The lab is single-stack: IPv4 when the network has any IPv4 subnet or address, else IPv6 (the IPv6 seed,
+    examples/seed-ipv6); workloads without a static address of that family get the next free one of the subnet. Raises ValueError when the
     manifests cannot make a lab (unknown network, not localnet, clashing names)."""
     net = inventory.networks.get(network)
     if net is None:
@@ -224,15 +247,19 @@ def topology_from_inventory(inventory: Inventory, network: Ref, bridge: str = DE
         raise ValueError(f"{network} has topology {net.topology!r}; the lab builds localnet networks only")
     attachments: list[Attachment] = sorted(inventory.attachments_on(network), key=lambda a: (a.kind.value, a.ref))
     externals = inventory.externals_on(network)
-    static = [ip for ip in (*(_v4(a.ips) for a in attachments), *(_v4(e.ips) for e in externals)) if ip]
-    cidr = _lab_cidr(net.subnets, static)
+    every = [ip for ips in (*(a.ips for a in attachments), *(e.ips for e in externals)) for ip in ips
+             if isinstance(ip, (ipaddress.IPv4Address, ipaddress.IPv6Address))]
+    family = _lab_family(net.subnets, every)
+    static = [ip for ip in (*(_of_family(a.ips, family) for a in attachments),
+                            *(_of_family(e.ips, family) for e in externals)) if ip]
+    cidr = _lab_cidr(net.subnets, static, family)
     used = set(static)
     first_host = next(cidr.hosts(), None)
     gateway = str(first_host) if first_host is not None and first_host not in used else None
     free = (ip for ip in cidr.hosts() if ip not in used and str(ip) != gateway)
 
-    def address_of(ips: tuple[object, ...], what: str) -> ipaddress.IPv4Address:
-        ip = _v4(ips)
+    def address_of(ips: tuple[object, ...], what: str) -> IPAddress:
+        ip = _of_family(ips, family)
         if ip is None:
             ip = next(free, None)
             if ip is None:

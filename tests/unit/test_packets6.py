@@ -251,6 +251,7 @@ def test_ipv6_verdicts_with_confirmed_silence(wire: FakeNet) -> None:
     assert (allowed.verdict, allowed.evidence) == (Verdict.ALLOWED, Evidence.SYN_ACK)
     # silence is called denied only after re-probes beside canaries that answered
     assert (silent.verdict, silent.evidence) == (Verdict.DENIED, Evidence.NO_ANSWER_TARGET_ALIVE), silent.detail
+    assert "neighbour discovery answered" in silent.detail
     assert sum(1 for port, _ in wire.syns if port == 22) >= 2
     assert sum(1 for port, _ in wire.syns if port == 5432) >= 2  # the canaries
     assert len({sport for port, sport in wire.syns if port == 22}) == sum(1 for p, _ in wire.syns if p == 22)

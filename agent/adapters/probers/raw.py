@@ -115,7 +115,7 @@ class _Sender:
     ip: bytes = b""
     error: str = ""
     warning: str = ""
-    neighbours: dict[bytes, bytes] = field(default_factory=dict)  # target IP -> MAC (ARP answered)
+    neighbours: dict[bytes, bytes] = field(default_factory=dict)  # target IP -> MAC (ARP or NDP answered)
     inflight: dict[pk.Key, "_Attempt"] = field(default_factory=dict)  # every attempt of this run, by answer key
     passes: list["_PassLoss"] = field(default_factory=list)  # this run's evidence, per pass
 
@@ -498,7 +498,7 @@ class RawSocketProber:
             window = f"{probe.attempts} probes over {passes} passes, {timeout:g}s wait each"
             if not probe.needs_confirmation or (probe.attempts >= MIN_ATTEMPTS and chance <= EPSILON):
                 probe.result = ProbeResult(probe.job, Verdict.DENIED, Evidence.NO_ANSWER_TARGET_ALIVE,
-                                           f"no answer to {window}; ARP answered; an allowed path would have "
+                                           f"no answer to {window}; {_alive(probe)}; an allowed path would have "
                                            f"stayed silent with p <= {chance:.1e}")
             elif probe.attempts >= MAX_ATTEMPTS:
                 probe.result = unknown(probe.job, Evidence.UNCONFIRMED,
@@ -508,6 +508,11 @@ class RawSocketProber:
             else:
                 again.append(probe)
         return again
+
+
+def _alive(probe: _Probe) -> str:
+    """What showed the target alive: its answer to ARP, or to neighbour discovery (IPv6)."""
+    return "neighbour discovery answered" if len(probe.dst) == 16 else "ARP answered"
 
 
 def earlier_loss(passes: list[_PassLoss]) -> float:
