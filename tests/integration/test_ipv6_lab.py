@@ -12,6 +12,7 @@ from typing import Iterator
 import pytest
 
 from segcheck.agent.adapters.manifest_files import load_inventory
+from segcheck.agent.adapters.ovsdb import NorthboundReader, OvsReader
 from segcheck.agent.adapters.probers.raw import RawSocketProber
 from segcheck.agent.core.drift import DriftClass, summarize
 from segcheck.agent.core.enforcement import PROFILES
@@ -22,7 +23,10 @@ from segcheck.agent.lab import procs
 from segcheck.agent.lab.controller import LabController
 from segcheck.agent.lab.devices import launcher_bridge
 from segcheck.agent.lab.lab import Lab
+from segcheck.agent.lab.locator import LabLocator
 from segcheck.agent.lab.seed import packaged_seed_ipv6
+from segcheck.agent.runtime.agent import Agent
+from segcheck.agent.runtime.declared import FilesSource
 
 from .planes import checker, drop_flow
 
@@ -144,3 +148,23 @@ def test_probe_and_verify_commands_on_the_ipv6_lab(v6_lab: tuple[Lab, Inventory]
     trace = segcheck("explain", "vm-server", "db:5432", "--trace", *where, "-o", "json")
     assert trace.returncode == 0, trace.stderr
     assert json.loads(trace.stdout)["trace"]["verdict"] == "delivered"
+
+
+def test_the_agent_on_the_ipv6_lab_is_clean_and_sees_a_v6_blackhole(v6_lab: tuple[Lab, Inventory]) -> None:
+    lab, _ = v6_lab
+    agent = Agent(FilesSource([packaged_seed_ipv6()], poll_seconds=0.5), NorthboundReader(lab.nb_url),
+                  OvsReader(lab.ovs_url), RawSocketProber(), LabLocator(lab), "lab-node",
+                  profile=PROFILES[lab.ovnk_version], interval=2.0, jitter=0.1, only_local=False)
+    agent.start()
+    try:
+        state = agent.wait_for(lambda s: s.rounds >= 1, timeout=15)
+        assert state is not None, "no probe round within 15 s"
+        assert not any(state.drift_counts()[NET].values()), state.drift_counts()
+        with drop_flow(lab, "br-ex", f"tcp6,ipv6_dst={DB},tp_dst=5432"):
+            # the sentinels (allowed cells, every second) see the path to the DB go dark
+            state = agent.wait_for(lambda s: s.drift_counts()[NET]["blackhole"] == 2
+                                   and s.drift_counts()[NET]["dataplane"] == 2, timeout=10)
+            assert state is not None, "the v6 blackhole was not seen within 10 s"
+        assert agent.wait_for(lambda s: not any(s.drift_counts()[NET].values()), timeout=10) is not None
+    finally:
+        agent.stop()
