@@ -5,8 +5,13 @@ version's shapes; the raw prober's IPv6 frames (neighbour solicitations from the
 from __future__ import annotations
 
 import json
+import os
+import secrets
+import shutil
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -168,3 +173,28 @@ def test_the_agent_on_the_ipv6_lab_is_clean_and_sees_a_v6_blackhole(v6_lab: tupl
         assert agent.wait_for(lambda s: not any(s.drift_counts()[NET].values()), timeout=10) is not None
     finally:
         agent.stop()
+
+
+def test_lab_up_from_the_ipv6_manifests_on_the_command_line() -> None:
+    """`segcheck lab up -f examples/seed-ipv6` as a user runs it (private state dir and prefix), then `probe` and
+    `verify` with `--lab` and no `-f`: the lab's own manifests, its own OVN-K version."""
+    state_dir = Path(tempfile.mkdtemp(prefix="segcheck-lab-", dir="/tmp"))
+    os.chmod(state_dir, 0o755)  # PostgreSQL runs as user postgres
+    where = ["--state-dir", str(state_dir), "--prefix", f"sct{secrets.token_hex(3)}-"]
+    try:
+        up = segcheck("lab", "up", "-f", str(packaged_seed_ipv6()), "--ovnk-version", "current", *where, "-o", "json")
+        assert up.returncode == 0, up.stdout + up.stderr
+        status = json.loads(up.stdout)
+        assert status["healthy"] and status["policies"]["profile"] == "current" and status["policies"]["acls"] == 5
+        probe = segcheck("probe", "vm-server", "db:5432", "--lab", *where, "-o", "json")
+        assert probe.returncode == 0, probe.stdout + probe.stderr
+        data = json.loads(probe.stdout)
+        assert data["status"] == "match" and data["programmed"]["verdict"] == "allowed"
+        assert "ip6.dst == fd00:200::5/128" in data["programmed"]["reasons"][0]["detail"]
+        verify = segcheck("verify", "--lab", *where)
+        assert verify.returncode == 0 and "owner-based ids (OVN-K 4.16+)" in verify.stdout, verify.stdout + verify.stderr
+        assert "leak=0, blackhole=0, controller=0, dataplane=0, unknown=0" in verify.stdout
+    finally:
+        down = segcheck("lab", "down", *where)
+        shutil.rmtree(state_dir, ignore_errors=True)
+    assert down.returncode == 0, down.stderr
