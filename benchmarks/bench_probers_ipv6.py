@@ -44,7 +44,8 @@ def lab_up(seed: Path) -> Lab:
         raise SystemExit(f"{seed} does not load: {errors}")
     state_dir = Path(tempfile.mkdtemp(prefix="segcheck-bench-", dir="/tmp"))
     os.chmod(state_dir, 0o755)  # PostgreSQL runs as user postgres
-    lab = Lab(state_dir=state_dir, prefix=f"scb{secrets.token_hex(3)}-", topology=topology_from_inventory(inventory, NET))
+    lab = Lab(state_dir=state_dir, prefix=f"scb{secrets.token_hex(3)}-",
+              topology=topology_from_inventory(inventory, NET))
     try:
         t0 = time.monotonic()
         lab.up()

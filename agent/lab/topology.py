@@ -237,8 +237,8 @@ def topology_from_inventory(inventory: Inventory, network: Ref, bridge: str = DE
     """The lab for one localnet network of parsed manifests: pods as pod namespaces, VMs as virt-launcher +
     guest, the network's ExternalEndpoints as physical hosts (`db`, or whatever serves 5432, gets PostgreSQL).
     The lab is single-stack: IPv4 when the network has any IPv4 subnet or address, else IPv6 (the IPv6 seed,
-    examples/seed-ipv6); workloads without a static address of that family get the next free one of the subnet. Raises ValueError when the
-    manifests cannot make a lab (unknown network, not localnet, clashing names)."""
+    examples/seed-ipv6); workloads without a static address of that family get the next free one of the subnet.
+    Raises ValueError when the manifests cannot make a lab (unknown network, not localnet, clashing names)."""
     net = inventory.networks.get(network)
     if net is None:
         known = ", ".join(sorted(map(str, inventory.networks))) or "none"

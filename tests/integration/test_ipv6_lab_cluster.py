@@ -81,7 +81,7 @@ def fdb(cluster: LabCluster) -> dict[str, str]:
     return {e["mac"]: e["ifname"] for e in json.loads(out or "[]") if not e.get("flags") or "self" not in e["flags"]}
 
 
-def test_ipv6_between_nodes_crosses_the_physical_segment(cluster: LabCluster, tmp_path: Path, tcp) -> None:  # type: ignore[no-untyped-def]
+def test_ipv6_between_nodes_crosses_the_physical_segment(cluster, tmp_path, tcp):  # type: ignore[no-untyped-def]
     with pytest.raises(AssertionError):  # the seed denies the cross-node pair
         tcp(cluster, "podclient", "fd00:200::20", 8080, attempts=1)
     (tmp_path / "60-allow.yaml").write_text(ALLOW_CLIENT_TO_SERVER)

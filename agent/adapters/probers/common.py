@@ -45,7 +45,8 @@ def validate_job(job: ProbeJob, families: tuple[int, ...] = IPV4_ONLY) -> str:
     if problem:
         return problem
     if job.dst_ip.version != job.source.ip.version:
-        return f"destination {job.dst_ip} is IPv{job.dst_ip.version} but the source {job.source.ip} is IPv{job.source.ip.version}"
+        return (f"destination {job.dst_ip} is IPv{job.dst_ip.version} but the source {job.source.ip} is "
+                f"IPv{job.source.ip.version}")
     if job.protocol is ProbeProtocol.TCP or job.protocol is ProbeProtocol.UDP:
         if job.dst_port is None or not 1 <= job.dst_port <= 65535:
             return f"{job.protocol.value} probe needs a destination port in 1-65535, got {job.dst_port}"

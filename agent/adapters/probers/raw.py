@@ -1,8 +1,8 @@
 """The default prober: hand-built frames on AF_PACKET sockets inside each send point's namespace.
 
 Per run: open one socket per send point (in its namespace; ports reserved there), ARP-resolve every target from
-the send point's MAC/IP (an answer proves the target alive), send one warm-up echo per target (the first burst
-towards an unresolved neighbour is lost), then send every probe paced at `rate` (OVS's veth receive drops
+the send point's MAC/IP (an answer proves the target alive; IPv6 targets: neighbour discovery, `ndp`), send one
+warm-up echo per target (the first burst towards an unresolved neighbour is lost), then send every probe paced at `rate` (OVS's veth receive drops
 unpaced bursts above ~250 frames) while one poll loop drains every socket.
 
 Silence is not yet a verdict. TCP and ICMP probes left unanswered are re-probed with a fresh 5-tuple after a
@@ -282,8 +282,8 @@ class RawSocketProber:
                 probe.result = unknown(probe.job, Evidence.ERROR, sender.error)
             elif probe.dst not in sender.neighbours:
                 probe.result = unknown(probe.job, Evidence.NO_ARP,
-                                       f"no {'neighbour advertisement' if probe.job.dst_ip.version == 6 else 'ARP reply'}"
-                                       f" from {probe.job.dst_ip} on {probe.job.source.interface}")
+                                       f"no {'neighbour advertisement' if len(probe.dst) == 16 else 'ARP reply'} "
+                                       f"from {probe.job.dst_ip} on {probe.job.source.interface}")
             else:
                 pending.append(probe)
         if pending:
