@@ -19,11 +19,12 @@ import pytest
 from segcheck.agent.adapters.manifest_files import load_inventory
 from segcheck.agent.adapters.ovsdb import NorthboundReader, OvsReader
 from segcheck.agent.adapters.probers.raw import RawSocketProber
+from segcheck.agent.adapters.probers.scapy_prober import ScapyProber
 from segcheck.agent.core.drift import DriftClass, summarize
 from segcheck.agent.core.enforcement import PROFILES
 from segcheck.agent.core.inventory import Inventory
 from segcheck.agent.core.model import Protocol, Ref, Verdict, parse_ip
-from segcheck.agent.core.probe import Evidence, ProbeJob
+from segcheck.agent.core.probe import Evidence, ProbeJob, ProbeProtocol
 from segcheck.agent.lab import procs
 from segcheck.agent.lab.controller import LabController
 from segcheck.agent.lab.devices import launcher_bridge
@@ -105,6 +106,21 @@ def test_raw_ipv6_probes_from_a_pod_and_as_the_vm(v6_lab: tuple[Lab, Inventory])
         (Verdict.DENIED, Evidence.NO_ANSWER_TARGET_ALIVE), (Verdict.DENIED, Evidence.NO_ANSWER_TARGET_ALIVE)], \
         [r.detail for r in results]
     assert "neighbour discovery answered" in results[2].detail
+
+
+def test_scapy_agrees_with_raw_over_ipv6(v6_lab: tuple[Lab, Inventory]) -> None:
+    """The second prober, built on scapy's own IPv6 layers, as the cross-check of the raw one's frames."""
+    lab, _ = v6_lab
+    pod, vm, db = lab.send_point("podclient"), lab.send_point("vm-server"), parse_ip(DB)
+    jobs = [ProbeJob(pod, db, 5432), ProbeJob(vm, db, 5432), ProbeJob(vm, db, 5433),
+            ProbeJob(pod, db, None, ProbeProtocol.ICMP),  # the default deny drops ICMPv6 echo (only ND passes)
+            ProbeJob(pod, parse_ip("fd00:200::99"), 5432)]  # nobody there: no advertisement
+    raw = RawSocketProber().run(jobs, timeout=0.5)
+    scapy = ScapyProber().run(jobs, timeout=0.5)
+    expected = [Verdict.ALLOWED, Verdict.ALLOWED, Verdict.DENIED, Verdict.DENIED, Verdict.UNKNOWN]
+    assert [r.verdict for r in raw] == expected, [r.detail for r in raw]
+    assert [r.verdict for r in scapy] == expected, [r.detail for r in scapy]
+    assert [r.evidence for r in scapy] == [r.evidence for r in raw]
 
 
 def test_ipv6_seed_agrees_on_all_three_planes(v6_lab: tuple[Lab, Inventory]) -> None:
