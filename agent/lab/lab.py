@@ -159,7 +159,8 @@ class Lab:
         if not hosts:
             raise KeyError("no PostgreSQL host in the lab topology")
         h = hosts[0]
-        return PostgresServer(self.paths.pg_dir / h.name, self.netns(h.name), h.ip, self.topology.network.cidr)
+        return PostgresServer(self.paths.pg_dir / h.name, self.netns(h.name), h.ip, self.topology.network.cidr,
+                              h.ips[1:], self.topology.network.more_cidrs)
 
     @property
     def postgres_dsn(self) -> str:
@@ -397,7 +398,7 @@ class Lab:
         for att in self.topology.attachments:
             lsp = self.lsp_name(att.name)
             kind = AttachmentKind.VM if isinstance(att, VmAttachment) else AttachmentKind.POD
-            addr = ovnk_ports.pod_port_addresses(kind, att.mac, [str(att.ip)], net.ipam)
+            addr = ovnk_ports.pod_port_addresses(kind, att.mac, list(att.ips), net.ipam)
             cmds += [
                 ["--may-exist", "lsp-add", sw, lsp],
                 ["lsp-set-addresses", lsp, addr],
@@ -424,7 +425,8 @@ class Lab:
             ns, port = self.netns(pod.name), devices.ovs_side_port("pd", self.lsp_name(pod.name))
             netns.add_veth(ovs_ns, port, ns, pod.interface)
             netns.set_mac(ns, pod.interface, pod.mac)
-            netns.add_address(ns, pod.interface, pod.address)
+            for address in pod.addresses:
+                netns.add_address(ns, pod.interface, address)
             netns.set_up(ns, pod.interface)
             self._plug("br-int", port, self.lsp_name(pod.name), pod.mac)
         for vm in self.topology.vms:
@@ -433,7 +435,8 @@ class Lab:
             ns, port = self.netns(host.name), devices.ovs_side_port("ph", host.name)
             netns.add_veth(ovs_ns, port, ns, devices.PHYSICAL_INTERFACE)
             netns.set_mac(ns, devices.PHYSICAL_INTERFACE, host.mac)
-            netns.add_address(ns, devices.PHYSICAL_INTERFACE, host.address)
+            for address in host.addresses:
+                netns.add_address(ns, devices.PHYSICAL_INTERFACE, address)
             netns.set_up(ns, devices.PHYSICAL_INTERFACE)
             self._plug(self.topology.network.bridge, port)
 
@@ -453,7 +456,8 @@ class Lab:
             netns.set_up(launcher, ifname)
         netns.set_up(launcher, bridge)
         netns.set_mac(guest, devices.GUEST_INTERFACE, vm.mac)
-        netns.add_address(guest, devices.GUEST_INTERFACE, vm.address)
+        for address in vm.addresses:
+            netns.add_address(guest, devices.GUEST_INTERFACE, address)
         netns.set_up(guest, devices.GUEST_INTERFACE)
         if self.topology.network.gateway:
             netns.add_default_route(guest, self.topology.network.gateway, devices.GUEST_INTERFACE)
@@ -477,7 +481,7 @@ class Lab:
             pidfile = self._listener_pidfile(item.name)
             record["pidfiles"][f"listener-{item.name}"] = str(pidfile)
             state.save(self.state_dir, record)
-            argv = listener.command(item.ip, item.name, pidfile, ((lst.protocol, lst.port) for lst in item.listeners))
+            argv = listener.command(item.ips, item.name, pidfile, ((lst.protocol, lst.port) for lst in item.listeners))
             listeners.append((argv, self.paths.log_dir / f"listener-{item.name}.log", self.netns(item.name)))
         # Each listener binds, daemonizes, and returns once its pidfile is written; start them side by side.
         with ThreadPoolExecutor(max_workers=max(1, len(listeners)), thread_name_prefix="lab-listener") as pool:

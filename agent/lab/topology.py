@@ -6,6 +6,7 @@ parsed manifests (`seed_topology() == topology_from_inventory(<examples/seed>, d
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import ipaddress
 from dataclasses import dataclass, field
@@ -32,21 +33,36 @@ class LabNetwork:
     cidr: str = "192.168.200.0/24"
     gateway: str | None = "192.168.200.1"  # nothing answers there; guests are configured with it as in the seed
     ipam: bool = False  # the NAD has subnets: OVN-K then knows every address (else a VM's port holds its MAC only)
+    more_cidrs: tuple[str, ...] = ()  # dual-stack: the other family's network
 
     @property
     def bridge_mapping(self) -> str:
         return f"{self.localnet_name}:{self.bridge}"
 
     @property
+    def cidrs(self) -> tuple[str, ...]:
+        return (self.cidr, *self.more_cidrs)
+
+    @property
     def ipv6(self) -> bool:
-        """An IPv6 lab network (the lab builds one family)."""
-        return ipaddress.ip_network(self.cidr).version == 6
+        """The lab network carries IPv6 (IPv6-only, or dual-stack)."""
+        return any(ipaddress.ip_network(c).version == 6 for c in self.cidrs)
 
 
 @dataclass(frozen=True)
 class _Addressed:
     address: str  # IP with prefix length, e.g. 192.168.200.10/24
     mac: str
+    more_addresses: tuple[str, ...] = ()  # dual-stack: the other family's address, with prefix length
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        return (self.address, *self.more_addresses)
+
+    @property
+    def ips(self) -> tuple[str, ...]:
+        """Every address without prefix length, the primary (`ip`: what probes are sent from) first."""
+        return tuple(str(ipaddress.ip_interface(a).ip) for a in self.addresses)
 
     @property
     def interface_address(self) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface:
@@ -129,10 +145,12 @@ class LabTopology:
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"duplicate host names in lab topology: {', '.join(dupes)}")
-        net = ipaddress.ip_network(self.network.cidr)
+        nets = {n.version: n for n in map(ipaddress.ip_network, self.network.cidrs)}
         for item in (*self.attachments, *self.hosts):
-            if item.interface_address.ip not in net:
-                raise ValueError(f"{item.name}: {item.address} is outside {net}")
+            for address in item.addresses:
+                ip = ipaddress.ip_interface(address).ip
+                if ip.version not in nets or ip not in nets[ip.version]:
+                    raise ValueError(f"{item.name}: {address} is outside {', '.join(self.network.cidrs)}")
         for vm in self.vms:
             if not vm.launcher_pod:
                 raise ValueError(f"VM {vm.name}: no virt-launcher pod name")
@@ -236,8 +254,10 @@ def _host_of(ep: ExternalEndpoint, ip: IPAddress, prefix: int) -> PhysicalHost:
 def topology_from_inventory(inventory: Inventory, network: Ref, bridge: str = DEFAULT_BRIDGE) -> LabTopology:
     """The lab for one localnet network of parsed manifests: pods as pod namespaces, VMs as virt-launcher +
     guest, the network's ExternalEndpoints as physical hosts (`db`, or whatever serves 5432, gets PostgreSQL).
-    The lab is single-stack: IPv4 when the network has any IPv4 subnet or address, else IPv6 (the IPv6 seed,
+    The primary family is IPv4 when the network has any IPv4 subnet or address, else IPv6 (the IPv6 seed,
     examples/seed-ipv6); workloads without a static address of that family get the next free one of the subnet.
+    Dual-stack: static addresses of the other family are added beside (none is allocated there), in that
+    family's subnet (or the /64 holding them); probes are sent from the primary address.
     Raises ValueError when the manifests cannot make a lab (unknown network, not localnet, clashing names)."""
     net = inventory.networks.get(network)
     if net is None:
@@ -268,6 +288,15 @@ def topology_from_inventory(inventory: Inventory, network: Ref, bridge: str = DE
             raise ValueError(f"{what}: {ip} is outside the lab network {cidr}")
         return ip
 
+    other = 6 if family == 4 else 4
+    others = [ip for ip in (*(_of_family(a.ips, other) for a in attachments),
+                            *(_of_family(e.ips, other) for e in externals)) if ip]
+    other_cidr = _lab_cidr(net.subnets, others, other) if others else None
+
+    def more(ips: tuple[object, ...]) -> tuple[str, ...]:
+        ip = _of_family(ips, other)
+        return (f"{ip}/{other_cidr.prefixlen}",) if ip is not None and other_cidr is not None else ()
+
     pods: list[PodAttachment] = []
     vms: list[VmAttachment] = []
     for att in attachments:
@@ -278,15 +307,17 @@ def topology_from_inventory(inventory: Inventory, network: Ref, bridge: str = DE
             vms.append(VmAttachment(name=att.ref.name, namespace=att.ref.namespace,
                                     launcher_pod=launcher_pod_name(att.ref), address=address,
                                     mac=att.mac or vm_mac(ip), vm_network=att.interface or "underlay",
-                                    labels=att.labels, listeners=listeners))
+                                    labels=att.labels, listeners=listeners, more_addresses=more(att.ips)))
         else:
             pods.append(PodAttachment(name=att.ref.name, namespace=att.ref.namespace, address=address,
                                       mac=att.mac or pod_mac(ip), interface=att.interface or "net1",
-                                      labels=att.labels, listeners=listeners))
-    hosts = [_host_of(ep, address_of(ep.ips, f"endpoint {ep.name}"), cidr.prefixlen) for ep in externals]
+                                      labels=att.labels, listeners=listeners, more_addresses=more(att.ips)))
+    hosts = [dataclasses.replace(_host_of(ep, address_of(ep.ips, f"endpoint {ep.name}"), cidr.prefixlen),
+                                 more_addresses=more(ep.ips)) for ep in externals]
     topology = LabTopology(
         network=LabNetwork(nad=net.ref, localnet_name=net.localnet_name, name=net.cni_name, bridge=bridge,
-                           cidr=str(cidr), gateway=gateway, ipam=net.has_ipam),
+                           cidr=str(cidr), gateway=gateway, ipam=net.has_ipam,
+                           more_cidrs=(str(other_cidr),) if other_cidr is not None else ()),
         pods=tuple(pods), vms=tuple(vms), hosts=tuple(hosts))
     topology.validate()
     return topology

@@ -78,12 +78,12 @@ def lab_ipv6() -> Iterator[Lab]:
 
 
 @pytest.fixture
-def make_lab() -> Iterator[Callable[[], Lab]]:
+def make_lab() -> Iterator[Callable[..., Lab]]:
     """Extra labs for destructive tests; whatever the test leaves is torn down afterwards."""
     made: list[Lab] = []
 
-    def factory() -> Lab:
-        instance = _new_lab()
+    def factory(topology: LabTopology | None = None) -> Lab:
+        instance = _new_lab(topology)
         made.append(instance)
         return _bring_up(instance)
 

@@ -170,14 +170,18 @@ def test_ipv6_seed_topology() -> None:
 
 
 def test_lab_topology_of_mixed_or_addressless_networks() -> None:
-    """One family per lab: IPv4 wins when there is any; an IPv6-only network without a static address for some
-    workload gives it the next free address of the /64."""
+    """IPv4 is the primary family when there is any (addresses are allocated there); static IPv6 addresses are
+    added beside (dual-stack); an IPv6-only network without a static address for some workload gives it the
+    next free address of the /64."""
     both = pod("a", "192.168.200.10/24")
     both["metadata"]["annotations"]["k8s.v1.cni.cncf.io/networks"] = json.dumps(
         [{"name": "tenantblue", "ips": ["192.168.200.10/24", "fd00:200::10/64"]}])
     topo = topology_from_inventory(inventory(nad(), both, pod("b", "fd00:200::11/64")), NET)
-    assert topo.network.cidr == "192.168.200.0/24" and not topo.network.ipv6
-    assert [p.address for p in topo.pods] == ["192.168.200.10/24", "192.168.200.2/24"]
+    assert topo.network.cidrs == ("192.168.200.0/24", "fd00:200::/64") and topo.network.ipv6
+    assert [p.addresses for p in topo.pods] == [("192.168.200.10/24", "fd00:200::10/64"),
+                                                ("192.168.200.2/24", "fd00:200::11/64")]
+    assert topo.pods[0].ips == ("192.168.200.10", "fd00:200::10") and topo.pods[0].ip == "192.168.200.10"
+    assert not topology_from_inventory(load_inventory([SEED])[0], NET).network.ipv6
     v6 = inventory(nad(), pod("a", "fd00:200::10/64"), pod("b", None))
     topo = topology_from_inventory(v6, NET)
     assert [p.address for p in topo.pods] == ["fd00:200::10/64", "fd00:200::2/64"]  # ::1 is the gateway
