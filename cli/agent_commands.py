@@ -20,7 +20,7 @@ from segcheck.agent.runtime.declared import DeclaredSource, FilesSource, Kuberne
 from segcheck.agent.runtime.liveness import agent_liveness
 from segcheck.agent.runtime.service import AgentService
 
-from .options import choose_sources, lab_options, node_options, ovnk_option, profile
+from .options import choose_sources, lab_options, node_options, ovnk_option, profile, recorded_lab_manifests
 from .output import fail
 
 
@@ -79,7 +79,7 @@ def agent(node_name: str, listen: str, files: tuple[str, ...], kubeconfig: str |
     if (tls_cert_file is None) != (tls_key_file is None):
         raise fail("--tls-cert-file and --tls-key-file go together")
     if lab and not files:
-        files = (str(packaged_seed()),)
+        files = recorded_lab_manifests(state_dir, prefix) or (str(packaged_seed()),)
     # The agent waits for its sources (a lab still coming up, a database restarting): no readiness check here.
     sources = choose_sources(lab, state_dir, prefix, files, nb_url, sb_url, ovs_url, prober, node_name,
                              must_be_up=False, rundirs=(ovs_rundir, ovn_rundir))

@@ -249,6 +249,8 @@ def up(lab: Lab, output: str, paths: tuple[Path, ...], network: str | None, ovnk
     if _recorded_cluster(lab) is not None:
         raise LabError(f"{lab.state_dir} holds a lab cluster: `segcheck lab down` it first, or add --nodes")
     status = lab.up()
+    if paths:
+        lab.remember_manifests(paths)
     if not no_policies:
         status["policies"] = LabController(lab).apply(inventory, ref).as_dict()
     _emit(status, output, lambda s: _render_status(s) + (
@@ -278,6 +280,8 @@ def apply(lab: Lab, output: str, paths: tuple[Path, ...], network: str | None, o
                    "workloads first)", err=True)
         sys.exit(EXIT_FAILED)
     report: ApplyReport = LabController(lab).apply(inventory, ref)
+    if paths:
+        lab.remember_manifests(paths)
     _emit(report.as_dict(), output, _render_apply)
 
 

@@ -115,11 +115,13 @@ class DeclaredInput:
     paths: tuple[str, ...]
     lab: bool
     cluster: ClusterTarget
+    lab_files: tuple[str, ...] = ()  # the manifests the lab was built from (`lab up -f`), when recorded
 
     @property
     def files(self) -> tuple[str, ...]:
-        """The manifests given, or with --lab the shipped seed the lab is built from (empty: the live cluster)."""
-        return self.paths or ((str(packaged_seed()),) if self.lab else ())
+        """The manifests given, or with --lab those the lab was built from (default: the shipped seed); empty:
+        the live cluster."""
+        return self.paths or ((self.lab_files or (str(packaged_seed()),)) if self.lab else ())
 
     def load(self) -> Inventory:
         """Report every bad object (file and object named) and stop with exit 2 if any; exit 3 when the cluster
@@ -165,6 +167,17 @@ def complete_endpoint(ctx: click.Context, _param: click.Parameter, incomplete: s
     return sorted(n for n in names if n.startswith(incomplete))
 
 
+def recorded_lab_manifests(state_dir: Path | None = None, prefix: str | None = None) -> tuple[str, ...]:
+    """The manifests the lab in --state-dir was built from (`lab up -f`), if recorded and still there."""
+    ctx = click.get_current_context(silent=True)
+    params = ctx.params if ctx is not None else {}
+    state_dir = state_dir or params.get("state_dir") or DEFAULT_STATE_DIR
+    try:
+        return Lab(state_dir=state_dir, prefix=prefix or params.get("prefix") or DEFAULT_PREFIX).manifests
+    except ValueError:
+        return ()  # a bad prefix: the command itself says so
+
+
 def declared_input(func: Callable[..., Any]) -> Callable[..., Any]:
     """Adds the declared-state options and hands the command `declared` (a DeclaredInput) instead; `lab` must be
     an option of the command too (it defaults to False where the command has none)."""
@@ -176,7 +189,8 @@ def declared_input(func: Callable[..., Any]) -> Callable[..., Any]:
         if all_namespaces and kwargs.get("namespace"):
             raise fail("-A and -n exclude each other")
         target = ClusterTarget(kubeconfig, context, endpoint_files, request_timeout)
-        return func(declared=DeclaredInput(paths, bool(kwargs.get("lab")), target), **kwargs)
+        lab = bool(kwargs.get("lab"))
+        return func(declared=DeclaredInput(paths, lab, target, recorded_lab_manifests() if lab else ()), **kwargs)
 
     return wrapper
 

@@ -18,7 +18,7 @@ import subprocess
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from segcheck.agent.core.ovnk import ports as ovnk_ports
 from segcheck.agent.core.ovnk import names as ovnk_names
@@ -94,6 +94,13 @@ class Lab:
         """The virt-launcher pod's namespace of a VM (where probes "from the VM" are sent)."""
         return f"{self.prefix}{self._vm(vm_name).launcher_pod}"
 
+    def _addressed_namespaces(self) -> set[str]:
+        """Where an IPv6 lab's addresses live (its hosts', pods' and guests' namespaces): IPv6 is on there only;
+        OVS's and the virt-launchers' namespaces hold no address and stay silent."""
+        if not self.topology.network.ipv6:
+            return set()
+        return {self.netns(n) for n in self.topology.names()}
+
     @staticmethod
     def netns_path(netns_name: str) -> str:
         return str(netns.NETNS_DIR / netns_name)
@@ -158,7 +165,8 @@ class Lab:
         if not hosts:
             raise KeyError("no PostgreSQL host in the lab topology")
         h = hosts[0]
-        return PostgresServer(self.paths.pg_dir / h.name, self.netns(h.name), h.ip, self.topology.network.cidr)
+        return PostgresServer(self.paths.pg_dir / h.name, self.netns(h.name), h.ip, self.topology.network.cidr,
+                              h.ips[1:], self.topology.network.more_cidrs)
 
     @property
     def postgres_dsn(self) -> str:
@@ -187,6 +195,21 @@ class Lab:
         if record:
             record["ovnk_version"] = version
             state.save(self.state_dir, record)
+
+    def remember_manifests(self, paths: Sequence[Path | str]) -> None:
+        """Record the manifests the lab was built from: `--lab` without `-f` reads them (else the seed's)."""
+        record = state.load(self.state_dir)
+        if record:
+            record["manifests"] = [str(Path(p).absolute()) for p in paths]
+            state.save(self.state_dir, record)
+
+    @property
+    def manifests(self) -> tuple[str, ...]:
+        """The manifests recorded by `lab up -f` (all still there), else none."""
+        recorded = state.load(self.state_dir).get("manifests")
+        if not isinstance(recorded, list) or not recorded or not all(isinstance(p, str) for p in recorded):
+            return ()
+        return tuple(recorded) if all(Path(p).exists() for p in recorded) else ()
 
     @property
     def ovnk_version(self) -> str:
@@ -267,7 +290,7 @@ class Lab:
             for name in self.namespaces():
                 record["namespaces"].append(name)  # recorded before it exists: down() can undo a partial up
                 state.save(self.state_dir, record)
-                netns.add(name)
+                netns.add(name, ipv6=name in self._addressed_namespaces())
             t = phase("namespaces", t)
             # initdb takes seconds and needs no network: run it while OVS/OVN come up and hosts are wired.
             pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lab-initdb")
@@ -390,7 +413,7 @@ class Lab:
         for att, node, remote in ports:
             lsp = self.port_name(att)
             kind = AttachmentKind.VM if isinstance(att, VmAttachment) else AttachmentKind.POD
-            addr = ovnk_ports.pod_port_addresses(kind, att.mac, [str(att.ip)], net.ipam)
+            addr = ovnk_ports.pod_port_addresses(kind, att.mac, list(att.ips), net.ipam)
             options = ovnk_ports.pod_port_options(node, pod_uid(att.pod_ref), net.topology, att.tunnel_key)
             port_type = ovnk_ports.remote_port_type(net.topology) if remote else None
             cmds += [
@@ -415,7 +438,7 @@ class Lab:
             # As OVN-K's CNI plugs a pod: the logical port it binds, the pod's UID, MAC and known addresses.
             net = self.topology.network
             kind = AttachmentKind.VM if isinstance(att, VmAttachment) else AttachmentKind.POD
-            known = [] if kind is AttachmentKind.VM and not net.ipam else [att.address]
+            known = [] if kind is AttachmentKind.VM and not net.ipam else list(att.addresses)
             ids = ovnk_ports.cni_interface_ids(self.port_name(att), att.mac, pod_uid(att.pod_ref), known,
                                                att.nad or net.nad, net.name)
             key, value = ovnk_ports.TRANSIENT_PORT
@@ -429,7 +452,8 @@ class Lab:
             ns, port = self.netns(pod.name), devices.ovs_side_port("pd", self.lsp_name(pod.name))
             netns.add_veth(ovs_ns, port, ns, pod.interface)
             netns.set_mac(ns, pod.interface, pod.mac)
-            netns.add_address(ns, pod.interface, pod.address)
+            for address in pod.addresses:
+                netns.add_address(ns, pod.interface, address)
             netns.set_up(ns, pod.interface)
             self._plug("br-int", port, pod)
         for vm in self.topology.vms:
@@ -438,7 +462,8 @@ class Lab:
             ns, port = self.netns(host.name), devices.ovs_side_port("ph", host.name)
             netns.add_veth(ovs_ns, port, ns, devices.PHYSICAL_INTERFACE)
             netns.set_mac(ns, devices.PHYSICAL_INTERFACE, host.mac)
-            netns.add_address(ns, devices.PHYSICAL_INTERFACE, host.address)
+            for address in host.addresses:
+                netns.add_address(ns, devices.PHYSICAL_INTERFACE, address)
             netns.set_up(ns, devices.PHYSICAL_INTERFACE)
             self._plug(self.topology.network.bridge, port)
 
@@ -458,7 +483,8 @@ class Lab:
             netns.set_up(launcher, ifname)
         netns.set_up(launcher, bridge)
         netns.set_mac(guest, devices.GUEST_INTERFACE, vm.mac)
-        netns.add_address(guest, devices.GUEST_INTERFACE, vm.address)
+        for address in vm.addresses:
+            netns.add_address(guest, devices.GUEST_INTERFACE, address)
         netns.set_up(guest, devices.GUEST_INTERFACE)
         if self.topology.network.gateway:
             netns.add_default_route(guest, self.topology.network.gateway, devices.GUEST_INTERFACE)
@@ -482,7 +508,7 @@ class Lab:
             pidfile = self._listener_pidfile(item.name)
             record["pidfiles"][f"listener-{item.name}"] = str(pidfile)
             state.save(self.state_dir, record)
-            argv = listener.command(item.ip, item.name, pidfile, ((lst.protocol, lst.port) for lst in item.listeners))
+            argv = listener.command(item.ips, item.name, pidfile, ((lst.protocol, lst.port) for lst in item.listeners))
             listeners.append((argv, self.paths.log_dir / f"listener-{item.name}.log", self.netns(item.name)))
         # Each listener binds, daemonizes, and returns once its pidfile is written; start them side by side.
         with ThreadPoolExecutor(max_workers=max(1, len(listeners)), thread_name_prefix="lab-listener") as pool:

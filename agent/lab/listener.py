@@ -41,10 +41,12 @@ def _serve_udp(sock: socket.socket) -> None:
             continue
 
 
-def command(bind: str, name: str, pidfile: Path, ports: Iterable[tuple[str, int]]) -> list[str]:
-    """The command line that starts this listener for `ports` ((protocol, port) pairs, TCP or UDP)."""
-    argv = [sys.executable, "-m", "segcheck.agent.lab.listener", "--bind", bind, "--name", name,
-            "--pidfile", str(pidfile)]
+def command(bind: str | Iterable[str], name: str, pidfile: Path, ports: Iterable[tuple[str, int]]) -> list[str]:
+    """The command line that starts this listener on `bind` (an address, or several: dual-stack) for `ports`
+    ((protocol, port) pairs, TCP or UDP)."""
+    argv = [sys.executable, "-m", "segcheck.agent.lab.listener", "--name", name, "--pidfile", str(pidfile)]
+    for address in ([bind] if isinstance(bind, str) else bind):
+        argv += ["--bind", address]
     for protocol, port in ports:
         argv += [f"--{protocol.lower()}", str(port)]
     return argv
@@ -52,7 +54,7 @@ def command(bind: str, name: str, pidfile: Path, ports: Iterable[tuple[str, int]
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="segcheck-lab-listener")
-    parser.add_argument("--bind", required=True)
+    parser.add_argument("--bind", required=True, action="append")
     parser.add_argument("--tcp", type=int, action="append", default=[])
     parser.add_argument("--udp", type=int, action="append", default=[])
     parser.add_argument("--pidfile", required=True)
@@ -60,16 +62,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     sockets: list[tuple[str, int, socket.socket]] = []
-    for port in args.tcp:
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind((args.bind, port))
-        s.listen(512)
-        sockets.append(("tcp", port, s))
-    for port in args.udp:
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.bind((args.bind, port))
-        sockets.append(("udp", port, s))
+    for bind in args.bind:
+        family = socket.AF_INET6 if ":" in bind else socket.AF_INET
+        for port in args.tcp:
+            s = socket.socket(family, socket.SOCK_STREAM)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((bind, port))
+            s.listen(512)
+            sockets.append(("tcp", port, s))
+        for port in args.udp:
+            s = socket.socket(family, socket.SOCK_DGRAM)
+            s.bind((bind, port))
+            sockets.append(("udp", port, s))
 
     # Double fork: the daemon is nobody's child, so a stopped listener never lingers as a zombie.
     first = os.fork()

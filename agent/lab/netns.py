@@ -26,12 +26,20 @@ def exists(name: str) -> bool:
     return (NETNS_DIR / name).exists()
 
 
-def add(name: str) -> None:
-    """Create a namespace with loopback up and IPv6 off (no router/neighbour chatter on the segment)."""
+def add(name: str, ipv6: bool = False) -> None:
+    """Create a namespace with loopback up and IPv6 off (no router/neighbour chatter on the segment), or, for a
+    host of an IPv6 lab, IPv6 on without duplicate address detection (addresses are usable at once: nothing
+    waits for DAD) and without router advertisements (no address or route appears that the lab did not add)."""
     procs.run(["ip", "netns", "add", name])
     procs.run(["ip", "-n", name, "link", "set", "lo", "up"])
-    for key in ("net.ipv6.conf.all.disable_ipv6", "net.ipv6.conf.default.disable_ipv6"):
-        procs.run(["sysctl", "-q", "-w", f"{key}=1"], netns=name, check=False)
+    if ipv6:
+        settings = [(f"net.ipv6.conf.{c}.{k}", v) for c in ("all", "default")
+                    for k, v in (("disable_ipv6", "0"), ("accept_dad", "0"), ("dad_transmits", "0"),
+                                 ("accept_ra", "0"), ("autoconf", "0"))]
+    else:
+        settings = [("net.ipv6.conf.all.disable_ipv6", "1"), ("net.ipv6.conf.default.disable_ipv6", "1")]
+    for key, value in settings:
+        procs.run(["sysctl", "-q", "-w", f"{key}={value}"], netns=name, check=ipv6 and key.endswith("disable_ipv6"))
 
 
 def delete(name: str) -> None:
@@ -63,7 +71,8 @@ def set_up(ns: str, ifname: str) -> None:
 
 
 def add_address(ns: str, ifname: str, address: str) -> None:
-    procs.run(["ip", "-n", ns, "addr", "add", address, "dev", ifname])
+    """An IPv6 address is added `nodad`: usable at once, not tentative (the namespace also skips DAD)."""
+    procs.run(["ip", "-n", ns, "addr", "add", address, "dev", ifname, *(["nodad"] if ":" in address else [])])
 
 
 def add_default_route(ns: str, gateway: str, ifname: str) -> None:

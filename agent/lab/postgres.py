@@ -44,6 +44,8 @@ class PostgresServer:
     netns: str
     listen_ip: str
     allow_cidr: str
+    more_ips: tuple[str, ...] = ()  # dual-stack: it listens on the other family's address too
+    more_cidrs: tuple[str, ...] = ()
 
     @property
     def data_dir(self) -> Path:
@@ -66,7 +68,8 @@ class PostgresServer:
         return self.root / "postgres.log"
 
     def dsn(self, user: str = APP_ROLE, database: str = APP_DATABASE) -> str:
-        return f"postgresql://{user}@{self.listen_ip}:{PG_PORT}/{database}"
+        host = f"[{self.listen_ip}]" if ":" in self.listen_ip else self.listen_ip
+        return f"postgresql://{user}@{host}:{PG_PORT}/{database}"
 
     def start(self) -> None:
         self.init()
@@ -91,13 +94,14 @@ class PostgresServer:
                             "--no-instructions"], pidfile=self.initdb_pidfile, timeout=60)
         with open(self.data_dir / "postgresql.conf", "a") as conf:
             conf.write(
-                f"\n# segcheck lab\nlisten_addresses = '{self.listen_ip}'\nport = {PG_PORT}\n"
+                f"\n# segcheck lab\nlisten_addresses = '{', '.join((self.listen_ip, *self.more_ips))}'\nport = {PG_PORT}\n"
                 f"unix_socket_directories = '{self.socket_dir}'\n"
                 "shared_buffers = 16MB\nmax_connections = 50\nfsync = off\nsynchronous_commit = off\n"
                 "full_page_writes = off\n"
             )
         with open(self.data_dir / "pg_hba.conf", "a") as hba:
-            hba.write(f"host all all {self.allow_cidr} trust\n")
+            for cidr in (self.allow_cidr, *self.more_cidrs):
+                hba.write(f"host all all {cidr} trust\n")
 
     def launch(self) -> None:
         """Start the server in its namespace (its address must exist by now) and create the seed's role/db."""

@@ -10,3 +10,8 @@ def packaged_seed() -> Path:
     import segcheck.agent
 
     return Path(segcheck.agent.__file__).resolve().parents[1] / "examples" / "seed"
+
+
+def packaged_seed_ipv6() -> Path:
+    """examples/seed-ipv6: the seed, IPv6-only (fd00:200::/64)."""
+    return packaged_seed().with_name("seed-ipv6")

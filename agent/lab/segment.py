@@ -68,7 +68,8 @@ class PhysicalSegment:
         if not hosts:
             raise KeyError("no PostgreSQL host on the segment")
         h = hosts[0]
-        return PostgresServer(self.pg_dir / h.name, self.host_netns(h.name), h.ip, self.topology.network.cidr)
+        return PostgresServer(self.pg_dir / h.name, self.host_netns(h.name), h.ip, self.topology.network.cidr,
+                              h.ips[1:], self.topology.network.more_cidrs)
 
     def listener_pidfile(self, name: str) -> Path:
         return self.run_dir / f"listener-{name}.pid"
@@ -95,10 +96,11 @@ class PhysicalSegment:
         for host in self.hosts:
             ns = self.host_netns(host.name)
             made(ns)
-            netns.add(ns)
+            netns.add(ns, ipv6=self.topology.network.ipv6)
             self._attach(ns, devices.PHYSICAL_INTERFACE, devices.ovs_side_port("ph", host.name))
             netns.set_mac(ns, devices.PHYSICAL_INTERFACE, host.mac)
-            netns.add_address(ns, devices.PHYSICAL_INTERFACE, host.address)
+            for address in host.addresses:
+                netns.add_address(ns, devices.PHYSICAL_INTERFACE, address)
             netns.set_up(ns, devices.PHYSICAL_INTERFACE)
 
     def _attach(self, ns: str, ifname: str, bridge_port: str) -> None:
@@ -125,7 +127,7 @@ class PhysicalSegment:
                 continue
             pidfile = self.listener_pidfile(host.name)
             record(f"listener-{host.name}", pidfile)
-            procs.spawn_detaching(listener.command(host.ip, host.name, pidfile,
+            procs.spawn_detaching(listener.command(host.ips, host.name, pidfile,
                                                    ((lst.protocol, lst.port) for lst in host.listeners)),
                                   log=self.log_dir / f"listener-{host.name}.log", netns=self.host_netns(host.name))
 

@@ -8,6 +8,7 @@ parsed manifests (`seed_topology() == topology_from_inventory(<examples/seed>, d
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import ipaddress
 import uuid
@@ -41,6 +42,7 @@ class LabNetwork:
     topology: str = LOCALNET  # or layer2: no localnet port, one switch per zone joined by tunnel keys
     subnets: tuple[str, ...] = ()  # the NAD's `subnets` (a layer2 switch carries them in other_config)
     network_id: int = 1  # the id OVN-K's cluster manager gives the network (its layer2 tunnel key derives from it)
+    more_cidrs: tuple[str, ...] = ()  # dual-stack: the other family's network
 
     @property
     def is_layer2(self) -> bool:
@@ -50,11 +52,30 @@ class LabNetwork:
     def bridge_mapping(self) -> str:
         return f"{self.localnet_name}:{self.bridge}"
 
+    @property
+    def cidrs(self) -> tuple[str, ...]:
+        return (self.cidr, *self.more_cidrs)
+
+    @property
+    def ipv6(self) -> bool:
+        """The lab network carries IPv6 (IPv6-only, or dual-stack)."""
+        return any(ipaddress.ip_network(c).version == 6 for c in self.cidrs)
+
 
 @dataclass(frozen=True)
 class _Addressed:
     address: str  # IP with prefix length, e.g. 192.168.200.10/24
     mac: str
+    more_addresses: tuple[str, ...] = ()  # dual-stack: the other family's address, with prefix length
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        return (self.address, *self.more_addresses)
+
+    @property
+    def ips(self) -> tuple[str, ...]:
+        """Every address without prefix length, the primary (`ip`: what probes are sent from) first."""
+        return tuple(str(ipaddress.ip_interface(a).ip) for a in self.addresses)
 
     @property
     def interface_address(self) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface:
@@ -150,10 +171,12 @@ class LabTopology:
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"duplicate host names in lab topology: {', '.join(dupes)}")
-        net = ipaddress.ip_network(self.network.cidr)
+        nets = {n.version: n for n in map(ipaddress.ip_network, self.network.cidrs)}
         for item in (*self.attachments, *self.hosts):
-            if item.interface_address.ip not in net:
-                raise ValueError(f"{item.name}: {item.address} is outside {net}")
+            for address in item.addresses:
+                ip = ipaddress.ip_interface(address).ip
+                if ip.version not in nets or ip not in nets[ip.version]:
+                    raise ValueError(f"{item.name}: {address} is outside {', '.join(self.network.cidrs)}")
         for vm in self.vms:
             if not vm.launcher_pod:
                 raise ValueError(f"VM {vm.name}: no virt-launcher pod name")
@@ -205,46 +228,63 @@ def pod_uid(pod: Ref) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"segcheck-lab:pod/{pod}"))
 
 
-def _ip_bytes(ip: ipaddress.IPv4Address) -> list[str]:
-    return [f"{b:02x}" for b in ip.packed]
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-def pod_mac(ip: ipaddress.IPv4Address) -> str:
-    """OVN-Kubernetes derives a pod's MAC from its IP: 0a:58 + the four address bytes."""
+def _ip_bytes(ip: IPAddress) -> list[str]:
+    """The low four bytes of the address (all of an IPv4 one)."""
+    return [f"{b:02x}" for b in ip.packed[-4:]]
+
+
+def pod_mac(ip: IPAddress) -> str:
+    """OVN-Kubernetes derives a pod's MAC from its IP: 0a:58 + the four (IPv6: the last four) address bytes."""
     return ":".join(["0a", "58", *_ip_bytes(ip)])
 
 
-def vm_mac(ip: ipaddress.IPv4Address) -> str:
+def vm_mac(ip: IPAddress) -> str:
     """A locally administered MAC for a guest without one in its spec (02:5e + the address bytes)."""
     return ":".join(["02", "5e", *_ip_bytes(ip)])
 
 
-def physical_mac(ip: ipaddress.IPv4Address) -> str:
+def physical_mac(ip: IPAddress) -> str:
     """A QEMU-style MAC for a physical host (52:54:00 + the last three address bytes)."""
     return ":".join(["52", "54", "00", *_ip_bytes(ip)[1:]])
 
 
-def _lab_cidr(subnets: tuple[str, ...], addresses: list[ipaddress.IPv4Address]) -> ipaddress.IPv4Network:
-    """The network's first IPv4 subnet; IPAM-less networks carry no prefix, so take the /24 (or the smallest
-    wider network) holding every static address."""
+# The prefix an IPAM-less network is assumed to have, per family: the usual LAN and the one IPv6 subnet size.
+_DEFAULT_PREFIX = {4: 24, 6: 64}
+
+
+def _lab_family(subnets: tuple[str, ...], addresses: list[IPAddress]) -> int:
+    """IPv4 when the network has any IPv4 subnet or address (the lab builds one family), else IPv6."""
+    families = {ipaddress.ip_network(t, strict=False).version for t in subnets} | {a.version for a in addresses}
+    return 6 if families == {6} else 4
+
+
+def _lab_cidr(subnets: tuple[str, ...], addresses: list[IPAddress], family: int = 4
+              ) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """The network's first subnet of the family; IPAM-less networks carry no prefix, so take the /24 (IPv6:
+    the /64), or the smallest wider network, holding every static address."""
     for text in subnets:
         net = ipaddress.ip_network(text, strict=False)
-        if isinstance(net, ipaddress.IPv4Network):
+        if net.version == family:
             return net
     if not addresses:
-        raise ValueError("no IPv4 address on the network and no IPv4 subnet: cannot size the lab network")
-    for prefix in range(24, -1, -1):
-        net = ipaddress.IPv4Network(f"{addresses[0]}/{prefix}", strict=False)
+        raise ValueError(f"no IPv{family} address on the network and no IPv{family} subnet: cannot size the lab "
+                         "network")
+    for prefix in range(_DEFAULT_PREFIX[family], -1, -1):
+        net = ipaddress.ip_network(f"{addresses[0]}/{prefix}", strict=False)
         if all(a in net for a in addresses):
             return net
     raise AssertionError("unreachable: /0 holds every address")
 
 
-def _v4(ips: tuple[object, ...]) -> ipaddress.IPv4Address | None:
-    return next((ip for ip in ips if isinstance(ip, ipaddress.IPv4Address)), None)
+def _of_family(ips: tuple[object, ...], family: int) -> IPAddress | None:
+    return next((ip for ip in ips if isinstance(ip, (ipaddress.IPv4Address, ipaddress.IPv6Address))
+                 and ip.version == family), None)
 
 
-def _host_of(ep: ExternalEndpoint, ip: ipaddress.IPv4Address, prefix: int) -> PhysicalHost:
+def _host_of(ep: ExternalEndpoint, ip: IPAddress, prefix: int) -> PhysicalHost:
     postgres = ep.name == "db" or any(p.port == POSTGRES_PORT and p.protocol is Protocol.TCP for p in ep.ports)
     listeners = tuple(ServiceListener(p.port, p.protocol.value) for p in ep.ports
                       if p.protocol in (Protocol.TCP, Protocol.UDP)
@@ -257,9 +297,12 @@ def topology_from_inventory(inventory: Inventory, network: Ref, bridge: str = DE
     """The lab for one localnet or layer2 network of parsed manifests: pods as pod namespaces, VMs as
     virt-launcher + guest, a localnet network's ExternalEndpoints as physical hosts (`db`, or whatever serves
     5432, gets PostgreSQL; a layer2 network has no physical side, so its endpoints are left out). Each port is
-    named after the NAD its workload attached through. Workloads without a static IPv4 address get the next
-    free one of the subnet. Raises ValueError when the manifests cannot make a lab (unknown network, another
-    topology, clashing names)."""
+    named after the NAD its workload attached through.
+    The primary family is IPv4 when the network has any IPv4 subnet or address, else IPv6 (the IPv6 seed,
+    examples/seed-ipv6); workloads without a static address of that family get the next free one of the subnet.
+    Dual-stack: static addresses of the other family are added beside (none is allocated there), in that
+    family's subnet (or the /64 holding them); probes are sent from the primary address.
+    Raises ValueError when the manifests cannot make a lab (unknown network, another topology, clashing names)."""
     net = inventory.networks.get(network)
     if net is None:
         known = ", ".join(sorted(map(str, inventory.networks))) or "none"
@@ -268,15 +311,19 @@ def topology_from_inventory(inventory: Inventory, network: Ref, bridge: str = DE
         raise ValueError(f"{network} has topology {net.topology!r}; the lab builds localnet and layer2 networks only")
     attachments: list[Attachment] = sorted(inventory.attachments_on(network), key=lambda a: (a.kind.value, a.ref))
     externals = inventory.externals_on(network) if net.topology == LOCALNET else ()
-    static = [ip for ip in (*(_v4(a.ips) for a in attachments), *(_v4(e.ips) for e in externals)) if ip]
-    cidr = _lab_cidr(net.subnets, static)
+    every = [ip for ips in (*(a.ips for a in attachments), *(e.ips for e in externals)) for ip in ips
+             if isinstance(ip, (ipaddress.IPv4Address, ipaddress.IPv6Address))]
+    family = _lab_family(net.subnets, every)
+    static = [ip for ip in (*(_of_family(a.ips, family) for a in attachments),
+                            *(_of_family(e.ips, family) for e in externals)) if ip]
+    cidr = _lab_cidr(net.subnets, static, family)
     used = set(static)
     first_host = next(cidr.hosts(), None)
     gateway = str(first_host) if first_host is not None and first_host not in used else None
     free = (ip for ip in cidr.hosts() if ip not in used and str(ip) != gateway)
 
-    def address_of(ips: tuple[object, ...], what: str) -> ipaddress.IPv4Address:
-        ip = _v4(ips)
+    def address_of(ips: tuple[object, ...], what: str) -> IPAddress:
+        ip = _of_family(ips, family)
         if ip is None:
             ip = next(free, None)
             if ip is None:
@@ -284,6 +331,15 @@ def topology_from_inventory(inventory: Inventory, network: Ref, bridge: str = DE
         elif ip not in cidr:
             raise ValueError(f"{what}: {ip} is outside the lab network {cidr}")
         return ip
+
+    other = 6 if family == 4 else 4
+    others = [ip for ip in (*(_of_family(a.ips, other) for a in attachments),
+                            *(_of_family(e.ips, other) for e in externals)) if ip]
+    other_cidr = _lab_cidr(net.subnets, others, other) if others else None
+
+    def more(ips: tuple[object, ...]) -> tuple[str, ...]:
+        ip = _of_family(ips, other)
+        return (f"{ip}/{other_cidr.prefixlen}",) if ip is not None and other_cidr is not None else ()
 
     pods: list[PodAttachment] = []
     vms: list[VmAttachment] = []
@@ -297,17 +353,20 @@ def topology_from_inventory(inventory: Inventory, network: Ref, bridge: str = DE
             vms.append(VmAttachment(name=att.ref.name, namespace=att.ref.namespace,
                                     launcher_pod=launcher_pod_name(att.ref), address=address,
                                     mac=att.mac or vm_mac(ip), vm_network=att.interface or "underlay",
-                                    labels=att.labels, listeners=listeners, nad=att.nad, tunnel_key=tunnel_key))
+                                    labels=att.labels, listeners=listeners, nad=att.nad, tunnel_key=tunnel_key,
+                                    more_addresses=more(att.ips)))
         else:
             pods.append(PodAttachment(name=att.ref.name, namespace=att.ref.namespace, address=address,
                                       mac=att.mac or pod_mac(ip), interface=att.interface or "net1",
                                       labels=att.labels, listeners=listeners, nad=att.nad,
-                                      tunnel_key=tunnel_key))
-    hosts = [_host_of(ep, address_of(ep.ips, f"endpoint {ep.name}"), cidr.prefixlen) for ep in externals]
+                                      tunnel_key=tunnel_key, more_addresses=more(att.ips)))
+    hosts = [dataclasses.replace(_host_of(ep, address_of(ep.ips, f"endpoint {ep.name}"), cidr.prefixlen),
+                                 more_addresses=more(ep.ips)) for ep in externals]
     topology = LabTopology(
         network=LabNetwork(nad=net.ref, localnet_name=net.localnet_name, name=net.cni_name, bridge=bridge,
                            cidr=str(cidr), gateway=gateway, ipam=net.has_ipam, topology=net.topology,
-                           subnets=tuple(net.subnets)),
+                           subnets=tuple(net.subnets),
+                           more_cidrs=(str(other_cidr),) if other_cidr is not None else ()),
         pods=tuple(pods), vms=tuple(vms), hosts=tuple(hosts))
     topology.validate()
     return topology

@@ -16,17 +16,21 @@ from typing import Callable, Iterator
 
 import pytest
 
+from segcheck.agent.adapters.manifest_files import load_inventory
+from segcheck.agent.core.model import Ref
 from segcheck.agent.lab.errors import LabUnavailable
 from segcheck.agent.lab.lab import Lab
+from segcheck.agent.lab.seed import packaged_seed_ipv6
+from segcheck.agent.lab.topology import LabTopology, topology_from_inventory
 
 CONNECT_TIMEOUT = 3.0
 
 
-def _new_lab() -> Lab:
+def _new_lab(topology: LabTopology | None = None) -> Lab:
     # Under /tmp with mode 755: PostgreSQL runs as user postgres and pytest's tmp dirs are private to root.
     state_dir = Path(tempfile.mkdtemp(prefix="segcheck-lab-", dir="/tmp"))
     os.chmod(state_dir, 0o755)
-    return Lab(state_dir=state_dir, prefix=f"sct{secrets.token_hex(3)}-")
+    return Lab(state_dir=state_dir, prefix=f"sct{secrets.token_hex(3)}-", topology=topology)
 
 
 def _bring_up(lab: Lab) -> Lab:
@@ -59,13 +63,27 @@ def lab() -> Iterator[Lab]:
         _tear_down(instance)
 
 
+@pytest.fixture(scope="session")
+def lab_ipv6() -> Iterator[Lab]:
+    """The IPv6 seed's lab (examples/seed-ipv6: fd00:200::/64), built from its manifests as `segcheck lab up -f`
+    builds it, recording them (so `--lab` without `-f` reads them), no policies programmed yet."""
+    inventory, errors = load_inventory([packaged_seed_ipv6()])
+    assert not errors, errors
+    instance = _new_lab(topology_from_inventory(inventory, Ref("default", "tenantblue")))
+    try:
+        _bring_up(instance).remember_manifests([packaged_seed_ipv6()])
+        yield instance
+    finally:
+        _tear_down(instance)
+
+
 @pytest.fixture
-def make_lab() -> Iterator[Callable[[], Lab]]:
+def make_lab() -> Iterator[Callable[..., Lab]]:
     """Extra labs for destructive tests; whatever the test leaves is torn down afterwards."""
     made: list[Lab] = []
 
-    def factory() -> Lab:
-        instance = _new_lab()
+    def factory(topology: LabTopology | None = None) -> Lab:
+        instance = _new_lab(topology)
         made.append(instance)
         return _bring_up(instance)
 

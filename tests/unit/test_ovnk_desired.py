@@ -4,6 +4,7 @@ HashForOVN("<net>_<ns>_<policy>") with {name, k8s.ovn.org/network}) and current 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +137,54 @@ def test_seed_topology_is_the_seed_manifests() -> None:
     inv, errors = load_inventory([SEED])
     assert not errors
     assert topology_from_inventory(inv, NET) == seed_topology()
+
+
+SEED_IPV6 = SEED.with_name("seed-ipv6")
+
+
+@pytest.mark.parametrize("profile", ["4.14", "current"])
+def test_ipv6_seed_programs_ip6_matches_and_lets_neighbour_discovery_through(profile: str) -> None:
+    """The IPv6 seed is the seed's shapes with ip6 matches; the default-deny port groups keep their 1001
+    `(arp || nd)` allow (upstream's arpAllowPolicyMatch, in every version), so ND crosses the deny as ARP does."""
+    inv, errors = load_inventory([SEED_IPV6])
+    assert not errors
+    v6, v4 = desired_state(inv, NET, LSPS, PROFILES[profile]), seed_state(profile)
+    assert [pg.name for pg in v6.port_groups] == [pg.name for pg in v4.port_groups]
+    [acl] = policy_pg(v6, "allow-db-egress").acls
+    assert acl.match == f"ip6.dst == fd00:200::5/128 && tcp && tcp.dst==5432 && inport == @{acl.match.split('@')[1]}"
+    assert acl.ids == SEED_ACL_IDS
+    v6_rest = sorted((a.direction, a.priority, a.action, a.match) for a in v6.acls if a is not acl)
+    v4_rest = sorted((a.direction, a.priority, a.action, a.match) for a in v4.acls if "ip4" not in a.match)
+    assert v6_rest == v4_rest and sum("(arp || nd)" in m for *_, m in v6_rest) == 2
+
+
+def test_ipv6_seed_topology() -> None:
+    inv, errors = load_inventory([SEED_IPV6])
+    assert not errors
+    topo = topology_from_inventory(inv, NET)
+    assert topo.network.ipv6 and (topo.network.cidr, topo.network.gateway) == ("fd00:200::/64", "fd00:200::1")
+    assert [(a.name, a.address, a.mac) for a in (*topo.attachments, *topo.hosts)] == [
+        ("podclient", "fd00:200::10/64", "0a:58:00:00:00:10"),  # OVN-K's MAC of an IPv6 pod: 0a:58 + last 4 bytes
+        ("vm-server", "fd00:200::20/64", "02:5e:00:00:00:20"), ("db", "fd00:200::5/64", "52:54:00:00:00:05")]
+    assert topo.hosts[0].postgres and not seed_topology().network.ipv6
+
+
+def test_lab_topology_of_mixed_or_addressless_networks() -> None:
+    """IPv4 is the primary family when there is any (addresses are allocated there); static IPv6 addresses are
+    added beside (dual-stack); an IPv6-only network without a static address for some workload gives it the
+    next free address of the /64."""
+    both = pod("a", "192.168.200.10/24")
+    both["metadata"]["annotations"]["k8s.v1.cni.cncf.io/networks"] = json.dumps(
+        [{"name": "tenantblue", "ips": ["192.168.200.10/24", "fd00:200::10/64"]}])
+    topo = topology_from_inventory(inventory(nad(), both, pod("b", "fd00:200::11/64")), NET)
+    assert topo.network.cidrs == ("192.168.200.0/24", "fd00:200::/64") and topo.network.ipv6
+    assert [p.addresses for p in topo.pods] == [("192.168.200.10/24", "fd00:200::10/64"),
+                                                ("192.168.200.2/24", "fd00:200::11/64")]
+    assert topo.pods[0].ips == ("192.168.200.10", "fd00:200::10") and topo.pods[0].ip == "192.168.200.10"
+    assert not topology_from_inventory(load_inventory([SEED])[0], NET).network.ipv6
+    v6 = inventory(nad(), pod("a", "fd00:200::10/64"), pod("b", None))
+    topo = topology_from_inventory(v6, NET)
+    assert [p.address for p in topo.pods] == ["fd00:200::10/64", "fd00:200::2/64"]  # ::1 is the gateway
 
 
 # ----------------------------------------------------------------------------- shapes of rules

@@ -14,11 +14,24 @@ from segcheck.agent.core.probe import (
 )
 
 from . import packets as pk
+from . import packets6 as pk6
 
 
-def validate_source(point: SendPoint) -> str:
-    if not isinstance(point.ip, ipaddress.IPv4Address):
-        return f"source {point.ip} is not IPv4 (only IPv4 is probed)"
+IPV4_ONLY = (4,)
+BOTH_FAMILIES = (4, 6)  # the raw prober: ARP for IPv4, neighbour discovery for IPv6
+
+
+def _family_problem(what: str, ip: object, families: tuple[int, ...]) -> str:
+    if not isinstance(ip, (ipaddress.IPv4Address, ipaddress.IPv6Address)) or ip.version not in families:
+        return f"{what} {ip} is not IPv4 (only IPv4 is probed)" if families == IPV4_ONLY else \
+            f"{what} {ip} is not an IP address of family {'/'.join(f'IPv{f}' for f in families)}"
+    return ""
+
+
+def validate_source(point: SendPoint, families: tuple[int, ...] = IPV4_ONLY) -> str:
+    problem = _family_problem("source", point.ip, families)
+    if problem:
+        return problem
     if point.mac is not None:
         try:
             pk.parse_mac(point.mac)
@@ -27,9 +40,13 @@ def validate_source(point: SendPoint) -> str:
     return ""
 
 
-def validate_job(job: ProbeJob) -> str:
-    if not isinstance(job.dst_ip, ipaddress.IPv4Address):
-        return f"destination {job.dst_ip} is not IPv4 (only IPv4 is probed)"
+def validate_job(job: ProbeJob, families: tuple[int, ...] = IPV4_ONLY) -> str:
+    problem = _family_problem("destination", job.dst_ip, families)
+    if problem:
+        return problem
+    if job.dst_ip.version != job.source.ip.version:
+        return (f"destination {job.dst_ip} is IPv{job.dst_ip.version} but the source {job.source.ip} is "
+                f"IPv{job.source.ip.version}")
     if job.protocol is ProbeProtocol.TCP or job.protocol is ProbeProtocol.UDP:
         if job.dst_port is None or not 1 <= job.dst_port <= 65535:
             return f"{job.protocol.value} probe needs a destination port in 1-65535, got {job.dst_port}"
@@ -58,6 +75,8 @@ def answered(job: ProbeJob, kind: pk.Kind, extra: int, rtt: float, key: pk.Key) 
 
 def _unreachable(job: ProbeJob, code: int, where: str, rtt: float) -> ProbeResult:
     """ICMP destination unreachable quoting our probe: the code says who stopped it."""
+    if job.dst_ip.version == 6:
+        return _unreachable6(job, code, where, rtt)
     if code in (pk.ICMP_PORT_UNREACH, pk.ICMP_PROTO_UNREACH):
         return ProbeResult(job, Verdict.ALLOWED, Evidence.ICMP_UNREACHABLE,
                            f"{where}; ICMP unreachable code {code}: the probe reached the host", rtt)
@@ -66,3 +85,18 @@ def _unreachable(job: ProbeJob, code: int, where: str, rtt: float) -> ProbeResul
                            f"{where}; ICMP unreachable code {code}: administratively prohibited (a reject)", rtt)
     return ProbeResult(job, Verdict.UNKNOWN, Evidence.ICMP_UNREACHABLE,
                        f"{where}; ICMP unreachable code {code}: no route/host on the way", rtt)
+
+
+def _unreachable6(job: ProbeJob, code: int, where: str, rtt: float) -> ProbeResult:
+    """ICMPv6 destination unreachable (or parameter problem: unknown next header) quoting our probe."""
+    if code == pk6.PARAM_PROBLEM_NEXT_HEADER:
+        return ProbeResult(job, Verdict.ALLOWED, Evidence.ICMP_UNREACHABLE,
+                           f"{where}; ICMPv6 parameter problem (next header unknown): the probe reached the host", rtt)
+    if code == pk6.ICMP6_PORT_UNREACH:
+        return ProbeResult(job, Verdict.ALLOWED, Evidence.ICMP_UNREACHABLE,
+                           f"{where}; ICMPv6 unreachable code {code}: the probe reached the host", rtt)
+    if code in pk6.ICMP6_ADMIN_PROHIBITED:
+        return ProbeResult(job, Verdict.DENIED, Evidence.ICMP_UNREACHABLE,
+                           f"{where}; ICMPv6 unreachable code {code}: administratively prohibited (a reject)", rtt)
+    return ProbeResult(job, Verdict.UNKNOWN, Evidence.ICMP_UNREACHABLE,
+                       f"{where}; ICMPv6 unreachable code {code}: no route/address on the way", rtt)

@@ -1,8 +1,8 @@
 """The default prober: hand-built frames on AF_PACKET sockets inside each send point's namespace.
 
 Per run: open one socket per send point (in its namespace; ports reserved there), ARP-resolve every target from
-the send point's MAC/IP (an answer proves the target alive), send one warm-up echo per target (the first burst
-towards an unresolved neighbour is lost), then send every probe paced at `rate` (OVS's veth receive drops
+the send point's MAC/IP (an answer proves the target alive; IPv6 targets: neighbour discovery, `ndp`), send one
+warm-up echo per target (the first burst towards an unresolved neighbour is lost), then send every probe paced at `rate` (OVS's veth receive drops
 unpaced bursts above ~250 frames) while one poll loop drains every socket.
 
 Silence is not yet a verdict. TCP and ICMP probes left unanswered are re-probed with a fresh 5-tuple after a
@@ -36,8 +36,10 @@ from segcheck.agent.core.probe import (
 )
 
 from .. import netns
+from . import ndp
 from . import packets as pk
-from .common import answered, unknown, validate_job, validate_source
+from . import packets6 as pk6
+from .common import BOTH_FAMILIES, answered, unknown, validate_job, validate_source
 from .loss import EPSILON, MAX_ATTEMPTS, MIN_ATTEMPTS, LossEstimate, pass_loss, rate_octave
 from .ports import PortExhausted, SourcePortAllocator, reserve_here
 
@@ -63,6 +65,8 @@ CONFIRM_SPEEDUP = 2.0  # the first re-probe pass is mostly dropped SYNs (no answ
 
 def _bpf_incoming_to(ip: bytes) -> bytes:
     """Classic BPF: keep incoming ARP and incoming IPv4 addressed to `ip`; drop our own transmitted frames."""
+    if len(ip) == 16:
+        return _bpf_incoming_to6(ip)
     (ip_k,) = struct.unpack("!I", ip)
     prog = [
         (0x20, 0, 0, 0xFFFFF004),  # ld pkttype (SKF_AD_OFF + SKF_AD_PKTTYPE)
@@ -78,6 +82,29 @@ def _bpf_incoming_to(ip: bytes) -> bytes:
     return b"".join(struct.pack("HBBI", *ins) for ins in prog)
 
 
+def _bpf_incoming_to6(ip: bytes) -> bytes:
+    """Classic BPF: keep incoming IPv6 addressed to `ip` (answers, and neighbour advertisements: unicast to
+    the soliciting address); drop our own transmitted frames and everything else."""
+    words = struct.unpack("!IIII", ip)
+    prog = [
+        (0x20, 0, 0, 0xFFFFF004),  # ld pkttype
+        (0x15, 11, 0, PACKET_OUTGOING),  # outgoing -> drop (instruction 13)
+        (0x28, 0, 0, 12),  # ldh ethertype
+        (0x15, 0, 9, pk6.ETH_P_IPV6),  # not ipv6 -> drop
+    ]
+    for n, word in enumerate(words):  # ld ip6 dst, 32 bits at a time; any mismatch -> drop
+        prog += [(0x20, 0, 0, pk.ETH_HLEN + 24 + 4 * n), (0x15, 0, 7 - 2 * n, word)]
+    prog += [(0x06, 0, 0, 0x40000), (0x06, 0, 0, 0)]  # accept; drop
+    return b"".join(struct.pack("HBBI", *ins) for ins in prog)
+
+
+def _neighbour_request(sender: "_Sender", target: bytes) -> bytes:
+    """ARP who-has, or for IPv6 a neighbour solicitation, from the send point's own MAC and address."""
+    if len(target) == 16:
+        return ndp.solicitation(sender.mac, sender.ip, target)
+    return pk.arp_request(sender.mac, sender.ip, target)
+
+
 @dataclass(eq=False)
 class _Sender:
     """One send point's socket and state for a run."""
@@ -88,7 +115,7 @@ class _Sender:
     ip: bytes = b""
     error: str = ""
     warning: str = ""
-    neighbours: dict[bytes, bytes] = field(default_factory=dict)  # target IP -> MAC (ARP answered)
+    neighbours: dict[bytes, bytes] = field(default_factory=dict)  # target IP -> MAC (ARP or NDP answered)
     inflight: dict[pk.Key, "_Attempt"] = field(default_factory=dict)  # every attempt of this run, by answer key
     passes: list["_PassLoss"] = field(default_factory=list)  # this run's evidence, per pass
 
@@ -148,7 +175,7 @@ def interface_mac(sock: socket.socket, interface: str) -> bytes:
 def _open_in_netns(point: SendPoint, port_range: tuple[int, int], reserve: bool) -> tuple[socket.socket, bytes, str]:
     """Runs inside the send point's namespace: reserve ports, open and bind the packet socket."""
     warning = reserve_here(*port_range) if reserve else ""
-    ip = pk.ipv4_bytes(point.ip)
+    ip = pk6.address_bytes(point.ip)
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)  # protocol 0: nothing queued before the filter
     try:
         if_mac = interface_mac(sock, point.interface)
@@ -230,9 +257,9 @@ class RawSocketProber:
             sid = id(probe.job.source)
             if sid not in canonical:
                 point = canonical[sid] = next((p for p in targets if p == probe.job.source), probe.job.source)
-                source_problem[sid] = validate_source(point)
+                source_problem[sid] = validate_source(point, BOTH_FAMILIES)
                 targets.setdefault(point, set())
-            problem = source_problem[sid] or validate_job(probe.job)
+            problem = source_problem[sid] or validate_job(probe.job, BOTH_FAMILIES)
             if problem:
                 probe.result = unknown(probe.job, Evidence.ERROR, problem)
                 continue
@@ -255,7 +282,8 @@ class RawSocketProber:
                 probe.result = unknown(probe.job, Evidence.ERROR, sender.error)
             elif probe.dst not in sender.neighbours:
                 probe.result = unknown(probe.job, Evidence.NO_ARP,
-                                       f"no ARP reply from {probe.job.dst_ip} on {probe.job.source.interface}")
+                                       f"no {'neighbour advertisement' if len(probe.dst) == 16 else 'ARP reply'} "
+                                       f"from {probe.job.dst_ip} on {probe.job.source.interface}")
             else:
                 pending.append(probe)
         if pending:
@@ -267,7 +295,7 @@ class RawSocketProber:
             sender.sock, sender.mac, sender.warning = netns.run_in_netns(
                 point.netns, _open_in_netns, point, self.port_range, self.reserve_ports)
             sender.sock.setblocking(True)
-            sender.ip = pk.ipv4_bytes(point.ip)
+            sender.ip = pk6.address_bytes(point.ip)
             if sender.warning:
                 self.warnings.append(f"{point.netns}/{point.interface}: {sender.warning}")
         except Exception as exc:  # noqa: BLE001 - a prober never raises
@@ -293,7 +321,7 @@ class RawSocketProber:
                 t0 = time.monotonic()
                 for n, (sender, ip) in enumerate(pending):
                     _pace(t0, n, 1.0 / rate, poller)
-                    _send(sender, pk.arp_request(sender.mac, sender.ip, ip))
+                    _send(sender, _neighbour_request(sender, ip))
                 poller.pump_until(start + tries[k + 1], resolved)
         finally:
             poller.close()
@@ -311,7 +339,7 @@ class RawSocketProber:
                     sender.inflight[(pk.IPPROTO_ICMP, ip, ident, 0)] = _Attempt(None, b"")
                     _pace(t0, n, interval, poller)
                     n += 1
-                    _send(sender, pk.IcmpEchoTemplate(sender.mac, mac, sender.ip, ip).frame(ident, 0))
+                    _send(sender, pk6.echo_template(sender.mac, mac, sender.ip, ip).frame(ident, 0))
             if n:
                 poller.pump_until(time.monotonic() + self.warmup_wait, lambda: False)
         finally:
@@ -470,7 +498,7 @@ class RawSocketProber:
             window = f"{probe.attempts} probes over {passes} passes, {timeout:g}s wait each"
             if not probe.needs_confirmation or (probe.attempts >= MIN_ATTEMPTS and chance <= EPSILON):
                 probe.result = ProbeResult(probe.job, Verdict.DENIED, Evidence.NO_ANSWER_TARGET_ALIVE,
-                                           f"no answer to {window}; ARP answered; an allowed path would have "
+                                           f"no answer to {window}; {_alive(probe)}; an allowed path would have "
                                            f"stayed silent with p <= {chance:.1e}")
             elif probe.attempts >= MAX_ATTEMPTS:
                 probe.result = unknown(probe.job, Evidence.UNCONFIRMED,
@@ -480,6 +508,11 @@ class RawSocketProber:
             else:
                 again.append(probe)
         return again
+
+
+def _alive(probe: _Probe) -> str:
+    """What showed the target alive: its answer to ARP, or to neighbour discovery (IPv6)."""
+    return "neighbour discovery answered" if len(probe.dst) == 16 else "ARP answered"
 
 
 def earlier_loss(passes: list[_PassLoss]) -> float:
@@ -496,9 +529,9 @@ class _Frames:
 
     def __init__(self, allocator: SourcePortAllocator) -> None:
         self.allocator = allocator
-        self._tcp: dict[tuple[int, bytes, int], pk.TcpSynTemplate] = {}
-        self._udp: dict[tuple[int, bytes, int], pk.UdpTemplate] = {}
-        self._icmp: dict[tuple[int, bytes], pk.IcmpEchoTemplate] = {}
+        self._tcp: dict[tuple[int, bytes, int], pk6.TcpSyn] = {}
+        self._udp: dict[tuple[int, bytes, int], pk6.Udp] = {}
+        self._icmp: dict[tuple[int, bytes], pk6.IcmpEcho] = {}
 
     def build(self, sender: _Sender, probe: _Probe, canary: bool) -> tuple[pk.Key, _Attempt]:
         dst, proto, port = probe.dst, probe.job.protocol, probe.job.dst_port or 0
@@ -507,7 +540,7 @@ class _Frames:
             sport = self.allocator.allocate((sender.ip, dst, port, pk.IPPROTO_TCP))
             tcp = self._tcp.get((id(sender), dst, port))
             if tcp is None:
-                tcp = self._tcp[(id(sender), dst, port)] = pk.TcpSynTemplate(sender.mac, mac, sender.ip, dst, port)
+                tcp = self._tcp[(id(sender), dst, port)] = pk6.tcp_syn_template(sender.mac, mac, sender.ip, dst, port)
             seq = random.getrandbits(32)
             return (pk.IPPROTO_TCP, dst, port, sport), _Attempt(probe, tcp.frame(sport, seq), (seq + 1) & 0xFFFFFFFF,
                                                                 canary)
@@ -515,12 +548,12 @@ class _Frames:
             sport = self.allocator.allocate((sender.ip, dst, port, pk.IPPROTO_UDP))
             udp = self._udp.get((id(sender), dst, port))
             if udp is None:
-                udp = self._udp[(id(sender), dst, port)] = pk.UdpTemplate(sender.mac, mac, sender.ip, dst, port)
+                udp = self._udp[(id(sender), dst, port)] = pk6.udp_template(sender.mac, mac, sender.ip, dst, port)
             return (pk.IPPROTO_UDP, dst, port, sport), _Attempt(probe, udp.frame(sport), canary=canary)
         ident = self.allocator.allocate((sender.ip, dst, None, pk.IPPROTO_ICMP))
         icmp = self._icmp.get((id(sender), dst))
         if icmp is None:
-            icmp = self._icmp[(id(sender), dst)] = pk.IcmpEchoTemplate(sender.mac, mac, sender.ip, dst)
+            icmp = self._icmp[(id(sender), dst)] = pk6.echo_template(sender.mac, mac, sender.ip, dst)
         return (pk.IPPROTO_ICMP, dst, ident, 1), _Attempt(probe, icmp.frame(ident, 1), canary=canary)
 
 
@@ -612,7 +645,7 @@ class _Poller:
 
     def _drain(self, sender: _Sender) -> None:
         recv_into, buf, view = sender.sock.recv_into, self._buf, self._view  # type: ignore[union-attr]
-        parse, on_answer = pk.parse_answer, self._on_answer
+        parse, on_answer = pk.parse_answer if len(sender.ip) == 4 else pk6.parse_answer6, self._on_answer
         for _ in range(MAX_DRAIN):
             try:
                 n = recv_into(buf, 0, socket.MSG_DONTWAIT)
@@ -623,6 +656,11 @@ class _Poller:
                 arp = pk.parse_arp_reply(frame, sender.ip)
                 if arp is not None and arp[0] not in sender.neighbours:
                     sender.neighbours[arp[0]] = arp[1]
+                continue
+            if n >= 14 and buf[12] == 0x86 and buf[13] == 0xDD and ndp.is_advertisement(frame):
+                advert = ndp.parse_advertisement(frame, sender.ip)
+                if advert is not None and advert[0] not in sender.neighbours:
+                    sender.neighbours[advert[0]] = advert[1]
                 continue
             if not sender.inflight:
                 continue

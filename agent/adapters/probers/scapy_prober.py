@@ -1,13 +1,14 @@
 """The second prober: scapy's `sr`/`sr1` on an L2 socket opened inside the send point's namespace.
 
-Same protocol and verdict mapping as the raw prober (ARP first as the liveness control, one warm-up echo per
-target, guarded source ports), but orders of magnitude slower: it exists to cross-check the raw prober.
+Same protocol and verdict mapping as the raw prober (ARP first as the liveness control, for IPv6 neighbour
+discovery, one warm-up echo per target, guarded source ports), but orders of magnitude slower: it exists to cross-check the raw prober.
 Everything for one send point runs on one namespace thread, so scapy never resolves an interface or a route
 in the wrong namespace.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import random
 import socket
 import time
@@ -23,8 +24,10 @@ from segcheck.agent.core.probe import (
 )
 
 from .. import netns
+from . import ndp
 from . import packets as pk
-from .common import answered, unknown, validate_job, validate_source
+from . import packets6 as pk6
+from .common import BOTH_FAMILIES, answered, unknown, validate_job, validate_source
 from .ports import PortExhausted, SourcePortAllocator, reserve_here
 from .raw import RCVBUF_BYTES, SO_RCVBUFFORCE, interface_mac
 
@@ -67,8 +70,8 @@ class ScapyProber:
             for i, job in enumerate(jobs):
                 sid = id(job.source)
                 if sid not in checked:
-                    checked[sid] = validate_source(job.source)
-                problem = checked[sid] or validate_job(job)
+                    checked[sid] = validate_source(job.source, BOTH_FAMILIES)
+                problem = checked[sid] or validate_job(job, BOTH_FAMILIES)
                 if problem:
                     results[i] = unknown(job, Evidence.ERROR, problem)
                 else:
@@ -93,6 +96,7 @@ class ScapyProber:
     def _run_point(self, point: SendPoint, jobs: list[ProbeJob], indices: list[int],
                    results: list[ProbeResult | None], timeout: float, rate: float) -> None:
         import scapy.layers.inet
+        import scapy.layers.inet6
         import scapy.layers.l2  # noqa: F401
         from scapy.arch.linux import L2Socket
         from scapy.config import conf
@@ -121,24 +125,42 @@ class ScapyProber:
     def _probe(self, sock, point: SendPoint, mac: bytes, jobs: list[ProbeJob],  # type: ignore[no-untyped-def]
                indices: list[int], results: list[ProbeResult | None], timeout: float, rate: float) -> None:
         from scapy.layers.inet import ICMP, IP, TCP, UDP
+        from scapy.layers.inet6 import ICMPv6EchoRequest, ICMPv6ND_NS, ICMPv6NDOptSrcLLAddr, IPv6
         from scapy.layers.l2 import ARP, Ether
 
         src_mac, src_ip = pk.format_mac(mac), str(point.ip)
+        v6 = point.ip.version == 6
         targets = sorted({str(jobs[i].dst_ip) for i in indices})
-        arps = [Ether(dst="ff:ff:ff:ff:ff:ff", src=src_mac) / ARP(op=1, hwsrc=src_mac, psrc=src_ip, pdst=t)
-                for t in targets]
-        answered_arp, _ = sock.sr(arps, timeout=self.arp_timeout / 3, retry=2, verbose=0)
-        neighbours = {a[ARP].psrc: a[ARP].hwsrc for _q, a in answered_arp if a[ARP].op == 2}
+        if v6:
+            asks = [Ether(dst=pk.format_mac(ndp.multicast_mac(ndp.solicited_node(t_b))), src=src_mac)
+                    / IPv6(src=src_ip, dst=str(ipaddress.IPv6Address(ndp.solicited_node(t_b))), hlim=ndp.ND_HOP_LIMIT)
+                    / ICMPv6ND_NS(tgt=t) / ICMPv6NDOptSrcLLAddr(lladdr=src_mac)
+                    for t in targets for t_b in (ipaddress.IPv6Address(t).packed,)]
+        else:
+            asks = [Ether(dst="ff:ff:ff:ff:ff:ff", src=src_mac) / ARP(op=1, hwsrc=src_mac, psrc=src_ip, pdst=t)
+                    for t in targets]
+        answered_ask, _ = sock.sr(asks, timeout=self.arp_timeout / 3, retry=2, verbose=0)
+        if v6:  # an advertisement counts as for the raw prober: hop limit 255, to our address (ndp)
+            adverts = [ndp.parse_advertisement(bytes(a), point.ip.packed) for _q, a in answered_ask]
+            neighbours = {str(ipaddress.IPv6Address(ip)): pk.format_mac(m) for ip, m in filter(None, adverts)}
+        else:
+            neighbours = {a[ARP].psrc: a[ARP].hwsrc for _q, a in answered_ask if a[ARP].op == 2}
+
+        def l3(dst: str):  # type: ignore[no-untyped-def]
+            return IPv6(src=src_ip, dst=dst) if v6 else IP(src=src_ip, dst=dst, flags="DF")
+
+        def echo(ident: int, seq: int):  # type: ignore[no-untyped-def]
+            return ICMPv6EchoRequest(id=ident, seq=seq, data=pk.ICMP_PAYLOAD) if v6 else \
+                ICMP(id=ident, seq=seq) / pk.ICMP_PAYLOAD
 
         # Warm-up: one echo per live target, answers ignored.
         warm = []
         for target, target_mac in neighbours.items():
             try:
-                ident = self.allocator.allocate((point.ip.packed, pk.ipv4_bytes(target), None, pk.IPPROTO_ICMP))
+                ident = self.allocator.allocate((point.ip.packed, pk6.address_bytes(target), None, pk.IPPROTO_ICMP))
             except PortExhausted:
                 continue
-            warm.append(Ether(src=src_mac, dst=target_mac) / IP(src=src_ip, dst=target, flags="DF")
-                        / ICMP(id=ident, seq=0) / pk.ICMP_PAYLOAD)
+            warm.append(Ether(src=src_mac, dst=target_mac) / l3(target) / echo(ident, 0))
         if warm:
             for pkt in warm:
                 sock.send(pkt)
@@ -150,15 +172,16 @@ class ScapyProber:
             job = jobs[i]
             dst = str(job.dst_ip)
             if dst not in neighbours:
-                results[i] = unknown(job, Evidence.NO_ARP, f"no ARP reply from {dst} on {point.interface}")
+                results[i] = unknown(job, Evidence.NO_ARP, f"no {'neighbour advertisement' if v6 else 'ARP reply'} "
+                                                           f"from {dst} on {point.interface}")
                 continue
             dst_b, port = job.dst_ip.packed, job.dst_port or 0
-            base = Ether(src=src_mac, dst=neighbours[dst]) / IP(src=src_ip, dst=dst, flags="DF")
+            base = Ether(src=src_mac, dst=neighbours[dst]) / l3(dst)
             try:
                 if job.protocol is ProbeProtocol.TCP:
                     sport = self.allocator.allocate((point.ip.packed, dst_b, port, pk.IPPROTO_TCP))
                     pkt = base / TCP(sport=sport, dport=port, flags="S", seq=random.getrandbits(32),
-                                     window=pk.TCP_WINDOW, options=[("MSS", 1460)])
+                                     window=pk.TCP_WINDOW, options=[("MSS", 1440 if v6 else 1460)])
                     key: pk.Key = (pk.IPPROTO_TCP, dst_b, port, sport)
                 elif job.protocol is ProbeProtocol.UDP:
                     sport = self.allocator.allocate((point.ip.packed, dst_b, port, pk.IPPROTO_UDP))
@@ -166,7 +189,7 @@ class ScapyProber:
                     key = (pk.IPPROTO_UDP, dst_b, port, sport)
                 else:
                     ident = self.allocator.allocate((point.ip.packed, dst_b, None, pk.IPPROTO_ICMP))
-                    pkt = base / ICMP(id=ident, seq=1) / pk.ICMP_PAYLOAD
+                    pkt = base / echo(ident, 1)
                     key = (pk.IPPROTO_ICMP, dst_b, ident, 1)
             except PortExhausted as exc:
                 results[i] = unknown(job, Evidence.ERROR, str(exc))
@@ -187,7 +210,7 @@ class ScapyProber:
             pairs = [(q, a) for q, a in ans]
 
         for query, reply in pairs:
-            parsed = pk.parse_answer(bytes(reply))
+            parsed = pk6.parse_any(bytes(reply))
             found = by_key.get(_key_of(query))
             if parsed is None or found is None or results[found] is not None:
                 continue
@@ -198,16 +221,19 @@ class ScapyProber:
         for i in indices:
             if results[i] is None:
                 results[i] = ProbeResult(jobs[i], Verdict.DENIED, Evidence.NO_ANSWER_TARGET_ALIVE,
-                                         f"no answer within {timeout:g}s; ARP answered")
+                                         f"no answer within {timeout:g}s; "
+                                         f"{'neighbour discovery' if v6 else 'ARP'} answered")
 
 
 def _key_of(pkt) -> pk.Key:  # type: ignore[no-untyped-def]
     """The probe key of a sent scapy packet (the same key `parse_answer` derives from its answer)."""
     from scapy.layers.inet import ICMP, IP, TCP, UDP
+    from scapy.layers.inet6 import ICMPv6EchoRequest, IPv6
 
-    dst = pk.ipv4_bytes(pkt[IP].dst)
+    dst = pk6.address_bytes(pkt[IPv6].dst if IPv6 in pkt else pkt[IP].dst)
     if TCP in pkt:
         return (pk.IPPROTO_TCP, dst, pkt[TCP].dport, pkt[TCP].sport)
     if UDP in pkt:
         return (pk.IPPROTO_UDP, dst, pkt[UDP].dport, pkt[UDP].sport)
-    return (pk.IPPROTO_ICMP, dst, pkt[ICMP].id, pkt[ICMP].seq)
+    echo = pkt[ICMPv6EchoRequest] if ICMPv6EchoRequest in pkt else pkt[ICMP]
+    return (pk.IPPROTO_ICMP, dst, echo.id, echo.seq)
