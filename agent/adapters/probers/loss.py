@@ -9,13 +9,17 @@ run weighing in), and never below what the send point showed recently at that pa
 node that starts losing answers is believed within a minute; loss grows with the rate, so history is kept per
 rate octave).
 
-A probe silent in passes i, j, … would, if allowed, have been lost in each: probability at most p_i · p_j · ….
-It is called denied once that is at most `EPSILON` (and it had `MIN_ATTEMPTS`), unknown after `MAX_ATTEMPTS`.
+The rule (`silence_chance`): a probe silent in passes i, j, … would, if its path were allowed, have been lost in
+each of them, independently (every attempt has a fresh 5-tuple, so it hashes and queues apart from the others):
+probability p_i · p_j · …. It is called denied once that is at most `EPSILON` (and it had `MIN_ATTEMPTS`), unknown
+after `MAX_ATTEMPTS`. So a clean send point confirms in one re-probe (p_1 · p_2 ≈ 1e-4 · 1e-3), a pass that lost
+answers costs more re-probes, and a node that keeps losing them gets `unknown`, never `denied`.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 EPSILON = 1e-6
@@ -62,6 +66,14 @@ def pass_loss(lost: int, trials: int, earlier: float, history: float) -> float:
     alone cannot show that loss went away — and never below recent history."""
     carried = seen_rate(lost + earlier * CARRIED_TRIALS, trials + CARRIED_TRIALS) if earlier > 0 else 0.0
     return max(history, carried, seen_rate(lost, trials), min(1.0, (lost + 1.0) / (trials + PRIOR_TRIALS)))
+
+
+def silence_chance(rates: Iterable[float]) -> float:
+    """The chance that an allowed path stayed silent in every pass with these loss rates (see the module)."""
+    chance = 1.0
+    for rate in rates:
+        chance *= rate
+    return chance
 
 
 def rate_octave(rate: float) -> int:
