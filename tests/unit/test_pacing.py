@@ -27,7 +27,7 @@ def test_it_settles_below_the_wire_capacity_and_climbs_back_when_capacity_return
     now = drive(pacer, capacity=15000.0, seconds=2.0, rng=rng)
     assert pacer.decreases > 0
     assert 5000 <= pacer.rate <= 20000  # around the capacity, not at the ceiling
-    drive(pacer, capacity=1e9, seconds=1.0, rng=rng, start=now)
+    drive(pacer, capacity=1e9, seconds=2.0, rng=rng, start=now)
     assert pacer.rate == 40000.0  # clean again: back to the rate asked for, never above it
 
 

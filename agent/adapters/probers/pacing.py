@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 MIN_RATE = 500.0  # never slower than this
 FLOOR_SHARE = 1 / 16  # ... nor than this share of the ceiling, so a pass's duration stays bounded by its size
 DECREASE = 0.7  # a lost canary: rate *= this
-INCREASE = 0.05  # INCREASE_AFTER answered canaries in a row: rate += this share of the ceiling
-INCREASE_AFTER = 8
+INCREASE = 0.02  # INCREASE_AFTER answered canaries in a row: rate += this share of the ceiling
+INCREASE_AFTER = 32  # (one pilot per 25 frames: at 40k/s a raise per 20 ms at most, 0.5 s from half to full)
 MIN_DEADLINE = 0.02  # a canary not answered this long after it left (or DEADLINE_RTTS median RTTs) is missing
 DEADLINE_RTTS = 8.0
 
