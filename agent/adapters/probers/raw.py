@@ -120,6 +120,7 @@ class _Probe:
     attempts: int = 0
     last_pass: int = 0
     silent_passes: list[int] = field(default_factory=list)  # passes it ended silent in
+    tcp: tuple[tuple[bytes, bytes, int, int], "pk.TcpSynTemplate"] | None = None  # its 5-tuple key and template
 
     @property
     def needs_confirmation(self) -> bool:
@@ -608,10 +609,14 @@ class _Frames:
         dst, proto, port = probe.dst, probe.job.protocol, probe.job.dst_port or 0
         mac = sender.neighbours[dst]
         if proto is ProbeProtocol.TCP:
-            sport = self.allocator.allocate((sender.ip, dst, port, pk.IPPROTO_TCP))
-            tcp = self._tcp.get((id(sender), dst, port))
-            if tcp is None:
-                tcp = self._tcp[(id(sender), dst, port)] = pk.TcpSynTemplate(sender.mac, mac, sender.ip, dst, port)
+            cached = probe.tcp  # each re-probe and canary of a probe reuses its key and template (the hot path)
+            if cached is None:
+                tcp = self._tcp.get((id(sender), dst, port))
+                if tcp is None:
+                    tcp = self._tcp[(id(sender), dst, port)] = pk.TcpSynTemplate(sender.mac, mac, sender.ip, dst, port)
+                cached = probe.tcp = ((sender.ip, dst, port, pk.IPPROTO_TCP), tcp)
+            sport = self.allocator.allocate(cached[0])
+            tcp = cached[1]
             seq = random.getrandbits(32)
             return (pk.IPPROTO_TCP, dst, port, sport), _Attempt(probe, tcp.frame(sport, seq), (seq + 1) & 0xFFFFFFFF,
                                                                 canary)
