@@ -81,6 +81,8 @@ def _measure(name: str, make: Callable[[], object], jobs: list[ProbeJob], expect
     for r in results:
         if r.verdict is not expected[r.job.dst_port]:
             k = f"{r.job.source.netns}: {r.verdict.value}/{r.evidence.value}"
+            if r.evidence.value == "error":
+                k += f" ({r.detail[:90]})"
             why[k] = why.get(k, 0) + 1
     # "net": without the fixed waits after the last send of each pass (the raw prober re-probes silence in
     # further passes, each with its own wait), i.e. what a long run converges to.
@@ -172,9 +174,9 @@ def main(argv: list[str] | None = None) -> int:
             runs = [r for r in runs if r[0] != "raw unpaced"]
         if args.baseline:
             old = _baseline_prober(args.baseline)
-            # Its own source ports (10000-29999): the two runs' 5-tuples never meet within the guard.
-            old_ports = SourcePortAllocator(10000, 29999)
-            runs.insert(0, (f"raw paced @{args.baseline}", lambda: old(port_range=(10000, 29999), allocator=old_ports),
+            # Its own source ports (1024-39999): the two runs' 5-tuples never meet within the guard.
+            old_ports = SourcePortAllocator(1024, 39999)
+            runs.insert(0, (f"raw paced @{args.baseline}", lambda: old(port_range=(1024, 39999), allocator=old_ports),
                             args.count, args.rate))
         rows = []
         started = time.monotonic()
