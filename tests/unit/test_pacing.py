@@ -31,6 +31,19 @@ def test_it_settles_below_the_wire_capacity_and_climbs_back_when_capacity_return
     assert pacer.rate == 40000.0  # clean again: back to the rate asked for, never above it
 
 
+def test_random_loss_that_slowing_down_cannot_cure_does_not_drag_it_down() -> None:
+    rng = random.Random(3)
+    pacer = Pacer(40000.0)
+    now = 0.0
+    for _ in range(20000):  # 5 % of canaries lost at any rate (a lossy link, not an overflowing buffer)
+        now += 25 / pacer.rate
+        if rng.random() < 0.05:
+            pacer.missing(now + pacer.deadline())
+        else:
+            pacer.answered(0.001)
+    assert pacer.rate >= 20000.0
+
+
 def test_one_burst_of_loss_is_one_cut() -> None:
     pacer = Pacer(40000.0)
     pacer.answered(0.001)

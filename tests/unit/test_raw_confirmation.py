@@ -8,7 +8,14 @@ MIN_ATTEMPTS attempts; else it is re-probed, and after MAX_ATTEMPTS it is `unkno
 
 from __future__ import annotations
 
-from segcheck.agent.adapters.probers.loss import EPSILON, MAX_ATTEMPTS, MIN_ATTEMPTS, pass_loss, silence_chance
+from segcheck.agent.adapters.probers.loss import (
+    EPSILON,
+    MAX_ATTEMPTS,
+    MIN_ATTEMPTS,
+    canaries_to_conclude,
+    pass_loss,
+    silence_chance,
+)
 from segcheck.agent.core.model import Verdict
 from segcheck.agent.core.probe import Evidence
 
@@ -37,6 +44,17 @@ def test_the_rule_is_a_product_of_pass_losses() -> None:
     assert MIN_ATTEMPTS >= 2
 
 
+def test_canaries_are_sized_to_conclude_in_one_more_pass_where_a_bounded_number_can() -> None:
+    slight = pass_loss(20, 10000, 0.0, 0.0)  # pass 1 lost 0.2 %: 500 clean canaries would not conclude
+    assert silence_chance([slight, pass_loss(0, 500, slight, 0.0)]) > EPSILON
+    needed = canaries_to_conclude(slight, slight, 0.0, 5000)
+    assert needed is not None and 500 < needed <= 5000
+    assert silence_chance([slight, pass_loss(0, needed, slight, 0.0)]) <= EPSILON
+    assert silence_chance([slight, pass_loss(0, needed - 1, slight, 0.0)]) > EPSILON  # the fewest that do
+    assert canaries_to_conclude(0.2, 0.2, 0.0, 5000) is None  # heavy loss: no bounded number concludes
+    assert canaries_to_conclude(slight, slight, 0.01, 10**6) is None  # nor against a lossy history
+
+
 def test_a_clean_wire_confirms_every_silence_with_one_re_probe() -> None:
     wire = Wire(only_5432, loss=0.0)
     prober, results = run(wire)
@@ -57,7 +75,6 @@ def test_lost_answers_are_recovered_and_never_called_denied() -> None:
         assert all(r.verdict is Verdict.ALLOWED for r in allowed)  # 5 % lost, every one re-probed and answered
         assert not [r for r in results if r.verdict is Verdict.DENIED and expected(r) is Verdict.ALLOWED]
         assert prober.stats["passes"] > 2  # the loss it saw cost more re-probes than a clean wire
-        assert prober.stats["pace_cuts"] > 0  # and slowed it down
 
 
 def test_where_answers_keep_going_missing_silence_is_unknown_not_denied() -> None:
@@ -85,7 +102,7 @@ def test_a_later_run_starts_where_the_last_backed_off_to() -> None:
     wire = Wire(only_5432, loss=0.3)
     prober = WiredProber(wire)
     prober.run(half_and_half(600), timeout=TIMEOUT, rate=50000.0)
-    assert prober.stats["final_rate"] < 50000.0
+    assert prober.stats["pace_cuts"] >= 1
     wire.loss = 0.0
     prober.run(half_and_half(600), timeout=TIMEOUT, rate=50000.0)
     assert prober.stats["start_rate"] < 50000.0

@@ -76,5 +76,23 @@ def silence_chance(rates: Iterable[float]) -> float:
     return chance
 
 
+def canaries_to_conclude(prior_chance: float, earlier: float, history: float, most: int) -> int | None:
+    """How many canaries, all answered, would make the next pass conclusive for probes already silent with
+    `prior_chance` (its loss rate ≤ EPSILON / prior_chance), or None when even `most` would not (the pass then
+    gets its usual share and the rule asks for another pass). Canaries are paid per frame; a pass is paid a
+    timeout and every silent probe again, so a few thousand canaries beat a third pass."""
+    target = EPSILON / prior_chance if prior_chance > 0 else 1.0
+    if pass_loss(0, most, earlier, history) > target:
+        return None
+    low, high = 0, most
+    while low < high:
+        mid = (low + high) // 2
+        if pass_loss(0, mid, earlier, history) <= target:
+            high = mid
+        else:
+            low = mid + 1
+    return low
+
+
 def rate_octave(rate: float) -> int:
     return max(0, int(math.log2(max(rate, 1.0))))

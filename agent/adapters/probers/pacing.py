@@ -6,15 +6,18 @@ frames), which overflows whenever its main thread falls behind (a busy CPU, a bu
 from the workload's namespace shows that drop, so the only evidence is an answer that does not come: a canary
 (a fresh re-probe of a path that answered in this run) left unanswered past a deadline a few round trips long.
 
-The controller is AIMD on that evidence: a lost canary cuts the rate by DECREASE (once per deadline, so one burst
-of loss is one cut), every INCREASE_AFTER canaries answered in a row raise it by INCREASE of the ceiling, never above
-the ceiling (the rate asked for) nor below FLOOR_SHARE of it (random loss looks like congestion: a run's duration
-stays bounded) or MIN_RATE. It is pure (time is passed in), so tests drive it with a
-simulated wire.
+The controller is AIMD on that evidence. Overflow loss comes in bursts (a stalled reader loses hundreds of frames
+in a row), random loss (a lossy link, a policer) does not, and slowing down only helps against the first: so a cut
+(rate *= DECREASE) needs BURST of the last WINDOW canaries missing, and happens once per deadline (one burst is
+one cut); every INCREASE_AFTER canaries answered since the last cut or raise raise the rate by INCREASE of the
+ceiling. The rate
+stays between the ceiling (the rate asked for) and FLOOR_SHARE of it (or MIN_RATE), so a pass's duration stays
+bounded by its size. It is pure (time is passed in), so tests drive it with a simulated wire.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 
 MIN_RATE = 500.0  # never slower than this
@@ -24,6 +27,8 @@ INCREASE = 0.02  # INCREASE_AFTER answered canaries in a row: rate += this share
 INCREASE_AFTER = 32  # (one pilot per 25 frames: at 40k/s a raise per 20 ms at most, 0.5 s from half to full)
 MIN_DEADLINE = 0.02  # a canary not answered this long after it left (or DEADLINE_RTTS median RTTs) is missing
 DEADLINE_RTTS = 8.0
+WINDOW = 8  # a cut needs BURST of the last WINDOW canaries missing: after a miss, 5 % random loss does that
+BURST = 3  # 4 % of the time, a buffer overflow every time
 
 
 @dataclass
@@ -37,6 +42,7 @@ class Pacer:
     _streak: int = 0
     _quiet_until: float = float("-inf")
     _rtts: list[float] = field(default_factory=list)
+    _recent: deque[bool] = field(default_factory=lambda: deque(maxlen=WINDOW))  # last canaries: missing?
 
     def __post_init__(self) -> None:
         self.ceiling = max(MIN_RATE, self.ceiling)
@@ -63,6 +69,7 @@ class Pacer:
         self._rtts.append(rtt)
         if len(self._rtts) > 256:
             del self._rtts[:128]
+        self._recent.append(False)
         self._streak += 1
         if self._streak >= INCREASE_AFTER:
             self._streak = 0
@@ -72,9 +79,10 @@ class Pacer:
 
     def missing(self, now: float) -> None:
         """A canary is past its deadline: slow down, once per deadline (one burst of loss is one cut)."""
-        self._streak = 0
-        if now < self._quiet_until:
+        self._recent.append(True)
+        if now < self._quiet_until or sum(self._recent) < BURST:
             return
+        self._streak = 0
         self.rate = max(self.floor, self.rate * DECREASE)
         self.decreases += 1
         self._quiet_until = now + self.deadline()

@@ -40,7 +40,16 @@ from segcheck.agent.core.probe import (
 from .. import netns
 from . import packets as pk
 from .common import answered, unknown, validate_job, validate_source
-from .loss import EPSILON, MAX_ATTEMPTS, MIN_ATTEMPTS, LossEstimate, pass_loss, rate_octave, silence_chance
+from .loss import (
+    EPSILON,
+    MAX_ATTEMPTS,
+    MIN_ATTEMPTS,
+    LossEstimate,
+    canaries_to_conclude,
+    pass_loss,
+    rate_octave,
+    silence_chance,
+)
 from .pacing import MIN_RATE, Pacer
 from .ports import PortExhausted, SourcePortAllocator, reserve_here
 
@@ -57,6 +66,8 @@ MAX_BURST = 32  # frames sent back to back at most: far below the ~250 that OVS'
 MAX_DRAIN = 1024  # frames read from one socket per loop turn, so sending is never starved
 CANARIES = 4  # re-probes of answered paths per send point and confirmation pass, at least
 CANARY_SHARE = 20  # ... and one per this many silent probes, so a long pass measures its own loss well
+MAX_CANARY_SHARE = 4  # ... or up to one per this many, when that many can make the pass conclusive (a canary
+# costs OVS three frames: SYN, SYN-ACK and our kernel's RST; a further pass one per silent probe, and a timeout)
 PILOT_SHARE = 25  # pass 1: one pilot canary per this many probes, once paths answered (pacing evidence)
 RATE_MEMORY_SECONDS = 30.0  # a run starts where the last backed off to, doubled for each this long since
 PACKET_STATISTICS = 6
@@ -432,7 +443,17 @@ class RawSocketProber:
             answered = [p for p in pending if p.sender is sender and p.job.protocol is ProbeProtocol.TCP
                         and p.result is not None and p.result.verdict is Verdict.ALLOWED]
             answered.sort(key=lambda p: p.dst not in silent)
-            wanted = max(CANARIES, -(-len(silent_probes(todo, sender)) // CANARY_SHARE)) if answered else 0
+            count = len(silent_probes(todo, sender))
+            wanted = max(CANARIES, -(-count // CANARY_SHARE)) if answered else 0
+            if answered:
+                # Enough canaries to make this very pass conclusive, where a bounded number can: every silent
+                # probe has been silent in every pass so far, so the run's passes' product is its chance.
+                rates = pass_rates(sender.passes[:-1])
+                needed = canaries_to_conclude(silence_chance(rates), earlier_loss(sender.passes[:-1]),
+                                              sender.passes[-1].history, max(wanted, count // MAX_CANARY_SHARE))
+                if needed is not None and needed > wanted:
+                    self.stats["extra_canaries"] = self.stats.get("extra_canaries", 0) + needed - wanted
+                    wanted = needed
             out.extend((answered[n % len(answered)], True) for n in range(wanted))
         return out
 
