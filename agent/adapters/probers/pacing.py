@@ -29,6 +29,7 @@ MIN_DEADLINE = 0.02  # a canary not answered this long after it left (or DEADLIN
 DEADLINE_RTTS = 8.0
 WINDOW = 8  # a cut needs BURST of the last WINDOW canaries missing: after a miss, 5 % random loss does that
 BURST = 3  # 4 % of the time, a buffer overflow every time
+PASS_LOSSY = 0.02  # a pass that lost more than this share of what it could show is one cut at its end
 
 
 @dataclass
@@ -76,6 +77,15 @@ class Pacer:
             if self.rate < self.ceiling:
                 self.rate = min(self.ceiling, self.rate + INCREASE * self.ceiling)
                 self.increases += 1
+
+    def pass_ended(self, lost: int, trials: int, now: float) -> None:
+        """A pass's own tally (canaries silent at its end, probes it lost that answered later): a share above
+        PASS_LOSSY is one cut, whatever the bursts looked like."""
+        if trials and lost / trials > PASS_LOSSY:
+            self.rate = max(self.floor, self.rate * DECREASE)
+            self.decreases += 1
+            self._streak = 0
+            self._quiet_until = now + self.deadline()
 
     def missing(self, now: float) -> None:
         """A canary is past its deadline: slow down, once per deadline (one burst of loss is one cut)."""

@@ -350,7 +350,7 @@ class RawSocketProber:
         pacer = self._pacer = Pacer(rate, start)
         todo, passes, sends, send_s, wait_s, decide_s = pending, 0, 0, 0.0, 0.0, 0.0
         socket_drops(senders)  # reset: what ARP and the warm-up left does not count
-        drops_total = 0
+        drops_total, last_speed = 0, 1.0
         try:
             while todo:
                 passes += 1
@@ -359,8 +359,9 @@ class RawSocketProber:
                     if not todo:
                         break
                     # The wait for the previous pass was the back-off; its end rate is where this one starts.
-                    pacer.set_ceiling(rate * (CONFIRM_SPEEDUP if passes == 2 else 1.0),
-                                      pacer.rate * (CONFIRM_SPEEDUP if passes == 2 else 1.0))
+                    speed = CONFIRM_SPEEDUP if passes == 2 else 1.0
+                    pacer.set_ceiling(rate * speed, (pacer.rate / last_speed) * speed)
+                    last_speed = speed
                 self._pass = passes
                 now = time.monotonic()
                 for sender in senders:
@@ -380,7 +381,9 @@ class RawSocketProber:
                 poller.pump_until(mark + timeout, lambda: self._outstanding <= 0)
                 wait_s += time.monotonic() - mark
                 mark = time.monotonic()
+                dropped_now = 0
                 for sender, dropped in socket_drops(senders).items():
+                    dropped_now += dropped
                     if dropped:  # our own socket dropped frames: each may have been an answer of this pass
                         sender.passes[-1].lost += dropped
                         sender.passes[-1].trials += dropped
@@ -388,12 +391,14 @@ class RawSocketProber:
                 silent_canaries = self._settle(todo, self._canary_attempts, passes)
                 todo = self._decide([p for p in todo if p.result is None], timeout, passes)
                 decide_s += time.monotonic() - mark
-                if silent_canaries or self._recovered:
-                    pacer.missing(time.monotonic())  # answers went missing: slow down before asking again
+                # What went missing around this pass: its silent canaries and own-socket drops, and the earlier
+                # passes' probes that answered only now.
+                pacer.pass_ended(silent_canaries + self._recovered + dropped_now,
+                                 sum(s.passes[-1].trials for s in senders) + self._recovered, time.monotonic())
         finally:
             poller.close()
         self._remember(senders)
-        self._rate_memory = (pacer.rate / (CONFIRM_SPEEDUP if passes >= 2 else 1.0), time.monotonic())
+        self._rate_memory = (pacer.rate / last_speed, time.monotonic())
         self.stats.update(passes=passes, attempts=sends, pass_send_s=send_s, wait_s=wait_s, decide_s=decide_s,
                           final_rate=pacer.rate, pace_cuts=pacer.decreases, pace_raises=pacer.increases,
                           socket_drops=drops_total, lost=sum(p.lost for s in senders for p in s.passes))
