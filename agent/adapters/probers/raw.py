@@ -571,28 +571,42 @@ class RawSocketProber:
         """Call what has been silent long enough; return what needs another pass."""
         again = []
         rates: dict[int, list[float]] = {}  # per sender: each pass's loss rate (computed once, not per probe)
+        # Probes of one sender silent in the same passes after as many attempts share their chance and wording.
+        groups: dict[tuple[int, tuple[int, ...], int, bool], tuple[Verdict | None, str]] = {}
         for probe in silent:
             sender = probe.sender
             assert sender is not None
-            per_pass = rates.get(id(sender))
-            if per_pass is None:
-                per_pass = rates[id(sender)] = pass_rates(sender.passes)
-            chance = silence_chance(per_pass[k - 1] for k in probe.silent_passes)
-            deny = not probe.needs_confirmation or (probe.attempts >= MIN_ATTEMPTS and chance <= EPSILON)
-            if not deny and probe.attempts < MAX_ATTEMPTS:
+            key = (id(sender), tuple(probe.silent_passes), probe.attempts, probe.needs_confirmation)
+            decision = groups.get(key)
+            if decision is None:
+                per_pass = rates.get(id(sender))
+                if per_pass is None:
+                    per_pass = rates[id(sender)] = pass_rates(sender.passes)
+                decision = groups[key] = self._decision(probe, silence_chance(per_pass[k - 1] for k in key[1]),
+                                                        timeout, passes)
+            verdict, detail = decision
+            if verdict is None:
                 again.append(probe)
-                continue
-            window = f"{probe.attempts} probes over {passes} passes, {timeout:g}s wait each"
-            if deny:
-                probe.result = ProbeResult(probe.job, Verdict.DENIED, Evidence.NO_ANSWER_TARGET_ALIVE,
-                                           f"no answer to {window}; ARP answered; an allowed path would have "
-                                           f"stayed silent with p <= {chance:.1e}")
+            elif verdict is Verdict.DENIED:
+                probe.result = ProbeResult(probe.job, Verdict.DENIED, Evidence.NO_ANSWER_TARGET_ALIVE, detail)
             else:
-                probe.result = unknown(probe.job, Evidence.UNCONFIRMED,
-                                       f"no answer to {window}, but answers are going missing here (an allowed "
-                                       f"path would have stayed silent with p ~ {chance:.1e}): not confirmed as a drop")
+                probe.result = unknown(probe.job, Evidence.UNCONFIRMED, detail)
                 self.stats["unconfirmed"] = self.stats.get("unconfirmed", 0) + 1
         return again
+
+    @staticmethod
+    def _decision(probe: _Probe, chance: float, timeout: float, passes: int) -> tuple[Verdict | None, str]:
+        """The rule (see `loss`): denied once silence is conclusive after MIN_ATTEMPTS, unknown after
+        MAX_ATTEMPTS, else None (another pass)."""
+        deny = not probe.needs_confirmation or (probe.attempts >= MIN_ATTEMPTS and chance <= EPSILON)
+        if not deny and probe.attempts < MAX_ATTEMPTS:
+            return None, ""
+        window = f"{probe.attempts} probes over {passes} passes, {timeout:g}s wait each"
+        if deny:
+            return Verdict.DENIED, (f"no answer to {window}; ARP answered; an allowed path would have stayed "
+                                    f"silent with p <= {chance:.1e}")
+        return Verdict.UNKNOWN, (f"no answer to {window}, but answers are going missing here (an allowed path "
+                                 f"would have stayed silent with p ~ {chance:.1e}): not confirmed as a drop")
 
 
 def pass_rates(passes: list[_PassLoss]) -> list[float]:
