@@ -245,31 +245,37 @@ class RawSocketProber:
         targets: dict[SendPoint, set[bytes]] = {}
         canonical: dict[int, SendPoint] = {}  # id(source) -> one SendPoint per distinct value (hash it once)
         source_problem: dict[int, str] = {}
+        wanted_of: dict[int, set[bytes]] = {}  # id(source) -> its targets (a SendPoint hashes slowly: once per id)
         for probe in probes:
             sid = id(probe.job.source)
             if sid not in canonical:
                 point = canonical[sid] = next((p for p in targets if p == probe.job.source), probe.job.source)
                 source_problem[sid] = validate_source(point)
-                targets.setdefault(point, set())
+                wanted_of[sid] = targets.setdefault(point, set())
             problem = source_problem[sid] or validate_job(probe.job)
             if problem:
                 probe.result = unknown(probe.job, Evidence.ERROR, problem)
                 continue
             probe.dst = probe.job.dst_ip.packed
-            targets[canonical[sid]].add(probe.dst)
+            wanted_of[sid].add(probe.dst)
+        self.stats["setup_s"] = time.monotonic() - started
         for point, wanted in targets.items():
             if wanted:
                 senders[point] = self._open(point)
         live = {p: s for p, s in senders.items() if s.sock is not None}
         if live:
+            mark = time.monotonic()
             self._resolve(live, targets, rate)
-            self.stats["arp_s"] = time.monotonic() - started
+            self.stats["arp_s"] = time.monotonic() - mark
+            mark = time.monotonic()
             self._warm_up(live, rate)
+            self.stats["warm_up_s"] = time.monotonic() - mark
         pending = []
+        sender_of = {sid: senders[point] for sid, point in canonical.items() if point in senders}
         for probe in probes:
             if probe.result is not None:
                 continue
-            sender = probe.sender = senders[canonical[id(probe.job.source)]]
+            sender = probe.sender = sender_of[id(probe.job.source)]
             if sender.sock is None:
                 probe.result = unknown(probe.job, Evidence.ERROR, sender.error)
             elif probe.dst not in sender.neighbours:
