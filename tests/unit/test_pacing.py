@@ -77,3 +77,14 @@ def test_the_deadline_follows_the_round_trips_seen() -> None:
     for _ in range(64):
         pacer.answered(0.05)  # a slow node: a late canary is not mistaken for a lost one
     assert pacer.deadline() >= 0.05 * 4
+
+
+def test_a_low_rate_asked_for_is_kept_never_raised_to_the_floor() -> None:
+    pacer = Pacer(100.0)  # the agent's leak budget
+    assert pacer.rate == 100.0
+    pacer.missing(0.0)
+    pacer.missing(0.0)
+    pacer.missing(0.0)
+    assert pacer.rate == 100.0  # the floor never exceeds what was asked for
+    pacer.set_ceiling(200.0, 400.0)
+    assert pacer.rate == 200.0

@@ -46,7 +46,7 @@ class Pacer:
     _recent: deque[bool] = field(default_factory=lambda: deque(maxlen=WINDOW))  # last canaries: missing?
 
     def __post_init__(self) -> None:
-        self.ceiling = max(MIN_RATE, self.ceiling)
+        self.ceiling = max(1.0, self.ceiling)  # the rate asked for is a ceiling, however low (leak budgets)
         self.rate = min(self.ceiling, max(self.floor, self.rate or self.ceiling))
 
     @property
@@ -55,7 +55,7 @@ class Pacer:
 
     def set_ceiling(self, ceiling: float, rate: float | None = None) -> None:
         """A new pass: its ceiling, and the rate to start it at (default: where the last pass ended, capped)."""
-        self.ceiling = max(MIN_RATE, ceiling)
+        self.ceiling = max(1.0, ceiling)
         self.rate = min(self.ceiling, max(self.floor, rate if rate is not None else self.rate))
         self._streak = 0
 
