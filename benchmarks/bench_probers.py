@@ -225,12 +225,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def _baseline_prober(ref: str):  # type: ignore[no-untyped-def]
     """RawSocketProber as it is at git `ref`: its probers package loaded from `git show` under another name."""
+    import atexit
     import importlib.util
+    import shutil
     import tempfile
     import types
 
     root = Path(__file__).resolve().parents[1]
     tmp = Path(tempfile.mkdtemp(prefix="segcheck-baseline-"))
+    atexit.register(shutil.rmtree, tmp, True)  # the sources are read at import: gone when the benchmark ends
     name = "segcheck.agent.adapters._baseline_probers"
     listing = subprocess.run(["git", "-C", str(root), "ls-tree", "--name-only", f"{ref}:agent/adapters/probers"],
                              capture_output=True, text=True, check=True).stdout.split()
