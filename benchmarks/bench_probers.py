@@ -81,6 +81,8 @@ def _measure(name: str, make: Callable[[], object], jobs: list[ProbeJob], expect
     for r in results:
         if r.verdict is not expected[r.job.dst_port]:
             k = f"{r.job.source.netns}: {r.verdict.value}/{r.evidence.value}"
+            if r.evidence.value == "error":
+                k += f" ({r.detail[:90]})"
             why[k] = why.get(k, 0) + 1
     # "net": without the fixed waits after the last send of each pass (the raw prober re-probes silence in
     # further passes, each with its own wait), i.e. what a long run converges to.
@@ -89,7 +91,8 @@ def _measure(name: str, make: Callable[[], object], jobs: list[ProbeJob], expect
             "net_rate": len(jobs) / max(elapsed - fixed, 1e-6), "passes": stats.get("passes"),
             "attempts": stats.get("attempts"), "lost": stats.get("lost"),
             "send_rate": stats.get("send_rate"), "wrong_pct": 100.0 * wrong / max(1, len(jobs)),
-            "false_denied": false_denied, "unknown_pct": 100.0 * unknown / max(1, len(jobs)), "why": why}
+            "false_denied": false_denied, "unknown_pct": 100.0 * unknown / max(1, len(jobs)), "why": why,
+            "phases": {k: round(v, 3) if isinstance(v, float) else v for k, v in stats.items()}}
 
 
 
@@ -112,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--loss", type=int, default=0,
                     help="with --lab: drop this %% of the DB's answers (nftables inside its namespace)")
     ap.add_argument("--cpu-hogs", type=int, default=0, help="CPU-bound processes competing during the runs")
+    ap.add_argument("--baseline", metavar="GIT_REF",
+                    help="also run the raw prober as it is at GIT_REF (e.g. main), first, on the same jobs")
     args = ap.parse_args(argv)
     if os.geteuid() != 0:
         print("needs root (network namespaces, raw sockets)", file=sys.stderr)
@@ -167,6 +172,12 @@ def main(argv: list[str] | None = None) -> int:
         ]
         if args.no_unpaced:
             runs = [r for r in runs if r[0] != "raw unpaced"]
+        if args.baseline:
+            old = _baseline_prober(args.baseline)
+            # Its own source ports (1024-39999): the two runs' 5-tuples never meet within the guard.
+            old_ports = SourcePortAllocator(1024, 39999)
+            runs.insert(0, (f"raw paced @{args.baseline}", lambda: old(port_range=(1024, 39999), allocator=old_ports),
+                            args.count, args.rate))
         rows = []
         started = time.monotonic()
         for name, make, count, rate in runs:
@@ -179,8 +190,10 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(_measure(name, make, jobs, expected, args.timeout, rate))
             why = ", ".join(f"{k} x{n}" for k, n in sorted(rows[-1]["why"].items()))
             print(f"  {name}: done in {rows[-1]['elapsed']:.2f}s" + (f"; wrong: {why}" if why else ""), flush=True)
+            if rows[-1]["phases"]:
+                print(f"    phases and counters: {rows[-1]['phases']}", flush=True)
 
-        base = rows[0]["net_rate"] if rows else 1.0
+        base = next((r["net_rate"] for r in rows if r["name"] == "raw paced"), rows[0]["net_rate"] if rows else 1.0)
         print(f"\n{'prober':<24}{'probes':>8}{'seconds':>9}{'probes/s':>10}{'net/s':>9}{'send/s':>9}{'vs raw':>9}"
               f"{'wrong %':>9}{'false denied':>14}{'unknown %':>11}{'passes':>8}{'sent':>8}{'lost':>6}")
         for row in rows:
@@ -189,9 +202,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"{row['net_rate']:>9.0f}{send:>9}{row['net_rate'] / base:>9.4f}{row['wrong_pct']:>9.2f}"
                   f"{row['false_denied']:>14}{row['unknown_pct']:>11.2f}{row['passes'] or '-':>8}"
                   f"{row['attempts'] or '-':>8}{row['lost'] if row['lost'] is not None else '-':>6}")
-        if rows and rows[0]["name"] == "raw paced":
-            for row in rows[1:]:
-                if row["name"].startswith("scapy"):
+        if rows:
+            for row in rows:
+                if row["name"].startswith("scapy") or "@" in row["name"]:
                     print(f"ratio raw paced / {row['name']}: {base / row['net_rate']:.1f}x (net probes/s)")
         try:
             print(f"load average after the runs: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
@@ -208,6 +221,36 @@ def main(argv: list[str] | None = None) -> int:
             topo_gen.close()
         if lab is not None:
             _lab_down(lab)
+
+
+def _baseline_prober(ref: str):  # type: ignore[no-untyped-def]
+    """RawSocketProber as it is at git `ref`: its probers package loaded from `git show` under another name."""
+    import atexit
+    import importlib.util
+    import shutil
+    import tempfile
+    import types
+
+    root = Path(__file__).resolve().parents[1]
+    tmp = Path(tempfile.mkdtemp(prefix="segcheck-baseline-"))
+    atexit.register(shutil.rmtree, tmp, True)  # the sources are read at import: gone when the benchmark ends
+    name = "segcheck.agent.adapters._baseline_probers"
+    listing = subprocess.run(["git", "-C", str(root), "ls-tree", "--name-only", f"{ref}:agent/adapters/probers"],
+                             capture_output=True, text=True, check=True).stdout.split()
+    for file in listing:
+        if file.endswith(".py"):
+            text = subprocess.run(["git", "-C", str(root), "show", f"{ref}:agent/adapters/probers/{file}"],
+                                  capture_output=True, text=True, check=True).stdout
+            (tmp / file).write_text(text.replace("from .. import", "from segcheck.agent.adapters import"))
+    package = types.ModuleType(name)
+    package.__path__ = [str(tmp)]  # type: ignore[attr-defined]
+    sys.modules[name] = package
+    spec = importlib.util.spec_from_file_location(f"{name}.raw", tmp / "raw.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module.RawSocketProber
 
 
 def _span(ports: list[int]) -> str:

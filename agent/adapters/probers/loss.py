@@ -9,13 +9,17 @@ run weighing in), and never below what the send point showed recently at that pa
 node that starts losing answers is believed within a minute; loss grows with the rate, so history is kept per
 rate octave).
 
-A probe silent in passes i, j, … would, if allowed, have been lost in each: probability at most p_i · p_j · ….
-It is called denied once that is at most `EPSILON` (and it had `MIN_ATTEMPTS`), unknown after `MAX_ATTEMPTS`.
+The rule (`silence_chance`): a probe silent in passes i, j, … would, if its path were allowed, have been lost in
+each of them, independently (every attempt has a fresh 5-tuple, so it hashes and queues apart from the others):
+probability p_i · p_j · …. It is called denied once that is at most `EPSILON` (and it had `MIN_ATTEMPTS`), unknown
+after `MAX_ATTEMPTS`. So a clean send point confirms in one re-probe (p_1 · p_2 ≈ 1e-4 · 1e-3), a pass that lost
+answers costs more re-probes, and a node that keeps losing them gets `unknown`, never `denied`.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 EPSILON = 1e-6
@@ -62,6 +66,32 @@ def pass_loss(lost: int, trials: int, earlier: float, history: float) -> float:
     alone cannot show that loss went away — and never below recent history."""
     carried = seen_rate(lost + earlier * CARRIED_TRIALS, trials + CARRIED_TRIALS) if earlier > 0 else 0.0
     return max(history, carried, seen_rate(lost, trials), min(1.0, (lost + 1.0) / (trials + PRIOR_TRIALS)))
+
+
+def silence_chance(rates: Iterable[float]) -> float:
+    """The chance that an allowed path stayed silent in every pass with these loss rates (see the module)."""
+    chance = 1.0
+    for rate in rates:
+        chance *= rate
+    return chance
+
+
+def canaries_to_conclude(prior_chance: float, earlier: float, history: float, most: int) -> int | None:
+    """How many canaries, all answered, would make the next pass conclusive for probes already silent with
+    `prior_chance` (its loss rate ≤ EPSILON / prior_chance), or None when even `most` would not (the pass then
+    gets its usual share and the rule asks for another pass). Canaries are paid per frame; a pass is paid a
+    timeout and every silent probe again, so a few thousand canaries beat a third pass."""
+    target = EPSILON / prior_chance if prior_chance > 0 else 1.0
+    if pass_loss(0, most, earlier, history) > target:
+        return None
+    low, high = 0, most
+    while low < high:
+        mid = (low + high) // 2
+        if pass_loss(0, mid, earlier, history) <= target:
+            high = mid
+        else:
+            low = mid + 1
+    return low
 
 
 def rate_octave(rate: float) -> int:

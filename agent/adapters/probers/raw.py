@@ -5,13 +5,14 @@ the send point's MAC/IP (an answer proves the target alive; IPv6 targets: neighb
 warm-up echo per target (the first burst towards an unresolved neighbour is lost), then send every probe paced at `rate` (OVS's veth receive drops
 unpaced bursts above ~250 frames) while one poll loop drains every socket.
 
-Silence is not yet a verdict. TCP and ICMP probes left unanswered are re-probed with a fresh 5-tuple after a
-back-off, beside canaries (fresh re-probes of paths that answered in this run), for as many attempts as the send
-point's measured loss requires (see `loss`); answers to every earlier attempt still count (a SYN-ACK the peer
-retransmits after 1 s lands in a later pass). The first re-probe pass goes at twice the rate (mostly dropped
-SYNs: nothing comes back to carry), and a pass that shows loss halves the rate of the next; a run starts an
-octave lower for each octave at which a send point lost answers lately. What is still silent is `denied` once
-the attempts suffice, else `unknown` (answers are going missing on this node).
+Silence is not yet a verdict. TCP and ICMP probes left unanswered are re-probed with a fresh 5-tuple beside
+canaries (fresh re-probes of paths that answered in this run), for as many attempts as the send point's measured
+loss requires (see `loss`); answers to every earlier attempt still count (a SYN-ACK the peer retransmits after 1 s
+lands in a later pass). Frames the prober's own socket dropped (PACKET_STATISTICS) count as lost answers of the
+pass. The first re-probe pass goes at twice the rate (mostly dropped SYNs: nothing comes back to carry).
+Pacing adapts (see `pacing`): pilot canaries ride along pass 1, and every canary missing past a few round trips
+cuts the rate; a run starts where the last one backed off to. What is still silent is `denied` once the
+attempts suffice, else `unknown` (answers are going missing on this node).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import select
 import socket
 import struct
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -40,7 +42,17 @@ from . import ndp
 from . import packets as pk
 from . import packets6 as pk6
 from .common import BOTH_FAMILIES, answered, unknown, validate_job, validate_source
-from .loss import EPSILON, MAX_ATTEMPTS, MIN_ATTEMPTS, LossEstimate, pass_loss, rate_octave
+from .loss import (
+    EPSILON,
+    MAX_ATTEMPTS,
+    MIN_ATTEMPTS,
+    LossEstimate,
+    canaries_to_conclude,
+    pass_loss,
+    rate_octave,
+    silence_chance,
+)
+from .pacing import MIN_RATE, Pacer
 from .ports import PortExhausted, SourcePortAllocator, reserve_here
 
 ETH_P_ALL = 0x0003
@@ -54,11 +66,13 @@ PACKET_OUTGOING = 4
 RCVBUF_BYTES = 8 << 20
 MAX_BURST = 32  # frames sent back to back at most: far below the ~250 that OVS's veth receive drops
 MAX_DRAIN = 1024  # frames read from one socket per loop turn, so sending is never starved
-BACKOFF_SECONDS = 0.05  # before the first re-probe pass; doubles with each further pass
 CANARIES = 4  # re-probes of answered paths per send point and confirmation pass, at least
 CANARY_SHARE = 20  # ... and one per this many silent probes, so a long pass measures its own loss well
-MIN_RATE = 500.0  # adaptive pacing never goes slower than this
-LOSSY = 0.01  # a recent loss rate above this at a pace makes the next run start an octave lower
+MAX_CANARY_SHARE = 4  # ... or up to one per this many, when that many can make the pass conclusive (a canary
+# costs OVS three frames: SYN, SYN-ACK and our kernel's RST; a further pass one per silent probe, and a timeout)
+PILOT_SHARE = 25  # pass 1: one pilot canary per this many probes, once paths answered (pacing evidence)
+RATE_MEMORY_SECONDS = 30.0  # a run starts where the last backed off to, doubled for each this long since
+PACKET_STATISTICS = 6
 CONFIRM_SPEEDUP = 2.0  # the first re-probe pass is mostly dropped SYNs (no answers to carry): it goes faster,
 # and its canaries measure what that costs
 
@@ -144,6 +158,7 @@ class _Probe:
     attempts: int = 0
     last_pass: int = 0
     silent_passes: list[int] = field(default_factory=list)  # passes it ended silent in
+    tcp: tuple[tuple[bytes, bytes, int, int], "pk6.TcpSyn"] | None = None  # its 5-tuple key and template
 
     @property
     def needs_confirmation(self) -> bool:
@@ -225,6 +240,10 @@ class RawSocketProber:
         self._pass = 0  # the pass being sent or waited for (a run's state; runs never overlap)
         self._outstanding = 0  # its probes not decided and canaries not answered yet
         self._recovered = 0  # its probes answered only after a silent pass
+        self._canary_attempts: list[_Attempt] = []  # the pass's canaries (pilots included)
+        self._pool: dict[int, list[_Probe]] = {}  # per sender: TCP probes answered in this run (pilot canaries)
+        self._pacer = Pacer(MIN_RATE)
+        self._rate_memory: tuple[float, float] | None = None  # (rate the last run ended at, when)
 
     # -- public -----------------------------------------------------------------------------------------------
 
@@ -253,31 +272,37 @@ class RawSocketProber:
         targets: dict[SendPoint, set[bytes]] = {}
         canonical: dict[int, SendPoint] = {}  # id(source) -> one SendPoint per distinct value (hash it once)
         source_problem: dict[int, str] = {}
+        wanted_of: dict[int, set[bytes]] = {}  # id(source) -> its targets (a SendPoint hashes slowly: once per id)
         for probe in probes:
             sid = id(probe.job.source)
             if sid not in canonical:
                 point = canonical[sid] = next((p for p in targets if p == probe.job.source), probe.job.source)
                 source_problem[sid] = validate_source(point, BOTH_FAMILIES)
-                targets.setdefault(point, set())
+                wanted_of[sid] = targets.setdefault(point, set())
             problem = source_problem[sid] or validate_job(probe.job, BOTH_FAMILIES)
             if problem:
                 probe.result = unknown(probe.job, Evidence.ERROR, problem)
                 continue
             probe.dst = probe.job.dst_ip.packed
-            targets[canonical[sid]].add(probe.dst)
+            wanted_of[sid].add(probe.dst)
+        self.stats["setup_s"] = time.monotonic() - started
         for point, wanted in targets.items():
             if wanted:
                 senders[point] = self._open(point)
         live = {p: s for p, s in senders.items() if s.sock is not None}
         if live:
+            mark = time.monotonic()
             self._resolve(live, targets, rate)
-            self.stats["arp_s"] = time.monotonic() - started
+            self.stats["arp_s"] = time.monotonic() - mark
+            mark = time.monotonic()
             self._warm_up(live, rate)
+            self.stats["warm_up_s"] = time.monotonic() - mark
         pending = []
+        sender_of = {sid: senders[point] for sid, point in canonical.items() if point in senders}
         for probe in probes:
             if probe.result is not None:
                 continue
-            sender = probe.sender = senders[canonical[id(probe.job.source)]]
+            sender = probe.sender = sender_of[id(probe.job.source)]
             if sender.sock is None:
                 probe.result = unknown(probe.job, Evidence.ERROR, sender.error)
             elif probe.dst not in sender.neighbours:
@@ -287,7 +312,7 @@ class RawSocketProber:
             else:
                 pending.append(probe)
         if pending:
-            self._passes(pending, list(live.values()), timeout, self._start_pace(live, rate))
+            self._passes(pending, list(live.values()), timeout, rate, self._start_pace(live, rate))
 
     def _open(self, point: SendPoint) -> _Sender:
         sender = _Sender(point)
@@ -349,29 +374,39 @@ class RawSocketProber:
 
     # -- probing and confirmation -----------------------------------------------------------------------------
 
-    def _passes(self, pending: list[_Probe], senders: list[_Sender], timeout: float, rate: float) -> None:
+    def _passes(self, pending: list[_Probe], senders: list[_Sender], timeout: float, rate: float,
+                start: float) -> None:
         """Pass 1 sends every job; later passes re-probe what is still silent (with canaries) until each is
-        decided by the loss its silent passes showed, or is out of attempts."""
+        decided by the loss its silent passes showed, or is out of attempts. Frames are built inside the paced
+        send loop (in the gaps pacing leaves), and pilot canaries steer the pacing of pass 1 (see `pacing`)."""
         frames = _Frames(self.allocator)
         poller = _Poller(senders, self._on_answer)
-        todo, passes, sends, send_s, wait_s, pace = pending, 0, 0, 0.0, 0.0, rate
+        pacer = self._pacer = Pacer(rate, start)
+        todo, passes, sends, send_s, wait_s, decide_s = pending, 0, 0, 0.0, 0.0, 0.0
+        socket_drops(senders)  # reset: what ARP and the warm-up left does not count
+        drops_total, last_speed = 0, 1.0
         try:
             while todo:
                 passes += 1
                 if passes > 1:
-                    poller.pump_until(time.monotonic() + BACKOFF_SECONDS * 2 ** (passes - 2), lambda: False)
                     todo = [p for p in todo if p.result is None]  # late answers to earlier attempts count
                     if not todo:
                         break
+                    # The wait for the previous pass was the back-off; its end rate is where this one starts.
+                    speed = CONFIRM_SPEEDUP if passes == 2 else 1.0
+                    pacer.set_ceiling(rate * speed, (pacer.rate / last_speed) * speed)
+                    last_speed = speed
                 self._pass = passes
                 now = time.monotonic()
                 for sender in senders:
-                    history = self.loss.get((sender.point, rate_octave(pace)))
-                    sender.passes.append(_PassLoss(pace, history.rate(now) if history is not None else 0.0))
-                batch = [a for p in todo if (a := self._attempt(frames, p)) is not None]
-                canaries = self._canaries(frames, pending, todo) if passes > 1 else []
-                self._outstanding, self._recovered = len(batch) + len(canaries), 0
-                sent, took = _send_paced(poller, _interleave(batch, canaries), pace, self._count_failed)
+                    history = self.loss.get((sender.point, rate_octave(pacer.rate)))
+                    sender.passes.append(_PassLoss(pacer.rate, history.rate(now) if history is not None else 0.0))
+                items: list[tuple[_Probe, bool]] = [(p, False) for p in todo]
+                if passes > 1:
+                    items = _interleave(items, self._canaries(pending, todo))
+                self._outstanding, self._recovered, self._canary_attempts = len(items), 0, []
+                self._pool = {} if passes == 1 else self._pool
+                sent, took = self._send_paced(poller, frames, items, pacer, pilots=passes == 1)
                 sends += sent
                 send_s += took
                 if passes == 1:
@@ -379,39 +414,58 @@ class RawSocketProber:
                 mark = time.monotonic()
                 poller.pump_until(mark + timeout, lambda: self._outstanding <= 0)
                 wait_s += time.monotonic() - mark
-                silent_canaries = self._settle(todo, canaries, passes)
+                mark = time.monotonic()
+                dropped_now = 0
+                for sender, dropped in socket_drops(senders).items():
+                    dropped_now += dropped
+                    if dropped:  # our own socket dropped frames: each may have been an answer of this pass
+                        sender.passes[-1].lost += dropped
+                        sender.passes[-1].trials += dropped
+                        drops_total += dropped
+                silent_canaries = self._settle(todo, self._canary_attempts, passes)
                 todo = self._decide([p for p in todo if p.result is None], timeout, passes)
-                if passes == 1:
-                    pace *= CONFIRM_SPEEDUP
-                elif silent_canaries or self._recovered:
-                    pace = max(MIN_RATE, pace / 2)  # answers went missing: slow down before asking again
+                decide_s += time.monotonic() - mark
+                # What went missing around this pass: its silent canaries and own-socket drops, and the earlier
+                # passes' probes that answered only now.
+                pacer.pass_ended(silent_canaries + self._recovered + dropped_now,
+                                 sum(s.passes[-1].trials for s in senders) + self._recovered, time.monotonic())
         finally:
             poller.close()
         self._remember(senders)
-        self.stats.update(passes=passes, attempts=sends, pass_send_s=send_s, wait_s=wait_s, final_rate=pace,
-                          lost=sum(p.lost for s in senders for p in s.passes))
+        self._rate_memory = (pacer.rate / last_speed, time.monotonic())
+        self.stats.update(passes=passes, attempts=sends, pass_send_s=send_s, wait_s=wait_s, decide_s=decide_s,
+                          final_rate=pacer.rate, pace_cuts=pacer.decreases, pace_raises=pacer.increases,
+                          socket_drops=drops_total, lost=sum(p.lost for s in senders for p in s.passes))
 
     def _start_pace(self, live: dict[SendPoint, _Sender], rate: float) -> float:
-        """The requested rate, an octave lower for as long as some send point lost answers there lately."""
-        now, pace = time.monotonic(), rate
-        while pace / 2 >= MIN_RATE and any(
-                (h := self.loss.get((point, rate_octave(pace)))) is not None and h.rate(now) > LOSSY for point in live):
-            pace /= 2
+        """The requested rate, or lower where the last run ended lower (the rate it backed off to, let back up
+        by a doubling per RATE_MEMORY_SECONDS since)."""
+        pace = rate
+        if self._rate_memory is not None:
+            last, at = self._rate_memory
+            pace = min(rate, max(MIN_RATE, last) * 2 ** ((time.monotonic() - at) / RATE_MEMORY_SECONDS))
         self.stats["start_rate"] = pace
         return pace
 
-    def _attempt(self, frames: "_Frames", probe: _Probe, canary: bool = False) -> _Attempt | None:
+    def _build(self, frames: "_Frames", probe: _Probe, canary: bool) -> _Attempt | None:
+        """The attempt to send now for `probe`, or None (decided meanwhile, or no 5-tuple left)."""
         sender = probe.sender
         assert sender is not None
+        if not canary and probe.result is not None:
+            self._outstanding -= 1  # answered late (to an earlier attempt) while this pass was under way
+            return None
         try:
             key, attempt = frames.build(sender, probe, canary)
         except PortExhausted as exc:
             if not canary:
                 probe.result = unknown(probe.job, Evidence.ERROR, str(exc))
+            self._outstanding -= 1
             return None
         if not canary:
             probe.attempts += 1
             probe.last_pass = self._pass
+        else:
+            self._canary_attempts.append(attempt)
         attempt.pass_no = self._pass
         sender.inflight[key] = attempt
         return attempt
@@ -419,21 +473,79 @@ class RawSocketProber:
     def _count_failed(self) -> None:
         self._outstanding -= 1
 
-    def _canaries(self, frames: "_Frames", pending: list[_Probe], todo: list[_Probe]) -> list[_Attempt]:
+    def _canaries(self, pending: list[_Probe], todo: list[_Probe]) -> list[tuple[_Probe, bool]]:
         """Fresh re-probes of paths that answered in this run, per send point with silent probes, preferring
         the silent probes' own destinations: they measure the loss of this very pass."""
-        out: list[_Attempt] = []
+        out: list[tuple[_Probe, bool]] = []
         for sender in {id(p.sender): p.sender for p in todo if p.sender is not None}.values():
             silent = {p.dst for p in silent_probes(todo, sender)}
             answered = [p for p in pending if p.sender is sender and p.job.protocol is ProbeProtocol.TCP
                         and p.result is not None and p.result.verdict is Verdict.ALLOWED]
             answered.sort(key=lambda p: p.dst not in silent)
-            wanted = max(CANARIES, -(-len(silent_probes(todo, sender)) // CANARY_SHARE)) if answered else 0
-            for n in range(wanted):
-                attempt = self._attempt(frames, answered[n % len(answered)], canary=True)
-                if attempt is not None:
-                    out.append(attempt)
+            count = len(silent_probes(todo, sender))
+            wanted = max(CANARIES, -(-count // CANARY_SHARE)) if answered else 0
+            if answered:
+                # Enough canaries to make this very pass conclusive, where a bounded number can: every silent
+                # probe has been silent in every pass so far, so the run's passes' product is its chance.
+                rates = pass_rates(sender.passes[:-1])
+                needed = canaries_to_conclude(silence_chance(rates), earlier_loss(sender.passes[:-1]),
+                                              sender.passes[-1].history, max(wanted, count // MAX_CANARY_SHARE))
+                if needed is not None and needed > wanted:
+                    self.stats["extra_canaries"] = self.stats.get("extra_canaries", 0) + needed - wanted
+                    wanted = needed
+            out.extend((answered[n % len(answered)], True) for n in range(wanted))
         return out
+
+    def _send_paced(self, poller: "_Poller", frames: "_Frames", items: list[tuple[_Probe, bool]], pacer: Pacer,
+                    pilots: bool) -> tuple[int, float]:
+        """Send every item at the pacer's rate (bursts of at most MAX_BURST), building each frame just before
+        it leaves and draining answers meanwhile. With `pilots`, one in PILOT_SHARE slots also carries a canary
+        (a path of the same send point that answered already): the pacer's evidence while nothing else has any.
+        Canaries past the pacer's deadline slow it down."""
+        total, n, sent, t0 = len(items), 0, 0, time.monotonic()
+        base_t, base_n, rate = t0, 0, pacer.rate
+        watch: deque[_Attempt] = deque()
+        pool = self._pool
+        while n < total:
+            now = time.monotonic()
+            while watch and (watch[0].answered or now - watch[0].sent_at > pacer.deadline()):
+                if not watch.popleft().answered:
+                    pacer.missing(now)
+            if pacer.rate != rate:  # re-anchor the schedule at the new rate
+                base_t, base_n, rate = now, n, pacer.rate
+            due = min(total, base_n + int((now - base_t) * rate) + 1, n + MAX_BURST)
+            while n < due:
+                probe, canary = items[n]
+                n += 1
+                attempt = self._build(frames, probe, canary)
+                if attempt is None:
+                    continue
+                if canary:
+                    watch.append(attempt)
+                sent += self._emit(attempt)
+                if pilots and n % PILOT_SHARE == 0:
+                    answered = pool.get(id(probe.sender))
+                    if answered:
+                        self._outstanding += 1
+                        pilot = self._build(frames, answered[(n // PILOT_SHARE) % len(answered)], True)
+                        if pilot is not None:
+                            watch.append(pilot)
+                            sent += self._emit(pilot)
+            poller.poll(max(0.0, base_t + (n - base_n) / rate - time.monotonic()))
+        return sent, time.monotonic() - t0
+
+    def _emit(self, attempt: _Attempt) -> int:
+        sender = attempt.probe.sender  # type: ignore[union-attr]
+        try:
+            _send(sender, attempt.frame)  # type: ignore[arg-type]
+            attempt.sent_at = time.monotonic()
+        except OSError as exc:
+            attempt.answered = True  # nothing will answer; never counted as loss
+            probe = attempt.probe
+            if probe is not None and not attempt.canary and probe.result is None:
+                probe.result = unknown(probe.job, Evidence.ERROR, f"send failed: {exc}")
+            self._outstanding -= 1
+        return 1
 
     def _on_answer(self, sender: _Sender, kind: pk.Kind, key: pk.Key, extra: int, now: float) -> None:
         attempt = sender.inflight.get(key)
@@ -447,6 +559,7 @@ class RawSocketProber:
             return  # a warm-up echo
         if attempt.canary:
             sender.passes[attempt.pass_no - 1].trials += 1
+            self._pacer.answered(now - attempt.sent_at)
             if attempt.pass_no == self._pass:
                 self._outstanding -= 1
             return
@@ -459,6 +572,8 @@ class RawSocketProber:
         if attempt.pass_no not in probe.silent_passes:
             sender.passes[attempt.pass_no - 1].trials += 1
         probe.result = answered(probe.job, kind, extra, now - attempt.sent_at, key)
+        if kind is pk.Kind.SYN_ACK and probe.job.protocol is ProbeProtocol.TCP:
+            self._pool.setdefault(id(sender), []).append(probe)  # a path the pilot canaries may re-probe
         if probe.last_pass == self._pass:
             self._outstanding -= 1
 
@@ -489,25 +604,48 @@ class RawSocketProber:
     def _decide(self, silent: list[_Probe], timeout: float, passes: int) -> list[_Probe]:
         """Call what has been silent long enough; return what needs another pass."""
         again = []
+        rates: dict[int, list[float]] = {}  # per sender: each pass's loss rate (computed once, not per probe)
+        # Probes of one sender silent in the same passes after as many attempts share their chance and wording.
+        groups: dict[tuple[int, tuple[int, ...], int, bool], tuple[Verdict | None, str]] = {}
         for probe in silent:
             sender = probe.sender
             assert sender is not None
-            chance = 1.0  # that an allowed path stays silent in every one of these passes
-            for silent_pass in probe.silent_passes:
-                chance *= sender.passes[silent_pass - 1].rate(earlier_loss(sender.passes[:silent_pass - 1]))
-            window = f"{probe.attempts} probes over {passes} passes, {timeout:g}s wait each"
-            if not probe.needs_confirmation or (probe.attempts >= MIN_ATTEMPTS and chance <= EPSILON):
-                probe.result = ProbeResult(probe.job, Verdict.DENIED, Evidence.NO_ANSWER_TARGET_ALIVE,
-                                           f"no answer to {window}; {_alive(probe)}; an allowed path would have "
-                                           f"stayed silent with p <= {chance:.1e}")
-            elif probe.attempts >= MAX_ATTEMPTS:
-                probe.result = unknown(probe.job, Evidence.UNCONFIRMED,
-                                       f"no answer to {window}, but answers are going missing here (an allowed "
-                                       f"path would have stayed silent with p ~ {chance:.1e}): not confirmed as a drop")
-                self.stats["unconfirmed"] = self.stats.get("unconfirmed", 0) + 1
-            else:
+            key = (id(sender), tuple(probe.silent_passes), probe.attempts, probe.needs_confirmation)
+            decision = groups.get(key)
+            if decision is None:
+                per_pass = rates.get(id(sender))
+                if per_pass is None:
+                    per_pass = rates[id(sender)] = pass_rates(sender.passes)
+                decision = groups[key] = self._decision(probe, silence_chance(per_pass[k - 1] for k in key[1]),
+                                                        timeout, passes)
+            verdict, detail = decision
+            if verdict is None:
                 again.append(probe)
+            elif verdict is Verdict.DENIED:
+                probe.result = ProbeResult(probe.job, Verdict.DENIED, Evidence.NO_ANSWER_TARGET_ALIVE, detail)
+            else:
+                probe.result = unknown(probe.job, Evidence.UNCONFIRMED, detail)
+                self.stats["unconfirmed"] = self.stats.get("unconfirmed", 0) + 1
         return again
+
+    @staticmethod
+    def _decision(probe: _Probe, chance: float, timeout: float, passes: int) -> tuple[Verdict | None, str]:
+        """The rule (see `loss`): denied once silence is conclusive after MIN_ATTEMPTS, unknown after
+        MAX_ATTEMPTS, else None (another pass)."""
+        deny = not probe.needs_confirmation or (probe.attempts >= MIN_ATTEMPTS and chance <= EPSILON)
+        if not deny and probe.attempts < MAX_ATTEMPTS:
+            return None, ""
+        window = f"{probe.attempts} probes over {passes} passes, {timeout:g}s wait each"
+        if deny:
+            return Verdict.DENIED, (f"no answer to {window}; {_alive(probe)}; an allowed path would have stayed "
+                                    f"silent with p <= {chance:.1e}")
+        return Verdict.UNKNOWN, (f"no answer to {window}, but answers are going missing here (an allowed path "
+                                 f"would have stayed silent with p ~ {chance:.1e}): not confirmed as a drop")
+
+
+def pass_rates(passes: list[_PassLoss]) -> list[float]:
+    """Each pass's loss rate, the earlier passes of the run weighing in (see `loss.pass_loss`)."""
+    return [loss.rate(earlier_loss(passes[:k])) for k, loss in enumerate(passes)]
 
 
 def _alive(probe: _Probe) -> str:
@@ -518,6 +656,19 @@ def _alive(probe: _Probe) -> str:
 def earlier_loss(passes: list[_PassLoss]) -> float:
     lost, trials = sum(p.lost for p in passes), sum(p.trials for p in passes)
     return lost / trials if lost and trials else 0.0
+
+
+def socket_drops(senders: Iterable[_Sender]) -> dict[_Sender, int]:
+    """Frames each sender's socket dropped since the last call (PACKET_STATISTICS resets on reading)."""
+    out = {}
+    for sender in senders:
+        try:
+            _packets, dropped = struct.unpack("II", sender.sock.getsockopt(  # type: ignore[union-attr]
+                SOL_PACKET, PACKET_STATISTICS, 8))
+        except (OSError, AttributeError):
+            dropped = 0
+        out[sender] = dropped
+    return out
 
 
 def silent_probes(todo: list[_Probe], sender: _Sender) -> list[_Probe]:
@@ -537,10 +688,14 @@ class _Frames:
         dst, proto, port = probe.dst, probe.job.protocol, probe.job.dst_port or 0
         mac = sender.neighbours[dst]
         if proto is ProbeProtocol.TCP:
-            sport = self.allocator.allocate((sender.ip, dst, port, pk.IPPROTO_TCP))
-            tcp = self._tcp.get((id(sender), dst, port))
-            if tcp is None:
-                tcp = self._tcp[(id(sender), dst, port)] = pk6.tcp_syn_template(sender.mac, mac, sender.ip, dst, port)
+            cached = probe.tcp  # each re-probe and canary of a probe reuses its key and template (the hot path)
+            if cached is None:
+                tcp = self._tcp.get((id(sender), dst, port))
+                if tcp is None:
+                    tcp = self._tcp[(id(sender), dst, port)] = pk6.tcp_syn_template(sender.mac, mac, sender.ip, dst, port)
+                cached = probe.tcp = ((sender.ip, dst, port, pk.IPPROTO_TCP), tcp)
+            sport = self.allocator.allocate(cached[0])
+            tcp = cached[1]
             seq = random.getrandbits(32)
             return (pk.IPPROTO_TCP, dst, port, sport), _Attempt(probe, tcp.frame(sport, seq), (seq + 1) & 0xFFFFFFFF,
                                                                 canary)
@@ -557,47 +712,23 @@ class _Frames:
         return (pk.IPPROTO_ICMP, dst, ident, 1), _Attempt(probe, icmp.frame(ident, 1), canary=canary)
 
 
-def _interleave(attempts: list[_Attempt], canaries: list[_Attempt]) -> list[_Attempt]:
+def _interleave(items: list[tuple[_Probe, bool]], canaries: list[tuple[_Probe, bool]]) -> list[tuple[_Probe, bool]]:
     """Canaries spread through the pass, so they see the loss its whole length sees."""
     if not canaries:
-        return attempts
-    step = max(1, len(attempts) // len(canaries))
-    out: list[_Attempt] = []
+        return items
+    step = max(1, len(items) // len(canaries))
+    out: list[tuple[_Probe, bool]] = []
     rest = iter(canaries)
-    for n, attempt in enumerate(attempts):
+    for n, item in enumerate(items):
         if n % step == 0:
             out.extend(c for c in (next(rest, None),) if c is not None)
-        out.append(attempt)
+        out.append(item)
     out.extend(rest)
     return out
 
 
 def _send(sender: _Sender, frame: bytes) -> None:
     sender.sock.send(frame)  # type: ignore[union-attr]
-
-
-def _send_paced(poller: "_Poller", attempts: list[_Attempt], rate: float, failed: Callable[[], None]
-                ) -> tuple[int, float]:
-    """Send every attempt at `rate` (bursts of at most MAX_BURST), draining answers meanwhile."""
-    interval, total, n, t0 = 1.0 / rate, len(attempts), 0, time.monotonic()
-    senders = poller.sender_of
-    while n < total:
-        due = min(total, int((time.monotonic() - t0) * rate) + 1, n + MAX_BURST)
-        while n < due:
-            attempt = attempts[n]
-            sender = senders(attempt)
-            try:
-                _send(sender, attempt.frame)
-                attempt.sent_at = time.monotonic()
-            except OSError as exc:
-                attempt.answered = True  # nothing will answer; never counted as loss
-                probe = attempt.probe
-                if probe is not None and not attempt.canary and probe.result is None:
-                    probe.result = unknown(probe.job, Evidence.ERROR, f"send failed: {exc}")
-                failed()
-            n += 1
-        poller.poll(max(0.0, t0 + n * interval - time.monotonic()))
-    return total, time.monotonic() - t0
 
 
 def _mark_answered(sender: _Sender, kind: pk.Kind, key: pk.Key, extra: int, now: float) -> None:
