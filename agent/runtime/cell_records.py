@@ -8,10 +8,11 @@ either plane's verdict for the cell changes, the observation says nothing about 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import chain
 
-from ..core.drift import CheckedCell, DriftClass
+from ..core.drift import CheckedCell, DriftClass, Piece
 from ..core.findings import Finding
-from ..core.model import Judgement, Verdict
+from ..core.model import Endpoint, Judgement, Verdict
 from ..core.programmed import MappingStatus
 from ..core.state import DeclaredError
 from .checker import Checker
@@ -33,14 +34,16 @@ class Observation:
 
 
 class CellRecord:
-    """One planned cell. `ticket` identifies its live entry in the probe schedule (NOT_SCHEDULED: none)."""
+    """One planned cell. `ticket` identifies its live entry in the probe schedule (NOT_SCHEDULED: none); its
+    view sits at `index` in its pair block's views (and in the network's flat list, at the block's offset)."""
 
-    __slots__ = ("id", "network", "index", "cell", "planes", "probed", "sentinel", "observation", "view", "ticket")
+    __slots__ = ("id", "network", "block", "index", "cell", "planes", "probed", "sentinel", "observation", "view",
+                 "ticket")
 
-    def __init__(self, network: "NetworkPlan", index: int, cell: CheckedCell, probed: bool,
+    def __init__(self, network: "NetworkPlan", block: "PairBlock", cell: CheckedCell, probed: bool,
                  observation: Observation | None) -> None:
         self.id: CellId = (network.name, cell.key)
-        self.network, self.index, self.cell, self.probed = network, index, cell, probed
+        self.network, self.block, self.index, self.cell, self.probed = network, block, len(block.views), cell, probed
         self.planes = planes_of(cell)
         self.sentinel = False
         self.ticket = NOT_SCHEDULED
@@ -48,39 +51,109 @@ class CellRecord:
         self.view = cell
         if observation is not None and observation.planes == self.planes:
             self.observation, self.view = observation, cell.with_observed(observation.judgement)
+        block.views.append(self.view)
 
     def observe(self, observation: Observation) -> tuple[DriftClass, ...]:
         """Record an observation; returns the drift the readers saw before (the caller compares)."""
         before = self.view.drift
         self.observation = observation
         self.view = self.cell.with_observed(observation.judgement)
-        self.network.views[self.index] = self.view
+        self.block.views[self.index] = self.view
+        flat = self.network.flat
+        if flat is not None:
+            flat[self.block.offset + self.index] = self.view
         return before
+
+
+class PairBlock:
+    """The records of one ordered pair, what readers see of them, and those that may be sentinels (probed,
+    expected allowed): a re-plan replaces whole blocks, the pairs a change touches. `offset`: where its views
+    start in the network's flat list."""
+
+    __slots__ = ("records", "views", "candidates", "offset")
+
+    def __init__(self) -> None:
+        self.records: list[CellRecord] = []
+        self.views: list[CheckedCell] = []
+        self.candidates: list[CellRecord] = []
+        self.offset = 0
+
+
+PairKey = tuple[str, str]  # (source key, destination key)
+Member = tuple[Endpoint, bool, int]  # an endpoint of the network as planned: itself, local, its group
 
 
 @dataclass(eq=False)
 class NetworkPlan:
-    """One network's checker, findings and records; `views` is what readers see, kept in record order."""
+    """One network's checker, findings and pair blocks (in plan order). `members` and `pieces` are what the
+    next re-plan compares against: each endpoint's group (pairs of two groups share their check points, see
+    `check_points`) and each planned pair of groups' check points."""
 
     checker: Checker
     findings: tuple[Finding, ...]
     mapping: MappingStatus | None
-    records: list[CellRecord] = field(default_factory=list)
-    views: list[CheckedCell] = field(default_factory=list)
+    blocks: dict[PairKey, PairBlock] = field(default_factory=dict)
+    members: dict[str, Member] = field(default_factory=dict)
+    pieces: dict[tuple[int, int], list[Piece]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
         return str(self.checker.network)
 
+    flat: list[CheckedCell] | None = None  # every block's views in plan order (None: rebuilt when next read)
+
+    @property
+    def records(self) -> list[CellRecord]:
+        return [r for block in self.blocks.values() for r in block.records]
+
+    def replace_block(self, key: PairKey, block: PairBlock) -> PairBlock | None:
+        """Put `block` in the place of the pair's previous block (returned); with as many cells, the flat list
+        is patched where that block was, else it is rebuilt when next read."""
+        old = self.blocks.get(key)
+        self.blocks[key] = block
+        if old is not None and self.flat is not None and len(old.views) == len(block.views):
+            block.offset = old.offset
+            self.flat[old.offset:old.offset + len(block.views)] = block.views
+        else:
+            self.flat = None
+        return old
+
+    def cells(self) -> tuple[CheckedCell, ...]:
+        """What readers see, in plan order."""
+        if self.flat is None:
+            offset = 0
+            for block in self.blocks.values():
+                block.offset = offset
+                offset += len(block.views)
+            self.flat = list(chain.from_iterable(block.views for block in self.blocks.values()))
+        return tuple(self.flat)
+
+
+@dataclass(eq=False)
+class PlanChange:
+    """How a re-plan changed the previous plan in place: records dropped and built (a touched pair's are both),
+    and kept records whose sentinel flag flipped. `compared` counts the pairs of groups whose check points were
+    compared with the previous plan's."""
+
+    removed: list[CellRecord] = field(default_factory=list)
+    added: list[CellRecord] = field(default_factory=list)
+    resentineled: list[CellRecord] = field(default_factory=list)
+    compared: int = 0
+
 
 @dataclass(eq=False)
 class Plan:
-    """What only changes with the declared or programmed state."""
+    """What only changes with the declared or programmed state. `change` is None for a plan built from
+    scratch; `built` counts the cells built by the planning that produced this version of it."""
 
     networks: tuple[NetworkPlan, ...]
     by_id: dict[CellId, CellRecord]
     errors: tuple[DeclaredError, ...]
     unplaced: tuple[Finding, ...] = ()  # findings no network shows (e.g. a NetworkPolicy, a missing NAD)
+    sentinels: list[CellRecord] = field(default_factory=list)
+    denied_probed: int = 0  # probed cells expected denied (they share the leak budget)
+    change: PlanChange | None = None
+    built: int = 0
 
     def records(self) -> list[CellRecord]:
         return [r for net in self.networks for r in net.records]
