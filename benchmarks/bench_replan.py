@@ -159,18 +159,19 @@ def run_size(attachments: int, local: int, repeats: int, full_repeats: int) -> d
         row: dict[str, Any] = {}
         for mode, count in (("incremental", repeats), ("full", full_repeats)):
             agent.planner.incremental = mode == "incremental"
-            times, built = [], []
+            times, cpu, built = [], [], []
             for _ in range(count):
                 source.set(inv)
                 gc.collect()
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 agent.step()
                 times.append(time.perf_counter() - t0)
+                cpu.append(time.process_time() - c0)
                 assert agent.plan is not None
                 built.append(agent.plan.built)
                 source.set(base)
                 agent.step()  # undo (not timed)
-            row[mode] = (times, built)
+            row[mode] = (times, built, cpu)
         agent.planner.incremental = True
         out["changes"][name] = row
     return out
@@ -193,21 +194,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{size:,} attachments, {args.local} local: {r['cells']:,} cells; first step (plan + probe all) "
               f"{r['first_s']:.1f} s")
         for name, row in r["changes"].items():
-            inc_t, inc_b = row["incremental"]
-            line = f"  {name:<6} incremental median {median_ms(inc_t):8.1f} ms (min {1000 * min(inc_t):.1f}, " \
-                   f"max {1000 * max(inc_t):.1f}), {statistics.median(inc_b):,.0f} cells rebuilt"
-            full_t, full_b = row["full"]
+            inc_t, inc_b, inc_c = row["incremental"]
+            line = f"  {name:<6} incremental median {median_ms(inc_t):7.1f} ms wall, {median_ms(inc_c):7.1f} ms CPU " \
+                   f"(wall min {1000 * min(inc_t):.1f}, max {1000 * max(inc_t):.1f}), " \
+                   f"{statistics.median(inc_b):,.0f} cells rebuilt"
+            full_t, full_b, full_c = row["full"]
+            ratio = None
             if full_t:
-                ratio = statistics.median(full_t) / statistics.median(inc_t)
-                line += f"; full median {median_ms(full_t):8.1f} ms ({statistics.median(full_b):,.0f} cells); " \
-                        f"full / incremental {ratio:.0f}x"
+                ratio = statistics.median(full_c) / statistics.median(inc_c)
+                line += f"\n         full median {median_ms(full_t):8.1f} ms wall, {median_ms(full_c):8.1f} ms CPU " \
+                        f"({statistics.median(full_b):,.0f} cells); full / incremental (CPU) {ratio:.0f}x, " \
+                        f"(wall) {statistics.median(full_t) / statistics.median(inc_t):.0f}x"
             print(line)
             target = targets.get(size)
             if target is not None:
-                met = statistics.median(inc_t) <= target and (not full_t or size != 1000 or
-                                                             statistics.median(full_t) / statistics.median(inc_t) >= 30)
-                print(f"         target <= {1000 * target:g} ms{' and >= 30x the full re-plan' if size == 1000 and full_t else ''}: "
-                      f"{'met' if met else 'NOT met'}")
+                want_ratio = size == 1000 and ratio is not None
+                for label, value in (("wall", statistics.median(inc_t)), ("CPU", statistics.median(inc_c))):
+                    met = value <= target and (not want_ratio or (ratio or 0) >= 30)
+                    print(f"         target <= {1000 * target:g} ms{' and >= 30x the full re-plan' if want_ratio else ''}"
+                          f" ({label}): {'met' if met else 'NOT met'}")
     return 0
 
 

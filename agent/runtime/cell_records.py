@@ -35,7 +35,7 @@ class Observation:
 
 class CellRecord:
     """One planned cell. `ticket` identifies its live entry in the probe schedule (NOT_SCHEDULED: none); its
-    view sits at `index` in its pair block's views (and in the network's flat list, at the block's offset)."""
+    view sits at `index` in its pair block's views (and in its chunk's flat list, at the block's offset)."""
 
     __slots__ = ("id", "network", "block", "index", "cell", "planes", "probed", "sentinel", "observation", "view",
                  "ticket")
@@ -58,25 +58,53 @@ class CellRecord:
         before = self.view.drift
         self.observation = observation
         self.view = self.cell.with_observed(observation.judgement)
-        self.block.views[self.index] = self.view
-        flat = self.network.flat
-        if flat is not None:
-            flat[self.block.offset + self.index] = self.view
+        block = self.block
+        block.views[self.index] = self.view
+        chunk = block.chunk
+        if chunk is not None and chunk.flat is not None:
+            chunk.flat[block.offset + self.index] = self.view
         return before
 
 
 class PairBlock:
     """The records of one ordered pair, what readers see of them, and those that may be sentinels (probed,
-    expected allowed): a re-plan replaces whole blocks, the pairs a change touches. `offset`: where its views
-    start in the network's flat list."""
+    expected allowed): a re-plan replaces whole blocks, the pairs a change touches. It sits in `chunk` at `pos`,
+    its views at `offset` in the chunk's flat list."""
 
-    __slots__ = ("records", "views", "candidates", "offset")
+    __slots__ = ("records", "views", "candidates", "chunk", "pos", "offset")
 
     def __init__(self) -> None:
         self.records: list[CellRecord] = []
         self.views: list[CheckedCell] = []
         self.candidates: list[CellRecord] = []
-        self.offset = 0
+        self.chunk: Chunk | None = None
+        self.pos = self.offset = 0
+
+
+CHUNK_BLOCKS = 256
+
+
+class Chunk:
+    """Consecutive blocks of a network in plan order, with their views in one flat list (None: rebuilt when next
+    read). A publication joins the chunks' lists; a re-plan that changes a block's cell count rebuilds one chunk,
+    not the network's list."""
+
+    __slots__ = ("blocks", "flat")
+
+    def __init__(self, blocks: list["PairBlock | None"]) -> None:
+        self.blocks = blocks
+        self.flat: list[CheckedCell] | None = None
+
+    def views(self) -> list[CheckedCell]:
+        if self.flat is None:
+            offset, flat = 0, []
+            for block in self.blocks:
+                if block is not None:
+                    block.offset = offset
+                    offset += len(block.views)
+                    flat += block.views
+            self.flat = flat
+        return self.flat
 
 
 PairKey = tuple[str, str]  # (source key, destination key)
@@ -100,33 +128,52 @@ class NetworkPlan:
     def name(self) -> str:
         return str(self.checker.network)
 
-    flat: list[CheckedCell] | None = None  # every block's views in plan order (None: rebuilt when next read)
+    chunks: list[Chunk] | None = None  # the blocks cut in plan order (None: cut again when next read)
 
     @property
     def records(self) -> list[CellRecord]:
         return [r for block in self.blocks.values() for r in block.records]
 
     def replace_block(self, key: PairKey, block: PairBlock) -> PairBlock | None:
-        """Put `block` in the place of the pair's previous block (returned); with as many cells, the flat list
-        is patched where that block was, else it is rebuilt when next read."""
+        """Put `block` in the place of the pair's previous block (returned). A pair not planned before goes to
+        the end of the order (the caller puts the blocks back in plan order)."""
         old = self.blocks.get(key)
         self.blocks[key] = block
-        if old is not None and self.flat is not None and len(old.views) == len(block.views):
+        if old is None or old.chunk is None or self.chunks is None:
+            self.chunks = None
+            return old
+        chunk = block.chunk = old.chunk
+        block.pos = old.pos
+        chunk.blocks[old.pos] = block
+        if chunk.flat is not None and len(old.views) == len(block.views):
             block.offset = old.offset
-            self.flat[old.offset:old.offset + len(block.views)] = block.views
+            chunk.flat[old.offset:old.offset + len(block.views)] = block.views
         else:
-            self.flat = None
+            chunk.flat = None
         return old
+
+    def remove_block(self, key: PairKey) -> PairBlock | None:
+        old = self.blocks.pop(key, None)
+        if old is not None and old.chunk is not None and self.chunks is not None:
+            old.chunk.blocks[old.pos] = None
+            old.chunk.flat = None
+        return old
+
+    def reordered(self, blocks: dict[PairKey, PairBlock]) -> None:
+        self.blocks, self.chunks = blocks, None
 
     def cells(self) -> tuple[CheckedCell, ...]:
         """What readers see, in plan order."""
-        if self.flat is None:
-            offset = 0
-            for block in self.blocks.values():
-                block.offset = offset
-                offset += len(block.views)
-            self.flat = list(chain.from_iterable(block.views for block in self.blocks.values()))
-        return tuple(self.flat)
+        if self.chunks is None:
+            blocks = list(self.blocks.values())
+            self.chunks = []
+            for start in range(0, len(blocks), CHUNK_BLOCKS):
+                chunk = Chunk(list(blocks[start:start + CHUNK_BLOCKS]))
+                for pos, block in enumerate(chunk.blocks):
+                    assert block is not None
+                    block.chunk, block.pos = chunk, pos
+                self.chunks.append(chunk)
+        return tuple(chain.from_iterable(chunk.views() for chunk in self.chunks))
 
 
 @dataclass(eq=False)

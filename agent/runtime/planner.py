@@ -264,15 +264,13 @@ class Planner:
             for other in previous:
                 for pk in ((key, other), (other, key)):
                     if pk not in rebuilt:
-                        stale = old_blocks.pop(pk, None)
+                        stale = network.remove_block(pk)
                         if stale is not None:
                             change.removed += stale.records
-                            network.flat = None
         common_before = [k for k in previous if k in members]
         if reorder or common_before != [k for k in members if k in previous]:
             order = pair_order(checker.expected.endpoints, local)
-            network.blocks = {(s.key, d.key): old_blocks[(s.key, d.key)] for s, d in order}
-            network.flat = None
+            network.reordered({(s.key, d.key): old_blocks[(s.key, d.key)] for s, d in order})
 
 
 def _denied(records: Iterable[CellRecord]) -> int:

@@ -296,3 +296,43 @@ def test_a_network_change_plans_from_scratch():
     inv.networks[NET] = replace(net, mtu=1400)
     after = p.plan(inv, (), None, None, before)
     assert after is not before and after.change is None and after.built == len(after.by_id)
+
+
+# -- the agent on top --
+
+def test_the_agent_keeps_untouched_schedule_entries_and_probes_what_a_change_rebuilt():
+    from segcheck.agent.adapters.probers.simulated import SimulatedProber
+    from segcheck.agent.runtime.agent import Agent
+    from tests.unit.test_agent_loop import StaticDeclared
+
+    world = World.base()
+    now = [1000.0]
+    prober = SimulatedProber(lambda job: Verdict.ALLOWED if job.dst_port in (5432, 8080) else Verdict.DENIED)
+    source = StaticDeclared(world.inventory())
+    agent = Agent(source, None, None, prober, SetLocator(world.local), "node-a", interval=30.0, jitter=0.0,
+                  clock=lambda: now[0], sentinel_interval=1.0, max_sentinels=4)
+    agent.step()  # plans and probes every local TCP cell once
+    before = agent.plan
+    assert before is not None and all(r.observation is not None for r in before.by_id.values() if r.probed)
+    tickets = {r.id: r.ticket for r in before.by_id.values() if r.probed}
+    world.policies["web-in"] = _policy("web", 443, "Ingress", "api")
+    world.policies["api-out"] = _policy("api", 443, "Egress", "web")
+    source._inventory, source._generation = world.inventory(), 2
+    planes = {r.id: r.planes for r in before.by_id.values()}
+    sent = sum(len(run) for run in prober.runs)
+    now[0] += 0.5  # nothing is due yet
+    state = agent.step()
+    plan = agent.plan
+    assert plan is before and plan.change is not None and 0 < plan.built < len(plan.by_id)
+    rebuilt = {r.id for r in plan.change.added}
+    kept = [r for r in plan.by_id.values() if r.probed and r.id not in rebuilt and r not in plan.change.resentineled]
+    assert kept and all(r.ticket == tickets[r.id] for r in kept)  # the same schedule entry, not a new one
+    # Only rebuilt cells whose planes changed lost their observation: exactly those were probed again.
+    fresh = [r for r in plan.change.added if r.probed and planes.get(r.id) != r.planes]
+    assert fresh and all(r.observation is not None and r.observation.at == now[0] for r in fresh)
+    assert sum(len(run) for run in prober.runs) - sent == len(fresh)
+    published = {(c.source, c.destination, c.ports.first, c.protocol): c for n in state.networks for c in n.cells}
+    assert len(published) == len(plan.by_id)
+    full = planner(world).plan(world.inventory(), (), None, None, None)
+    assert [c.expected for n in full.networks for c in n.cells()] == \
+        [c.expected for n in state.networks for c in n.cells]
