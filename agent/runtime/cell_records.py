@@ -12,6 +12,7 @@ from itertools import chain
 
 from ..core.drift import CheckedCell, DriftClass, Piece
 from ..core.findings import Finding
+from ..core.inventory import Inventory
 from ..core.model import Endpoint, Judgement, Verdict
 from ..core.programmed import MappingStatus
 from ..core.state import DeclaredError
@@ -201,6 +202,8 @@ class Plan:
     denied_probed: int = 0  # probed cells expected denied (they share the leak budget)
     change: PlanChange | None = None
     built: int = 0
+    inventory: Inventory | None = None  # the declared state planned for, and its findings (reused while it stays)
+    declared: list[Finding] = field(default_factory=list)
 
     def records(self) -> list[CellRecord]:
         return [r for net in self.networks for r in net.records]

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 from typing import Iterable, Sequence
 
+from ..core.consistency import declared_findings
 from ..core.drift import Piece, cells_of_pieces, pair_pieces
 from ..core.enforcement import OvnkProfile, unplaced_findings
+from ..core.findings import Finding
 from ..core.inventory import Inventory
 from ..core.model import Attachment, Endpoint, Network, Protocol, Ref, Verdict
 from ..core.northbound import NbSnapshot, OvsSnapshot
@@ -63,10 +65,14 @@ class Planner:
         self.zone = node if only_local else None
 
     def checker(self, inventory: Inventory, network: Ref, nb: NbSnapshot | None, ovs: OvsSnapshot | None,
-                extra: Sequence[Endpoint] = ()) -> Checker:
-        """`extra`: endpoints the declared state does not hold (an IP a user names as a probe target)."""
+                extra: Sequence[Endpoint] = (), reuse: Checker | None = None) -> Checker:
+        """`extra`: endpoints the declared state does not hold (an IP a user names as a probe target). `reuse`: a
+        checker of the same network; when it read this very inventory (only NB or OVS changed), its expected plane
+        is used again."""
+        same = reuse is not None and reuse.inventory is inventory and not extra and not reuse.extra
         return Checker(inventory, network, nb, ovs, self.prober, self.locator, self.profile, self.probe_timeout,
-                       self.probe_rate, extra=tuple(extra), zone=self.zone)
+                       self.probe_rate, extra=tuple(extra), zone=self.zone,
+                       reuse_expected=reuse.expected if same and reuse is not None else None)
 
     def is_local(self, endpoint: Endpoint) -> bool:
         """Whether this node checks cells with this endpoint at one end: it runs here (as the API says), or
@@ -85,19 +91,27 @@ class Planner:
         or re-configured) is not bounded cheaply, so it builds a new plan from scratch (carrying observations),
         as `incremental=False` does."""
         nets = [(ref, net) for ref, net in sorted(inventory.networks.items()) if net.cni_type == OVN_K_CNI]
-        unplaced = tuple(unplaced_findings(inventory, self.profile))
+        if previous is not None and previous.inventory is inventory:  # only NB or OVS changed
+            declared, unplaced = previous.declared, previous.unplaced
+        else:
+            declared = declared_findings(inventory)
+            unplaced = tuple(unplaced_findings(inventory, self.profile, declared=declared))
         if incremental and self.incremental and previous is not None and self._same_networks(previous, nets):
-            return self._update(previous, inventory, errors, nb, ovs, unplaced)
-        return self._build(inventory, errors, nb, ovs, previous, nets, unplaced)
+            plan = self._update(previous, inventory, errors, nb, ovs, unplaced, declared)
+        else:
+            plan = self._build(inventory, errors, nb, ovs, previous, nets, unplaced, declared)
+        plan.inventory, plan.declared = inventory, declared
+        return plan
 
     @staticmethod
     def _same_networks(previous: Plan, nets: list[tuple[Ref, Network]]) -> bool:
         return [(n.checker.network, n.checker.net) for n in previous.networks] == nets
 
     def _prepare(self, inventory: Inventory, ref: Ref, nb: NbSnapshot | None, ovs: OvsSnapshot | None,
-                 local: dict[str, bool]) -> tuple[Checker, tuple, object, dict[str, Member]]:
+                 local: dict[str, bool], declared: list[Finding],
+                 reuse: Checker | None = None) -> tuple[Checker, tuple, object, dict[str, Member]]:
         """One network's checker, findings, mapping, and its endpoints with their local flag and group."""
-        checker = self.checker(inventory, ref, nb, ovs)
+        checker = self.checker(inventory, ref, nb, ovs, reuse=reuse)
         expected, programmed = checker.expected, checker.programmed
         groups: dict[object, int] = {}
         members: dict[str, Member] = {}
@@ -113,7 +127,7 @@ class Planner:
                 group = (cls, signature) if signature is not None else ("alone", e.key)
             members[e.key] = (e, local[e.key], groups.setdefault(group, len(groups)))
         mapping = checker.mapping()
-        findings = tuple(checker.findings() + (list(mapping.findings) if mapping else []))
+        findings = tuple(checker.findings(declared) + (list(mapping.findings) if mapping else []))
         return checker, findings, mapping, members
 
     def _block(self, network: NetworkPlan, src: Endpoint, dst: Endpoint, pieces: list[Piece],
@@ -138,13 +152,13 @@ class Planner:
 
     def _build(self, inventory: Inventory, errors: tuple[DeclaredError, ...], nb: NbSnapshot | None,
                ovs: OvsSnapshot | None, previous: Plan | None, nets: list[tuple[Ref, Network]],
-               unplaced: tuple) -> Plan:
+               unplaced: tuple, declared: list[Finding]) -> Plan:
         carried = previous.by_id if previous is not None else {}
         local: dict[str, bool] = {}
         networks: list[NetworkPlan] = []
         by_id: dict[CellId, CellRecord] = {}
         for ref, _ in nets:
-            checker, findings, mapping, members = self._prepare(inventory, ref, nb, ovs, local)
+            checker, findings, mapping, members = self._prepare(inventory, ref, nb, ovs, local, declared)
             network = NetworkPlan(checker, findings, mapping, members=members)
             for src, dst in pair_order(checker.expected.endpoints, local):
                 block = network.blocks[(src.key, dst.key)] = self._block(
@@ -180,11 +194,11 @@ class Planner:
     # -- re-planning in place --
 
     def _update(self, plan: Plan, inventory: Inventory, errors: tuple[DeclaredError, ...], nb: NbSnapshot | None,
-                ovs: OvsSnapshot | None, unplaced: tuple) -> Plan:
+                ovs: OvsSnapshot | None, unplaced: tuple, declared: list[Finding]) -> Plan:
         change = PlanChange()
         local: dict[str, bool] = {}
         for network in plan.networks:
-            self._update_network(network, inventory, nb, ovs, local, plan.by_id, change)
+            self._update_network(network, inventory, nb, ovs, local, plan.by_id, change, declared)
         by_id = plan.by_id
         for record in change.removed:
             if by_id.get(record.id) is record:
@@ -202,9 +216,10 @@ class Planner:
 
     def _update_network(self, network: NetworkPlan, inventory: Inventory, nb: NbSnapshot | None,
                         ovs: OvsSnapshot | None, local: dict[str, bool], by_id: dict[CellId, CellRecord],
-                        change: PlanChange) -> None:
+                        change: PlanChange, declared: list[Finding]) -> None:
         previous, old_blocks, old_pieces = network.members, network.blocks, network.pieces
-        checker, findings, mapping, members = self._prepare(inventory, network.checker.network, nb, ovs, local)
+        checker, findings, mapping, members = self._prepare(inventory, network.checker.network, nb, ovs, local,
+                                                            declared, reuse=network.checker)
         network.checker, network.findings, network.mapping = checker, findings, mapping
         network.members, network.pieces = members, {}
         groups: dict[tuple[object, ...], _Group] = {}
@@ -259,14 +274,18 @@ class Planner:
                         reorder = True  # a pair not planned before: it went to the end
                     change.added += block.records
                     rebuilt.add(pk)
-        # Pairs of endpoints that are gone or changed and are no longer planned.
-        for key in changed_keys:
-            for other in previous:
-                for pk in ((key, other), (other, key)):
-                    if pk not in rebuilt:
-                        stale = network.remove_block(pk)
-                        if stale is not None:
-                            change.removed += stale.records
+        # Pairs of endpoints that are gone or changed and are no longer planned (many such endpoints: one scan of
+        # the blocks rather than a look-up per pair).
+        gone = set(changed_keys)
+        if 2 * len(gone) * len(previous) > len(old_blocks):
+            candidates = [pk for pk in old_blocks if pk[0] in gone or pk[1] in gone]
+        else:
+            candidates = [pk for key in gone for other in previous for pk in ((key, other), (other, key))]
+        for pk in candidates:
+            if pk not in rebuilt:
+                stale = network.remove_block(pk)
+                if stale is not None:
+                    change.removed += stale.records
         common_before = [k for k in previous if k in members]
         if reorder or common_before != [k for k in members if k in previous]:
             order = pair_order(checker.expected.endpoints, local)

@@ -277,6 +277,21 @@ def test_an_acl_removed_from_nb_rebuilds_only_the_pairs_it_decided():
     assert updated.built > 0
 
 
+def test_an_nb_change_alone_reuses_the_expected_plane_and_equals_a_plan_from_scratch():
+    world = World.base(with_nb=True)
+    p = planner(world)
+    inv = world.inventory()
+    before = p.plan(inv, (), world.nb(inv), None, None)
+    expected = before.networks[0].checker.expected
+    world.dropped_acls = 2
+    nb = world.nb(inv)
+    full = p.plan(inv, (), nb, None, before, incremental=False)
+    updated = p.plan(inv, (), nb, None, before)
+    assert snapshot(updated) == snapshot(full)
+    assert updated.networks[0].checker.expected is expected  # the same inventory: classes not computed again
+    assert 0 < updated.built < len(updated.by_id)
+
+
 def test_an_unchanged_world_rebuilds_nothing_and_keeps_every_record():
     world = World.base(with_nb=True)
     p = planner(world)
