@@ -16,7 +16,7 @@ Baseline in the same run: the same steps with the planner's incremental path off
 observations, what the agent did before). Targets from issue 14 (reported, never asserted): 1,000 attachments /
 30 local <= 100 ms and >= 30x faster than the full re-plan; 10,000 / 30 <= 1 s.
 
-Run: python3 benchmarks/bench_replan.py [--sizes 1000,10000 --local 30 --repeats 5 --full-repeats 3 --full-max 1000]
+Run: python3 benchmarks/bench_replan.py [--sizes 1000,10000 --local 30 --repeats 5 --full-repeats 2 --full-max 1000]
 """
 
 from __future__ import annotations
@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", default="1000,10000")
     ap.add_argument("--local", type=int, default=30)
     ap.add_argument("--repeats", type=int, default=5, help="incremental re-plans timed per change")
-    ap.add_argument("--full-repeats", type=int, default=3, help="full re-plans timed per change (baseline)")
+    ap.add_argument("--full-repeats", type=int, default=2, help="full re-plans timed per change (baseline)")
     ap.add_argument("--full-max", type=int, default=1000, help="largest world the full baseline runs at")
     args = ap.parse_args(argv)
     targets = {1000: 0.100, 10000: 1.0}
