@@ -200,6 +200,7 @@ class Plan:
     unplaced: tuple[Finding, ...] = ()  # findings no network shows (e.g. a NetworkPolicy, a missing NAD)
     sentinels: list[CellRecord] = field(default_factory=list)
     denied_probed: int = 0  # probed cells expected denied (they share the leak budget)
+    candidates: int = 0  # probed cells expected allowed (the sentinels are chosen among them)
     change: PlanChange | None = None
     built: int = 0
     inventory: Inventory | None = None  # the declared state planned for, and its findings (reused while it stays)

@@ -167,13 +167,15 @@ class Planner:
                     by_id[record.id] = record
             networks.append(network)
         plan = Plan(tuple(networks), by_id, errors, unplaced, built=len(by_id))
-        plan.denied_probed = sum(1 for r in by_id.values() if r.probed and r.cell.expected.verdict is Verdict.DENIED)
+        plan.denied_probed = _denied(by_id.values())
+        plan.candidates = _candidates(by_id.values())
         self._mark_sentinels(plan)
         return plan
 
     def _mark_sentinels(self, plan: Plan) -> None:
         """Allowed cells (the service paths) are the sentinels, re-probed often so a blackhole shows fast: the
-        first `max_sentinels` probed allowed cells in plan order. Walks blocks, not cells, and stops there."""
+        first `max_sentinels` probed allowed cells in plan order (all of them when there are no more: a re-plan
+        then keeps the set without a walk). Walks blocks, not cells, and stops there."""
         for record in plan.sentinels:
             record.sentinel = False
         chosen: list[CellRecord] = []
@@ -206,8 +208,17 @@ class Planner:
         for record in change.added:
             by_id[record.id] = record
         plan.denied_probed += (_denied(change.added) - _denied(change.removed))
+        all_before = plan.candidates <= self.max_sentinels
+        plan.candidates += _candidates(change.added) - _candidates(change.removed)
         before = plan.sentinels
-        self._mark_sentinels(plan)
+        if all_before and plan.candidates <= self.max_sentinels:  # every candidate is a sentinel, before and now
+            dropped = {id(r) for r in change.removed}
+            plan.sentinels = [r for r in before if id(r) not in dropped] + \
+                [r for r in change.added if r.probed and r.cell.expected.verdict is Verdict.ALLOWED]
+            for record in plan.sentinels:
+                record.sentinel = True
+        else:
+            self._mark_sentinels(plan)
         was, now, built = ({id(r) for r in rs} for rs in (before, plan.sentinels, change.added))
         change.resentineled = [r for r in before if id(r) not in now and by_id.get(r.id) is r] + \
                               [r for r in plan.sentinels if id(r) not in was and id(r) not in built]
@@ -294,3 +305,8 @@ class Planner:
 
 def _denied(records: Iterable[CellRecord]) -> int:
     return sum(1 for r in records if r.probed and r.cell.expected.verdict is Verdict.DENIED)
+
+
+def _candidates(records: Iterable[CellRecord]) -> int:
+    """Records that may be sentinels: probed, expected allowed."""
+    return sum(1 for r in records if r.probed and r.cell.expected.verdict is Verdict.ALLOWED)

@@ -105,9 +105,9 @@ class World:
         return nb
 
 
-def planner(world: World) -> Planner:
+def planner(world: World, max_sentinels: int = 4) -> Planner:
     return Planner(None, SetLocator(world.local), "node-a", DEFAULT_PROFILE, only_local=True, probe_timeout=1.0,
-                   probe_rate=100.0, max_sentinels=4)
+                   probe_rate=100.0, max_sentinels=max_sentinels)
 
 
 def plan(p: Planner, world: World, previous: Plan | None, incremental: bool = True) -> Plan:
@@ -117,7 +117,7 @@ def plan(p: Planner, world: World, previous: Plan | None, incremental: bool = Tr
 
 def snapshot(p: Plan) -> list[Any]:
     """Everything readers and the schedule see of a plan, in plan order."""
-    out: list[Any] = [p.errors, p.unplaced, p.denied_probed, [r.id for r in p.sentinels]]
+    out: list[Any] = [p.errors, p.unplaced, p.denied_probed, p.candidates, sorted(r.id for r in p.sentinels)]
     for net in p.networks:
         out.append((net.name, net.findings, net.mapping, net.cells()))
         out.append([(r.id, r.cell, r.probed, r.sentinel, r.observation, r.view) for r in net.records])
@@ -189,12 +189,13 @@ CHANGES = [flip_label, add_pod, remove_pod, edit_port, add_policy, remove_policy
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow], phases=[Phase.explicit, Phase.generate])
-@given(with_nb=st.booleans(), seed=st.integers(0, 2**16),
+@given(with_nb=st.booleans(), seed=st.integers(0, 2**16), sentinels=st.sampled_from([0, 4, 1000]),
        steps=st.lists(st.tuples(st.sampled_from(CHANGES), st.integers(0, 50)), min_size=1, max_size=7))
-def test_incremental_plan_equals_a_plan_from_scratch(with_nb, seed, steps):
+def test_incremental_plan_equals_a_plan_from_scratch(with_nb, seed, sentinels, steps):
+    """`sentinels`: none, fewer than the allowed cells (chosen in plan order), more (every allowed cell)."""
     rng = random.Random(seed)
     world = World.base(with_nb)
-    p = planner(world)
+    p = planner(world, sentinels)
     current = plan(p, world, None)
     observe_some(current, rng, 1.0)
     for n, (change, arg) in enumerate(steps):
