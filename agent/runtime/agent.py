@@ -236,8 +236,9 @@ class Agent:
 
     def _update_plan(self, plan: Plan, change: PlanChange) -> None:
         """The plan was updated in place: unschedule the records it dropped, schedule those it built, move the
-        kept ones whose sentinel flag flipped; the rest keep their schedule entries. Dropped records are freed
-        by reference counting (no cycles), so no full collection is due."""
+        kept ones whose sentinel flag flipped; the rest keep their schedule entries. Dropped records hold no
+        cycles (reference counting frees them), so no full collection is due now; whatever else the old checker
+        leaves goes at the collection due once per interval."""
         self.publisher.replaced(change.removed, change.added)
         for record in change.removed:
             record.ticket = NOT_SCHEDULED  # its heap entry is skipped when it surfaces
