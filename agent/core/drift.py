@@ -52,8 +52,8 @@ class CheckedCell:
         return (self.source, self.destination, self.protocol.value, self.ports.first)
 
     def with_observed(self, observed: Judgement | None) -> "CheckedCell":
-        cell = replace(self, observed=observed)
-        return replace(cell, drift=classify(cell.expected, cell.programmed, cell.observed, cell.expected_here))
+        return replace(self, observed=observed,
+                       drift=classify(self.expected, self.programmed, observed, self.expected_here))
 
 
 CLAIMS = (Verdict.ALLOWED, Verdict.DENIED)  # verdicts that say what happens to the whole cell
@@ -117,7 +117,18 @@ def check_points(expected: NetworkReachability, programmed: ProgrammedPlane | No
         pieces = _pieces(expected, programmed, source, destination, s, d, protocols)
         if memo is not None and key is not None:
             memo[key] = pieces
-    network = str(expected.network)
+    return cells_of_pieces(str(expected.network), source, destination, pieces)
+
+
+def pair_pieces(expected: NetworkReachability, programmed: ProgrammedPlane | None, source: Endpoint,
+                destination: Endpoint, protocols: Sequence[Protocol] = PROTOCOLS) -> list[Piece]:
+    """A pair's check points without its names: what `check_points` builds its cells from (the agent compares
+    them across plans to see which pairs a change touches)."""
+    s, d = expected.class_index[source.key], expected.class_index[destination.key]
+    return _pieces(expected, programmed, source, destination, s, d, protocols)
+
+
+def cells_of_pieces(network: str, source: Endpoint, destination: Endpoint, pieces: Sequence[Piece]) -> list[CheckedCell]:
     return [CheckedCell(network, source.key, destination.key, proto, rng, sample_port(rng, destination), e, p, None,
                         drift, here)
             for proto, rng, e, p, here, drift in pieces]

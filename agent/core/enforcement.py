@@ -8,6 +8,7 @@ and a finding names it. See shared/design.md, "MultiNetworkPolicy (MNP)".
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 from .consistency import declared_findings
 from .findings import Finding, FindingKind, Severity
@@ -228,26 +229,31 @@ def _shown_with(policy: Policy, inventory: Inventory, network: Ref) -> bool:
     return network in inventory.policy_networks(policy) or (dangling and policy.ref.namespace == network.namespace)
 
 
-def network_findings(inventory: Inventory, network: Ref, profile: OvnkProfile = DEFAULT_PROFILE) -> list[Finding]:
+def network_findings(inventory: Inventory, network: Ref, profile: OvnkProfile = DEFAULT_PROFILE, *,
+                     enforcement: Sequence[Finding] | None = None,
+                     declared: Sequence[Finding] | None = None) -> list[Finding]:
     """Findings to show with one network: those of the policies shown with it, its enforcement findings, and
-    the declared world's findings about it (missing NADs, address conflicts)."""
+    the declared world's findings about it (missing NADs, address conflicts). `enforcement` and `declared`: those
+    of `enforced_policies` and `declared_findings` for this inventory, when the caller has them already."""
     found: list[Finding] = []
     for policy in sorted(inventory.policies, key=lambda p: p.ref):
         if _shown_with(policy, inventory, network):
             found.extend(_policy_findings(policy, inventory, profile))
-    found.extend(enforced_policies(inventory, network, profile).findings)
-    found.extend(f for f in declared_findings(inventory) if f.network == network)
+    found.extend(enforced_policies(inventory, network, profile).findings if enforcement is None else enforcement)
+    found.extend(f for f in (declared_findings(inventory) if declared is None else declared) if f.network == network)
     return found
 
 
-def unplaced_findings(inventory: Inventory, profile: OvnkProfile = DEFAULT_PROFILE) -> list[Finding]:
+def unplaced_findings(inventory: Inventory, profile: OvnkProfile = DEFAULT_PROFILE, *,
+                      declared: Sequence[Finding] | None = None) -> list[Finding]:
     """The findings no network shows (a policy or workload naming only missing NADs, a NetworkPolicy):
     whoever lists networks one by one shows these once, so none is lost."""
     found: list[Finding] = []
     for policy in sorted(inventory.policies, key=lambda p: p.ref):
         if not any(_shown_with(policy, inventory, net) for net in inventory.networks):
             found.extend(_policy_findings(policy, inventory, profile))
-    found.extend(f for f in declared_findings(inventory) if f.network not in inventory.networks)
+    found.extend(f for f in (declared_findings(inventory) if declared is None else declared)
+                 if f.network not in inventory.networks)
     return found
 
 

@@ -326,9 +326,10 @@ class NetworkReachability:
         for k, (ns, _) in enumerate(keys):
             by_ns.setdefault(ns, []).append(k)
         chosen: list[list[int]] = [[] for _ in keys]
+        label_maps = [dict(labels) for _, labels in keys]  # once per key, not once per key and policy
         for i, p in enumerate(self.policies):
             for k in by_ns.get(p.ref.namespace, ()):
-                if p.pod_selector.matches(dict(keys[k][1])):
+                if p.pod_selector.matches(label_maps[k]):
                     chosen[k].append(i)
         return [Side(tuple(c), frozenset(d for i in c for d in self.policies[i].isolates)) for c in chosen]
 

@@ -27,7 +27,7 @@ from ..core.model import Endpoint, Protocol, Ref, Verdict
 from ..core.northbound import NbSnapshot, OvsSnapshot
 from ..core.probe import Evidence, ProbeResult, Prober
 from ..core.state import AgentState, SourceHealth
-from .cell_records import CellRecord, Observation, Plan
+from .cell_records import NOT_SCHEDULED, CellRecord, Observation, Plan, PlanChange
 from .checker import Locator, single_cell
 from .database_watch import DatabaseWatch
 from .declared import DeclaredSource
@@ -205,23 +205,56 @@ class Agent:
                                  self._plan)
 
     def _set_plan(self, plan: Plan | None) -> None:
+        if plan is not None and plan is self._plan and plan.change is not None:
+            self._update_plan(plan, plan.change)
+            return
         self._plan = plan
         self.schedule.clear()
         self.publisher.replanned(plan)
         self._collect_due = True
         if plan is None:
             return
-        probed = [r for r in plan.by_id.values() if r.probed]
-        denied = sum(1 for r in probed if r.cell.expected.verdict is Verdict.DENIED)
+        self._denied_period = self._denied_period_of(plan)
+        self._schedule_all(plan)
+
+    def _denied_period_of(self, plan: Plan) -> float:
         # Denied cells rotate within the leak budget, so a dataplane leak shows well before a full round.
-        self._denied_period = min(self.interval, max(LEAK_SAMPLE_FLOOR, denied / self.leak_budget
-                                                     if self.leak_budget > 0 else self.interval))
+        return min(self.interval, max(LEAK_SAMPLE_FLOOR, plan.denied_probed / self.leak_budget
+                                      if self.leak_budget > 0 else self.interval))
+
+    def _schedule_all(self, plan: Plan) -> None:
         now, stretch = self.clock(), self._stretch()
-        for record in probed:
-            if record.observation is None:
-                self.schedule.put(record, Lane.URGENT, 0.0)
-            else:
-                self._reschedule(record, min(record.observation.at, now), stretch)
+        for record in plan.by_id.values():
+            if record.probed:
+                self._schedule_new(record, now, stretch)
+
+    def _schedule_new(self, record: CellRecord, now: float, stretch: float) -> None:
+        if record.observation is None:
+            self.schedule.put(record, Lane.URGENT, 0.0)
+        else:
+            self._reschedule(record, min(record.observation.at, now), stretch)
+
+    def _update_plan(self, plan: Plan, change: PlanChange) -> None:
+        """The plan was updated in place: unschedule the records it dropped, schedule those it built, move the
+        kept ones whose sentinel flag flipped; the rest keep their schedule entries. Dropped records hold no
+        cycles (reference counting frees them), so no full collection is due now; whatever else the old checker
+        leaves goes at the collection due once per interval."""
+        self.publisher.replaced(change.removed, change.added)
+        for record in change.removed:
+            record.ticket = NOT_SCHEDULED  # its heap entry is skipped when it surfaces
+        period = self._denied_period_of(plan)
+        if period != self._denied_period:  # every denied cell's period changes: schedule everything again
+            self._denied_period = period
+            self.schedule.clear()
+            self._schedule_all(plan)
+            return
+        now, stretch = self.clock(), self._stretch()
+        for record in change.added:
+            if record.probed:
+                self._schedule_new(record, now, stretch)
+        for record in change.resentineled:
+            if record.probed and record.ticket != NOT_SCHEDULED:  # in flight: rescheduled when it lands
+                self._schedule_new(record, now, stretch)
 
     def _keep_heap(self) -> None:
         """The plan and its observations are the bulk of the heap and long-lived: keep them out of the garbage

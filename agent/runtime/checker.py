@@ -74,6 +74,8 @@ class Checker:
     protocols: Sequence[Protocol] = tuple(Protocol)
     extra: Sequence[Endpoint] = ()  # endpoints outside the declared state (an IP target) to check too
     zone: str | None = None  # interconnect: the node whose OVN zone `nb` is (None: one zone holds every workload)
+    # The expected plane of this very inventory, network, extra endpoints and profile, when the caller has it already.
+    reuse_expected: NetworkReachability | None = None
 
     def __post_init__(self) -> None:
         self.network = self.inventory.network_of(self.network) or self.network  # any NAD of the network names it
@@ -81,11 +83,14 @@ class Checker:
         if net is None:
             raise KeyError(f"no NetworkAttachmentDefinition {self.network}")
         self.net = net
-        self.expected = NetworkReachability(self.inventory, self.network, extra=self.extra, profile=self.profile)
+        self.expected = self.reuse_expected or NetworkReachability(self.inventory, self.network, extra=self.extra,
+                                                                   profile=self.profile)
         self.programmed = ProgrammedPlane(self.nb, net, zone=self.zone) if self.nb is not None else None
 
-    def findings(self) -> list[Finding]:
-        found = list(network_findings(self.inventory, self.network, self.profile))
+    def findings(self, declared: Sequence[Finding] | None = None) -> list[Finding]:
+        """`declared`: the inventory's `declared_findings`, when the caller has them (one per plan, not per network)."""
+        found = list(network_findings(self.inventory, self.network, self.profile, enforcement=self.expected.findings,
+                                      declared=declared))
         if self.programmed is not None:
             found += self.programmed.findings
             selecting = sorted({i for side in self.expected.sides for i in side.policies})
@@ -130,7 +135,11 @@ class Checker:
         for i, cell in enumerate(cells):
             if cell.protocol not in protocols or cell.protocol is Protocol.SCTP:
                 continue
-            src, dst = self.endpoint(cell.source), self.endpoint(cell.destination)
+            try:
+                src, dst = self.endpoint(cell.source), self.endpoint(cell.destination)
+            except KeyError:  # a cell of a plan that has since dropped the endpoint (a batch in flight)
+                notes[i] = not_probed("no longer declared")
+                continue
             point = self.locator.send_point(src)
             if point is None:
                 if self.zone is not None and isinstance(src, Attachment) and src.node == self.zone:

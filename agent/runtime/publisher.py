@@ -64,6 +64,21 @@ class StatePublisher:
         if changed:
             self._drift_changed()
 
+    def replaced(self, removed: Sequence[CellRecord], added: Sequence[CellRecord]) -> None:
+        """The plan was updated in place: `removed` records left it, `added` ones joined (O(changed cells))."""
+        self._networks = None
+        before = {r.id: r.view.drift for r in removed if r.view.drift}
+        after = {r.id: r.view.drift for r in added if r.view.drift}
+        for record in removed:
+            drift = self._drifting.pop(record.id, None)
+            if drift:
+                self._classes.subtract(drift)
+        for cid, drift in after.items():
+            self._drifting[cid] = drift
+            self._classes.update(drift)
+        if before != after:
+            self._drift_changed()
+
     def observed(self, record: CellRecord, before: tuple[DriftClass, ...]) -> None:
         self._networks = None
         after = record.view.drift
@@ -88,7 +103,7 @@ class StatePublisher:
     def publish(self, plan: Plan | None, sources: tuple[SourceHealth, ...]) -> AgentState:
         if self._networks is None:
             self._networks = () if plan is None else tuple(
-                NetworkState(net.checker.network, tuple(net.views), net.findings, net.mapping) for net in plan.networks)
+                NetworkState(net.checker.network, net.cells(), net.findings, net.mapping) for net in plan.networks)
         with self._counts_lock:
             state = AgentState(
                 node=self.node, profile=self.profile, version=self.version, evaluated_at=self.clock(),
