@@ -9,8 +9,8 @@ from segcheck.agent.adapters.manifest_locations import Location, ManifestLocatio
 from segcheck.agent.core.diff import VERDICT_CHANGES, CellChange, ChangeKind
 from segcheck.agent.core.drift import CheckedCell, DriftClass, has_drift, summarize
 from segcheck.agent.core.findings import Finding, Severity
-from segcheck.agent.core.model import Judgement, Verdict
-from segcheck.agent.core.render import GRID_LEGEND, cell_row, grid, port_text
+from segcheck.agent.core.model import Judgement, PortRange, Verdict
+from segcheck.agent.core.render import GRID_LEGEND, cell_port_text, cell_row, grid, port_text
 from segcheck.agent.runtime.checker import CheckReport
 from segcheck.agent.runtime.checks import ExplainReport, MatrixReport, VerifyReport
 from segcheck.agent.runtime.diff import DiffReport, FailOnChange
@@ -129,9 +129,16 @@ def matrix_report(fmt: str, reports: list[MatrixReport], fail_on: FailOn, locati
 
 # ----------------------------------------------------------------------------- explain
 
+def explain_answers(report: ExplainReport) -> list[tuple[str, Judgement]]:
+    """(`5432/TCP`, or on a dual-stack network `5432/TCP ipv6`, and its verdict) per answer of an explain."""
+    if report.judgement is not None:
+        return [(cell_port_text(PortRange(report.protocol, report.port or 0, report.port or 0), report.protocol,
+                                report.family), report.judgement)]
+    return [(cell_port_text(c.ports, c.protocol, c.family), c.judgement) for c in report.cells]
+
+
 def explain_report(fmt: str, report: ExplainReport, fail_on: FailOn, locations: ManifestLocations) -> str:
-    answers = ([(f"{report.port}/{report.protocol.value}", report.judgement)] if report.judgement is not None else
-               [(f"{port_text(c.ports)}/{c.protocol.value}", c.judgement) for c in report.cells])
+    answers = explain_answers(report)
     pair = f"{report.source.key} -> {report.destination.key}"
 
     def doc() -> Document:
