@@ -38,7 +38,7 @@ def plane_json(judgement: Judgement | None) -> dict[str, Any] | None:
 def composed_cell_json(cell: ComposedCell) -> dict[str, Any]:
     """A cell of the cluster's view: the cell JSON of a checked cell, with the node that judged each half."""
     return {"from": cell.source, "to": cell.destination, **port_json(None if cell.ports.is_all else cell.ports),
-            "protocol": cell.ports.protocol.value, "expected": cell.expected.verdict.value,
+            "protocol": cell.ports.protocol.value, **family_json(cell.family), "expected": cell.expected.verdict.value,
             "because": cell.expected.because, "programmed": plane_json(cell.programmed),
             "observed": plane_json(cell.observed), "drift": [d.value for d in cell.drift],
             "judged_by": dict(sorted(cell.judged_by.items()))}

@@ -370,3 +370,69 @@ def test_explain_answers_per_family_and_an_address_picks_one(dual_seed: str) -> 
     assert "5432/TCP ipv4" in table.output and "allowed" in table.output and "ipv6" not in table.output
     mixed = run(cli, ["explain", "192.168.200.10", f"[{v6(5)}]:5432", "-f", dual_seed])
     assert mixed.exit_code == 2 and "IPv4 and an IPv6" in mixed.output
+
+
+# ----------------------------------------------------------------------------- diff, checks, the cluster view
+
+def _client_server(*peers: dict) -> list[dict]:
+    objs = [nad(subnets=f"{V4_SUBNET},{V6_SUBNET}"),
+            pod("client", "192.168.200.10", labels={"app": "client"}, more_ips=(v6(10),)),
+            pod("server", "192.168.200.20", labels={"app": "server"}, more_ips=(v6(20),))]
+    objs.append(mnp("to-server", {"podSelector": {"matchLabels": {"app": "server"}}, "policyTypes": ["Ingress"],
+                                  "ingress": [{"from": list(peers), "ports": [{"protocol": "TCP", "port": 80}]}]}))
+    return objs
+
+
+def test_diff_names_the_family_a_change_opens() -> None:
+    from segcheck.agent.core.diff import compare
+    base = inventory(*_client_server({"ipBlock": {"cidr": V4_SUBNET}}))
+    head = inventory(*_client_server({"ipBlock": {"cidr": V4_SUBNET}}, {"ipBlock": {"cidr": V6_SUBNET}}))
+    d = compare(NET, NetworkReachability(base, NET), NetworkReachability(head, NET))
+    opened = [(c.source, c.destination, c.family, c.ports.first, c.ports.last) for c in d.changes
+              if c.after is not None and c.after.verdict is A and (c.before is None or c.before.verdict is D)]
+    assert opened == [("default/client", "default/server", 6, 80, 80)]
+
+
+class _Here:
+    """Every workload sends from a namespace of its own (a stand-in for the OVS locator)."""
+
+    def send_point(self, endpoint):
+        from segcheck.agent.core.probe import SendPoint
+        return SendPoint(f"ns-{endpoint.key}", "net1", endpoint.ip, endpoint.mac) if isinstance(endpoint, Attachment) \
+            else None
+
+    def why_not(self, endpoint):
+        return None
+
+    def application_netns(self, endpoint):
+        return None
+
+
+def test_a_dual_stack_cell_is_probed_from_and_to_its_familys_addresses() -> None:
+    from segcheck.agent.adapters.probers.simulated import SimulatedProber
+    from segcheck.agent.runtime.checker import Checker
+    inv = inventory(*_client_server({"ipBlock": {"cidr": V4_SUBNET}}))
+    # The dataplane as declared: the server admits port 80 from IPv4 addresses of the subnet only.
+    server = {"192.168.200.20", v6(20)}
+    prober = SimulatedProber(lambda job: A if str(job.dst_ip) not in server or
+                             (job.dst_port == 80 and job.source.ip.version == 4) else D)
+    checker = Checker(inv, NET, prober=prober, locator=_Here(), protocols=(TCP,))
+    cells, _ = checker.observe(checker.plan())
+    jobs = [j for run in prober.runs for j in run]
+    assert {(j.source.ip.version, j.dst_ip.version) for j in jobs} == {(4, 4), (6, 6)}
+    to_server = {c.family: c for c in cells if (c.source, c.destination) == ("default/client", "default/server")
+                 and 80 in c.ports}
+    assert to_server[4].observed.verdict is A and to_server[6].observed.verdict is D
+    assert to_server[4].expected.verdict is A and to_server[6].expected.verdict is D
+    assert all(not c.drift for c in cells), [c for c in cells if c.drift]
+    from segcheck.agent.core.render import cell_json
+    assert {cell_json(c)["family"] for c in cells} == {"ipv4", "ipv6"}
+
+
+def test_the_cluster_view_composes_each_family_apart() -> None:
+    from segcheck.agent.core.compose import compose, halves_from_agent
+    base = {"from": "default/client", "to": "default/server", "port": None, "protocol": "TCP", "because": []}
+    cells = [{**base, "family": "ipv4", "expected": "allowed", "programmed": {"verdict": "allowed", "reasons": []}},
+             {**base, "family": "ipv6", "expected": "denied", "programmed": {"verdict": "denied", "reasons": []}}]
+    composed = compose(halves_from_agent("worker-0", "default/tenantblue", cells))
+    assert [(c.family, c.programmed.verdict, c.drift) for c in composed] == [(4, A, ()), (6, D, ())]
