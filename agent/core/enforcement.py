@@ -182,6 +182,11 @@ def _policy_findings(policy: Policy, inventory: Inventory, profile: OvnkProfile)
     return found
 
 
+def _holds_ipv6(inventory: Inventory, network: Ref) -> bool:
+    return any(ip.version == 6 for a in inventory.attachments_on(network) for ip in a.ips) or \
+        any(ip.version == 6 for e in inventory.externals_on(network) for ip in e.ips)
+
+
 def enforced_policies(inventory: Inventory, network: Ref, profile: OvnkProfile = DEFAULT_PROFILE) -> NetworkPolicies:
     net = inventory.networks.get(network)
     findings: list[Finding] = []
@@ -189,6 +194,7 @@ def enforced_policies(inventory: Inventory, network: Ref, profile: OvnkProfile =
     label_sets: dict[str, set[tuple[tuple[str, str], ...]]] = {}
     for a in inventory.attachments_on(network):
         label_sets.setdefault(a.ref.namespace, set()).add(a.labels)
+    ipv6_without_ipam = net is not None and not net.has_ipam and _holds_ipv6(inventory, network)
     for policy in sorted(inventory.policies, key=lambda p: p.ref):
         if network not in inventory.policy_networks(policy):
             continue
@@ -206,6 +212,15 @@ def enforced_policies(inventory: Inventory, network: Ref, profile: OvnkProfile =
                 for r in policy.rules:  # still say what else OVN-K would change once the peers are fixed
                     _port_ranges(r, policy, network, profile, findings)
                 continue
+        if ipv6_without_ipam:
+            open_rules = [r.ref(policy.ref) for r in policy.rules if not r.peers]
+            if open_rules:
+                findings.append(Finding(
+                    FindingKind.ALL_PEERS_IPV4_ONLY,
+                    f"{', '.join(open_rules)} allow every peer, but {network} has no subnets: OVN-K matches such a "
+                    "rule as `ip4` only (allIPsMatch), so it admits no IPv6 traffic of the network's IPv6 "
+                    "addresses. Add an ipBlock peer (`::/0`) for IPv6.",
+                    policy.ref, network))
         if not _selects_anything(policy, label_sets):
             findings.append(Finding(
                 FindingKind.SELECTS_NOTHING,

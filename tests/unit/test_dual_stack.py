@@ -436,3 +436,14 @@ def test_the_cluster_view_composes_each_family_apart() -> None:
              {**base, "family": "ipv6", "expected": "denied", "programmed": {"verdict": "denied", "reasons": []}}]
     composed = compose(halves_from_agent("worker-0", "default/tenantblue", cells))
     assert [(c.family, c.programmed.verdict, c.drift) for c in composed] == [(4, A, ()), (6, D, ())]
+
+
+def test_an_all_peers_rule_on_an_ipam_less_network_with_ipv6_is_a_finding() -> None:
+    from segcheck.agent.core.enforcement import network_findings
+    from segcheck.agent.core.findings import FindingKind
+    rules = {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{"ports": [{"protocol": "TCP", "port": 80}]}]}
+    with_v6 = inventory(nad(), pod("a", "192.168.200.10", more_ips=(v6(10),)), mnp("open", rules))
+    v4_only = inventory(nad(), pod("a", "192.168.200.10"), mnp("open", rules))
+    kinds = [f.kind for f in network_findings(with_v6, NET, PROFILES["4.14"])]
+    assert FindingKind.ALL_PEERS_IPV4_ONLY in kinds
+    assert FindingKind.ALL_PEERS_IPV4_ONLY not in [f.kind for f in network_findings(v4_only, NET, PROFILES["4.14"])]
