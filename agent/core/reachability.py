@@ -254,7 +254,7 @@ class NetworkReachability:
         self._all_ips_families = all_ips_families(net) if net is not None else frozenset({4, 6})
         seen = {ip.version for e in endpoints + list(inventory.externals_on(network)) for ip in e.ips}
         # Dual-stack: a pair's IPv4 and IPv6 packets are judged apart, each at the first address of its family.
-        self.dual_stack = {4, 6} <= seen | set(self._selector_families)
+        self.dual_stack = {4, 6} <= seen | (set(self._selector_families) if net is not None else set())
         if namespace is not None:
             endpoints = [e for e in endpoints if e.ref.namespace == namespace]  # type: ignore[union-attr]
         endpoints += inventory.externals_on(network)
