@@ -267,6 +267,14 @@ def test_ip6_matches_cidrs_and_v6_address_sets() -> None:
     assert evaluate(parse_match("ip6.dst == fd00::/64 && ip6.dst != {fd00::1}"), six, res) is True
     assert evaluate(parse_match("(ip4 || ip6) && tcp"), six, res) is True
     assert evaluate(parse_match("ip4 && tcp"), six, res) is False
+    # TestGetMatchFromIPBlock's "IPv6 only no except": OVN-K writes the CIDR as the policy gives it, host bits too.
+    upstream = parse_match("ip6.src == fd00:10:244:3::49/32 && tcp && outport == @pg")
+    inside = Packet("a", "pg-port", ipaddress.ip_address("fd00:10:ffff::1"), six.dst, "tcp", 80)
+    outside = Packet("a", "pg-port", ipaddress.ip_address("fd00:11::1"), six.dst, "tcp", 80)
+    groups = Resolver({"pg": frozenset({"pg-port"})}, {}, {})
+    assert evaluate(upstream, inside, groups) is True and evaluate(upstream, outside, groups) is False
+    mixed = parse_match("ip4.src == 0.0.0.0/0 && tcp")  # the "mixed IPv4 and IPv6" case's IPv4 ACL
+    assert evaluate(mixed, v4, res) is True and evaluate(mixed, six, res) is False
 
 
 # ----------------------------------------------------------------------------- NB as OVN-K writes it, both shapes
