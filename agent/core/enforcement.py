@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from .consistency import declared_findings
 from .findings import Finding, FindingKind, Severity
 from .inventory import Inventory
-from .model import MAX_PORT, MIN_PORT, PortRange, Protocol, Ref
+from .model import MAX_PORT, MIN_PORT, Attachment, ExternalEndpoint, PortRange, Protocol, Ref
 from .ovnk.ids import LEGACY_NAME, NETWORK
 from .ovnk.versions import NbShapes
 from .policy import Direction, Peer, Policy, Rule
@@ -232,7 +232,34 @@ def enforced_policies(inventory: Inventory, network: Ref, profile: OvnkProfile =
             for r in policy.rules
         )
         enforced.append(EnforcedPolicy(policy.ref, policy.pod_selector, policy.policy_types, rules))
+    findings += _addresses_judged_apart(inventory, network, enforced)
     return NetworkPolicies(network, tuple(enforced), tuple(findings))
+
+
+def _addresses_judged_apart(inventory: Inventory, network: Ref, policies: list[EnforcedPolicy]) -> list[Finding]:
+    """An endpoint with several addresses of one family is judged, and probed, at the first of them; say so
+    where an ipBlock holds some of them and not the others (their packets may get another verdict)."""
+    blocks = [(r.ref, peer.ip_block) for p in policies for r in p.rules for peer in r.peers
+              if peer.ip_block is not None]
+    if not blocks:
+        return []
+    out = []
+    endpoints: list[Attachment | ExternalEndpoint] = [*inventory.attachments_on(network), *inventory.externals_on(network)]
+    for e in endpoints:
+        for family in (4, 6):
+            mine = [ip for ip in e.ips if ip.version == family]
+            if len(mine) < 2:
+                continue
+            split = [(rule, block) for rule, block in blocks if len({block.contains(ip) for ip in mine}) > 1]
+            if split:
+                rule, block = split[0]
+                out.append(Finding(
+                    FindingKind.ADDRESSES_JUDGED_APART,
+                    f"{e.key} has {len(mine)} IPv{family} addresses ({', '.join(map(str, mine))}) that the ipBlock "
+                    f"{block} of {rule} treats differently: segcheck judges and probes the first, {mine[0]}; "
+                    "packets from or to the others may get another verdict.",
+                    network=network))
+    return out
 
 
 def _shown_with(policy: Policy, inventory: Inventory, network: Ref) -> bool:

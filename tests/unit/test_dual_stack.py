@@ -496,3 +496,18 @@ def test_what_ovnk_writes_for_a_dual_stack_world_judges_as_declared(pods, polici
                     continue  # no family in common: no packet OVN could carry
                 assert cell.programmed is not None and cell.programmed.verdict is cell.expected.verdict, (
                     cell, cell.programmed)
+
+
+def test_two_addresses_of_one_family_that_an_ipblock_tells_apart_are_a_finding() -> None:
+    from segcheck.agent.core.enforcement import network_findings
+    from segcheck.agent.core.findings import FindingKind
+
+    def world(second: str):
+        return inventory(nad(), pod("a", "192.168.200.10", more_ips=(second,)), pod("b", "192.168.200.20"),
+                         mnp("block", {"podSelector": {}, "policyTypes": ["Ingress"],
+                                       "ingress": [{"from": [{"ipBlock": {"cidr": "192.168.200.0/28"}}]}]}))
+    split = [f for f in network_findings(world("192.168.200.50"), NET) if f.kind is FindingKind.ADDRESSES_JUDGED_APART]
+    assert len(split) == 1 and "default/a" in split[0].message and "192.168.200.10" in split[0].message
+    m = NetworkReachability(world("192.168.200.50"), NET)
+    assert judged(m, "default/a", "default/b", 80, None) is A  # judged at its first address, inside the block
+    assert not [f for f in network_findings(world("192.168.200.11"), NET) if f.kind is FindingKind.ADDRESSES_JUDGED_APART]
