@@ -76,7 +76,7 @@ def run_cli(world: Path, out: Path, extra: list[str], timeout: float, mem_limit:
                None if timed_out else child.returncode, err)
 
 
-def printed_verdicts(out: Path) -> Callable[[str, str, int, Protocol], Verdict] | None:
+def printed_verdicts(out: Path) -> Callable[[str, str, int, Protocol, int | None], Verdict] | None:
     """A lookup into what `matrix -o json` printed (per-pair cells, or the grouped form), or None if too big."""
     if out.stat().st_size > MAX_CHECKED_OUTPUT:
         return None
@@ -85,14 +85,18 @@ def printed_verdicts(out: Path) -> Callable[[str, str, int, Protocol], Verdict] 
         by_pair: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for c in doc["cells"]:
             by_pair.setdefault((c["from"], c["to"]), []).append(c)
-        return lambda s, d, port, proto: _listed(by_pair[(s, d)], port, proto)
+        return lambda s, d, port, proto, family: _listed(by_pair[(s, d)], port, proto, family)
     class_of = {m: c["id"] for c in doc["classes"] for m in c["members"]}
     shapes = {v["id"]: v["cells"] for v in doc["verdicts"]}
     grid = {(row["from"], to): vid for row in doc["matrix"] for to, vid in row["to"]}
-    return lambda s, d, port, proto: _listed(shapes[grid[(class_of[s], class_of[d])]], port, proto)
+    return lambda s, d, port, proto, family: _listed(shapes[grid[(class_of[s], class_of[d])]], port, proto, family)
 
 
-def _listed(cells: list[dict[str, Any]], port: int, proto: Protocol) -> Verdict:
+FAMILIES = {None: None, 4: "ipv4", 6: "ipv6"}
+
+
+def _listed(cells: list[dict[str, Any]], port: int, proto: Protocol, family: int | None = None) -> Verdict:
+    cells = [c for c in cells if c.get("family") == FAMILIES[family]]  # dual-stack: that family's cells
     mine = [c for c in cells if c["protocol"] == proto.value] or [
         c for c in cells if c["protocol"] == "TCP" and c["port"] is None]
     for c in mine:
@@ -107,13 +111,16 @@ def naive_baseline(inv: Any, net: Ref, rng: random.Random, size: int) -> tuple[l
     n = len(endpoints)
     externals = n - len(inv.attachments_on(net))
     pairs = n * (n - 1) - externals * (externals - 1)  # every ordered pair with a workload at one end
+    dual = NetworkReachability(inv, net).dual_stack
     sample = []
     while len(sample) < size:
         s, d = rng.choice(endpoints), rng.choice(endpoints)
         if s.key != d.key and (isinstance(s, Attachment) or isinstance(d, Attachment)):
-            sample.append((s, d, rng.choice(PORTS + [1, 65535]), rng.choice((Protocol.TCP, Protocol.UDP))))
+            common = sorted({ip.version for ip in s.ips} & {ip.version for ip in d.ips})
+            family = rng.choice(common) if dual and common else None  # dual-stack: one family's packets
+            sample.append((s, d, rng.choice(PORTS + [1, 65535]), rng.choice((Protocol.TCP, Protocol.UDP)), family))
     t0 = time.perf_counter()
-    naive = [naive_verdict(inv, net, s, d, p, proto) for s, d, p, proto in sample]
+    naive = [naive_verdict(inv, net, s, d, p, proto, family=f) for s, d, p, proto, f in sample]
     return sample, naive, (time.perf_counter() - t0) / len(sample), pairs
 
 
@@ -127,7 +134,7 @@ def report_run(label: str, run: Run, out: Path, naive_full: float, sample: list[
         return
     lookup = printed_verdicts(out)
     agreement = "not checked (output too big to read back)" if lookup is None else \
-        f"{sum(lookup(s.key, d.key, p, proto) == v for (s, d, p, proto), v in zip(sample, naive))}/{len(sample)}"
+        f"{sum(lookup(s.key, d.key, p, proto, f) == v for (s, d, p, proto, f), v in zip(sample, naive))}/{len(sample)}"
     print(f"    naive / this >= {naive_full / run.seconds:,.0f}x; agreement with the oracle on the sample: {agreement}")
 
 
@@ -164,7 +171,8 @@ def bench(attachments: int, policies: int, shape: str, args: argparse.Namespace,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1000x100,5000x500", help="ATTACHMENTSxPOLICIES,...")
-    parser.add_argument("--shapes", default=",".join(SHAPES), help="world shapes (tests/worlds.py)")
+    parser.add_argument("--shapes", default=",".join(SHAPES),
+                        help="world shapes (tests/worlds.py): replicas, scattered, dual (replicas, dual-stack)")
     parser.add_argument("--sample", type=int, default=2000, help="pairs the naive oracle evaluates per world")
     parser.add_argument("--max-pairs", type=int, default=1_100_000, help="largest world also run with --pairs")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds before a CLI run is killed")

@@ -9,9 +9,9 @@ import click
 
 from segcheck.agent.adapters.agent_client import AgentClient, AgentUnreachable, read_token
 from segcheck.agent.core.drift import summarize
-from segcheck.agent.core.model import Judgement, Protocol, Verdict
+from segcheck.agent.core.model import FAMILY_NAMES, Judgement, Protocol, Verdict
 from segcheck.agent.core.drift import summarize_classes
-from segcheck.agent.core.render import cell_json, composed_cell_json, finding_text, port_text
+from segcheck.agent.core.render import cell_json, cell_port_text, composed_cell_json, finding_text
 from segcheck.agent.runtime.checker import CheckReport
 from segcheck.agent.runtime.checks import (ProbeReport, UsageError, VerifyReport, agent_drift, agent_probe,
                                            probe_cell, verify_networks)
@@ -88,8 +88,9 @@ def _cluster(agent_urls: tuple[str, ...], token: str | None, token_file: str | N
         out = console()
         out.print(f"cluster: {len(report.nodes)} agents ({', '.join(report.nodes) or 'none'}), "
                   f"{len(report.checked)} cells composed")
-        rows = [[c.network, c.source, c.destination, f"{port_text(None if c.ports.is_all else c.ports)}/"
-                 f"{c.ports.protocol.value}", c.expected.verdict.value, c.programmed.verdict.value,
+        rows = [[c.network, c.source, c.destination,
+                 cell_port_text(None if c.ports.is_all else c.ports, c.ports.protocol, c.family),
+                 c.expected.verdict.value, c.programmed.verdict.value,
                  _plane(c.observed), ",".join(d.value for d in c.drift) or "ok",
                  ", ".join(f"{d}@{n}" for d, n in sorted(c.judged_by.items()))]
                 for c in report.cells]
@@ -198,7 +199,8 @@ def _print_network(report: CheckReport, wide: bool) -> None:
         if c.protocol is not Protocol.TCP and not c.drift and c.expected.verdict is Verdict.DENIED:
             continue  # quiet UDP/SCTP rows that hold no surprise
         rng = "*" if c.ports.is_all else (f"{c.ports.first}" if c.ports.first == c.ports.last else f"{c.ports.first}-{c.ports.last}")
-        rows.append([c.source, c.destination, f"{rng}/{c.protocol.value}", str(c.sample_port), c.expected.verdict.value,
+        rows.append([c.source, c.destination, f"{rng}/{c.protocol.value}" + (f" {FAMILY_NAMES[c.family]}" if c.family else ""),
+                     str(c.sample_port), c.expected.verdict.value,
                      _plane(c.programmed), _plane(c.observed), ",".join(d.value for d in c.drift) or "ok"]
                     + ([_why(c.expected, ""), _why(c.programmed, "not read"), _why(c.observed, "not probed")]
                        if wide else []))

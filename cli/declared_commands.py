@@ -12,15 +12,14 @@ from segcheck.agent.core.enforcement import unplaced_findings
 from segcheck.agent.core.programmed import ProgrammedJudgement
 from segcheck.agent.core.reachability import NetworkReachability
 from segcheck.agent.core.render import (GRID_LEGEND, cell_json, finding_text, cell_row, class_grid, class_member_rows, class_rows, grid,
-                                        grouped_json_chunks, judgement_json, matrix_json, pairs_json_chunks, plane_json,
-                                        port_text)
+                                        family_json, grouped_json_chunks, judgement_json, matrix_json, pairs_json_chunks, plane_json)
 from segcheck.agent.runtime.checks import UsageError, expected_matrix, explain as explain_cell
 from segcheck.agent.runtime.status import FailOn, findings_status, worst
 
 from .options import (DeclaredInput, _stack, complete_endpoint, declared_input, fail_on_option, namespace_option,
                       network_option, output_option, ovnk_option, parse_network, profile, with_sources)
 from .output import FORMATS, console, emit_data, emit_records, exit_code, fail, is_table, table
-from .report_views import explain_report, locations_of, matrix_report
+from .report_views import explain_answers, explain_report, locations_of, matrix_report
 from .reports import REPORT_FORMATS
 
 manifest_options = _stack(
@@ -167,7 +166,7 @@ def explain(source: str, destination: str, declared: DeclaredInput, lab: bool, o
         # With a port: one verdict, in the keys of a matrix cell. Without: the pair's cells, as in the matrix.
         head: dict[str, Any] = {"network": str(net), "profile": report.profile, "from": src.key, "to": dst.key}
         if report.judgement is not None:
-            head.update({"port": report.port, "protocol": report.protocol.value,
+            head.update({"port": report.port, "protocol": report.protocol.value, **family_json(report.family),
                          "expected": report.judgement.verdict.value, **judgement_json(report.judgement)})
         else:
             head["cells"] = [cell_json(c) for c in report.cells]
@@ -179,9 +178,7 @@ def explain(source: str, destination: str, declared: DeclaredInput, lab: bool, o
         emit_data(head, fmt)
     else:
         out = console()
-        answers = ([(f"{report.port}/{report.protocol.value}", report.judgement)] if report.judgement is not None else
-                   [(f"{port_text(c.ports)}/{c.protocol.value}", c.judgement) for c in report.cells])
-        for label, j in answers:
+        for label, j in explain_answers(report):
             out.print(f"{src.key} -> {dst.key} {label} on {net}: expected [bold]{j.verdict.value}[/]")
             for r in j.reasons:
                 out.print(f"  because {r.ref}: {r.detail}")

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from segcheck.agent.core.diff import VERDICT_CHANGES, CellChange, ChangeKind
-from segcheck.agent.core.model import Judgement
-from segcheck.agent.core.render import judgement_json, port_json
+from segcheck.agent.core.model import FAMILY_NAMES, Judgement
+from segcheck.agent.core.render import family_json, judgement_json, port_json
 from segcheck.agent.runtime.diff import DiffReport, NetworkDiffReport
 
 KIND_TITLES = {
@@ -28,7 +28,7 @@ def side_json(judgement: Judgement | None) -> dict[str, Any] | None:
 def change_json(change: CellChange) -> dict[str, Any]:
     """A change in the keys of a matrix cell, with both sides; `port`/`end_port` always name the exact range."""
     return {"from": change.source, "to": change.destination, **port_json(change.ports),
-            "protocol": change.protocol.value, "change": change.kind.value,
+            "protocol": change.protocol.value, **family_json(change.family), "change": change.kind.value,
             "before": side_json(change.before), "after": side_json(change.after)}
 
 
@@ -51,7 +51,8 @@ def side_text(judgement: Judgement | None) -> str:
 
 
 def change_row(change: CellChange) -> list[str]:
-    return [change.source, change.destination, str(change.ports), side_text(change.before), side_text(change.after)]
+    ports = str(change.ports) + (f" {FAMILY_NAMES[change.family]}" if change.family is not None else "")
+    return [change.source, change.destination, ports, side_text(change.before), side_text(change.after)]
 
 
 def reattributions(changes: list[CellChange]) -> list[list[str]]:

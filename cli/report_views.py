@@ -9,8 +9,8 @@ from segcheck.agent.adapters.manifest_locations import Location, ManifestLocatio
 from segcheck.agent.core.diff import VERDICT_CHANGES, CellChange, ChangeKind
 from segcheck.agent.core.drift import CheckedCell, DriftClass, has_drift, summarize
 from segcheck.agent.core.findings import Finding, Severity
-from segcheck.agent.core.model import Judgement, Verdict
-from segcheck.agent.core.render import GRID_LEGEND, cell_row, grid, port_text
+from segcheck.agent.core.model import FAMILY_NAMES, Judgement, PortRange, Verdict
+from segcheck.agent.core.render import GRID_LEGEND, cell_port_text, cell_row, grid
 from segcheck.agent.runtime.checker import CheckReport
 from segcheck.agent.runtime.checks import ExplainReport, MatrixReport, VerifyReport
 from segcheck.agent.runtime.diff import DiffReport, FailOnChange
@@ -115,7 +115,7 @@ def matrix_report(fmt: str, reports: list[MatrixReport], fail_on: FailOn, locati
 
     def suites() -> list[Suite]:
         return [Suite(f"matrix {r.matrix.network}",
-                      [Case(f"{c.source} -> {c.destination} {port_text(c.ports)}/{c.protocol.value}",
+                      [Case(f"{c.source} -> {c.destination} {cell_port_text(c.ports, c.protocol, c.family)}",
                             details=f"expected {c.verdict.value} because {', '.join(c.judgement.because)}")
                        for c in r.matrix.cells()] + [finding_case(f, fail_on) for f in r.findings])
                 for r in reports] + ([Suite(f"matrix {UNPLACED}", [finding_case(f, fail_on) for f in unplaced])]
@@ -129,9 +129,16 @@ def matrix_report(fmt: str, reports: list[MatrixReport], fail_on: FailOn, locati
 
 # ----------------------------------------------------------------------------- explain
 
+def explain_answers(report: ExplainReport) -> list[tuple[str, Judgement]]:
+    """(`5432/TCP`, or on a dual-stack network `5432/TCP ipv6`, and its verdict) per answer of an explain."""
+    if report.judgement is not None:
+        return [(cell_port_text(PortRange(report.protocol, report.port or 0, report.port or 0), report.protocol,
+                                report.family), report.judgement)]
+    return [(cell_port_text(c.ports, c.protocol, c.family), c.judgement) for c in report.cells]
+
+
 def explain_report(fmt: str, report: ExplainReport, fail_on: FailOn, locations: ManifestLocations) -> str:
-    answers = ([(f"{report.port}/{report.protocol.value}", report.judgement)] if report.judgement is not None else
-               [(f"{port_text(c.ports)}/{c.protocol.value}", c.judgement) for c in report.cells])
+    answers = explain_answers(report)
     pair = f"{report.source.key} -> {report.destination.key}"
 
     def doc() -> Document:
@@ -165,7 +172,11 @@ def _drift_text(c: CheckedCell) -> str:
 
 
 def _cell_name(c: CheckedCell) -> str:
-    return f"{c.source} -> {c.destination} {c.ports}"
+    return f"{c.source} -> {c.destination} {c.ports}" + (f" {FAMILY_NAMES[c.family]}" if c.family is not None else "")
+
+
+def _ports_family(c: CheckedCell) -> str:
+    return str(c.ports) + (f" {FAMILY_NAMES[c.family]}" if c.family is not None else "")
 
 
 def _planes_text(c: CheckedCell) -> str:
@@ -212,7 +223,7 @@ def verify_report(fmt: str, report: VerifyReport, fail_on: FailOn, locations: Ma
         return Document(f"segcheck {command}: declared vs programmed vs observed", [], [Section(
             str(r.network), _network_lines(r), _check_grid(r.cells),
             [Table(["FROM", "TO", "PORTS", "PROBE", "EXPECTED", "PROGRAMMED", "OBSERVED", "DRIFT", "WHERE"],
-                   [[c.source, c.destination, str(c.ports), str(c.sample_port), c.expected.verdict.value,
+                   [[c.source, c.destination, _ports_family(c), str(c.sample_port), c.expected.verdict.value,
                      _plane(c.programmed), _plane(c.observed), _drift_text(c),
                      _where(_reason_location(c.expected, locations))] for c in r.cells], "check points"),
              findings_table(r.findings, locations)]) for r in report.networks])

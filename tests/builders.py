@@ -20,10 +20,12 @@ def nad(name: str = "tenantblue", namespace: str = "default", subnets: str | Non
 
 
 def pod(name: str, ip: str | None, namespace: str = "default", labels: dict[str, str] | None = None,
-        network: str = "tenantblue") -> dict[str, Any]:
+        network: str = "tenantblue", more_ips: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A pod attached by a network selection with static IPs (`ip`, then `more_ips`: dual-stack)."""
     selection: dict[str, Any] = {"name": network}
-    if ip:
-        selection["ips"] = [ip if "/" in ip else f"{ip}/24"]
+    given = [a for a in (ip, *more_ips) if a]
+    if given:
+        selection["ips"] = [a if "/" in a else f"{a}/{64 if ':' in a else 24}" for a in given]
     return {"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": name, "namespace": namespace, "labels": labels or {},
                          "annotations": {"k8s.v1.cni.cncf.io/networks": json.dumps([selection])}},

@@ -9,6 +9,9 @@ policies, and one external endpoint (a DB on the physical side). Two shapes, det
   or cut the pod subnet at /24 boundaries.
 - `scattered`, a stress case: every pod draws random labels and ipBlocks cut /28 holes all over the pod
   addresses, so nearly every pod is its own equivalence class.
+- `dual`: `replicas` on a dual-stack network (subnets 10.128.0.0/14 and fd00:128::/64): every pod and the DB have
+  an address of each family, and half the pod-subnet ipBlocks are IPv6 ones (fd00:128::/64 cut at /120), so a
+  pair's IPv4 and IPv6 cells differ where only one family's block admits it.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any, Callable
 
 NETWORK = "default/tenantblue"
 SUBNET = "10.128.0.0/14"
+SUBNET6 = "fd00:128::/64"
 APPS = [f"app{i}" for i in range(10)]
 TIERS = ["web", "api", "db"]
 TEAMS = [f"t{i}" for i in range(5)]
@@ -27,9 +31,9 @@ PORTS = [22, 53, 80, 443, 1433, 2379, 3000, 3306, 5000, 5432, 5672, 6379, 8000, 
          11211, 27017]
 
 
-def _nad() -> dict[str, Any]:
+def _nad(dual: bool = False) -> dict[str, Any]:
     config = {"cniVersion": "0.3.1", "name": "tenantblue", "type": "ovn-k8s-cni-overlay", "topology": "layer2",
-              "netAttachDefName": NETWORK, "subnets": SUBNET}
+              "netAttachDefName": NETWORK, "subnets": f"{SUBNET},{SUBNET6}" if dual else SUBNET}
     return {"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
             "metadata": {"name": "tenantblue", "namespace": "default"}, "spec": {"config": json.dumps(config)}}
 
@@ -39,8 +43,13 @@ def _ip(i: int) -> str:
     return f"10.{128 + n // 65536}.{(n // 256) % 256}.{n % 256}"
 
 
-def _pod(i: int, namespace: str, labels: dict[str, str]) -> dict[str, Any]:
-    selection = [{"name": "tenantblue", "namespace": "default", "ips": [f"{_ip(i)}/14"]}]
+def _ip6(i: int) -> str:
+    return f"fd00:128::{i + 10:x}"
+
+
+def _pod(i: int, namespace: str, labels: dict[str, str], dual: bool = False) -> dict[str, Any]:
+    ips = [f"{_ip(i)}/14"] + ([f"{_ip6(i)}/64"] if dual else [])
+    selection = [{"name": "tenantblue", "namespace": "default", "ips": ips}]
     return {"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": f"w{i}", "namespace": namespace, "labels": labels,
                          "annotations": {"k8s.v1.cni.cncf.io/networks": json.dumps(selection)}},
@@ -60,6 +69,12 @@ def _replicas_block(rng: random.Random) -> dict[str, Any]:
     if rng.random() < 0.5:  # the physical side: a range of hosts, minus a few
         return {"ipBlock": {"cidr": "192.168.200.0/24", "except": [f"192.168.200.{16 * rng.randrange(16)}/28"]}}
     return {"ipBlock": {"cidr": SUBNET, "except": [f"10.128.{rng.randrange(20)}.0/24"]}}
+
+
+def _dual_block(rng: random.Random) -> dict[str, Any]:
+    if rng.random() < 0.5:
+        return _replicas_block(rng)
+    return {"ipBlock": {"cidr": SUBNET6, "except": [f"fd00:128::{rng.randrange(20) << 8:x}/120"]}}
 
 
 def _spec(i: int, rng: random.Random, block: Callable[[random.Random], dict[str, Any]]) -> dict[str, Any]:
@@ -86,13 +101,13 @@ def _spec(i: int, rng: random.Random, block: Callable[[random.Random], dict[str,
                          "ports": _ports(rng)}]}
 
 
-def _replica_pods(attachments: int, namespaces: int) -> list[dict[str, Any]]:
+def _replica_pods(attachments: int, namespaces: int, dual: bool = False) -> list[dict[str, Any]]:
     """Pods in creation order: namespace by namespace, workload by workload, 10 replicas each."""
     pods = []
     for i in range(attachments):
         ns, k = i * namespaces // attachments, i // 10
         labels = {"app": APPS[k % len(APPS)], "tier": TIERS[k % len(TIERS)], "pod-template-hash": f"h{k}"}
-        pods.append(_pod(i, f"ns{ns}", labels))
+        pods.append(_pod(i, f"ns{ns}", labels, dual))
     return pods
 
 
@@ -105,8 +120,9 @@ def world_objects(attachments: int, policies: int, seed: int = 7, shape: str = "
     namespaces = max(1, attachments // 100)
     ns_objs = [{"apiVersion": "v1", "kind": "Namespace",
                 "metadata": {"name": f"ns{i}", "labels": {"team": TEAMS[i % len(TEAMS)]}}} for i in range(namespaces)]
-    if shape == "replicas":
-        pods, block = _replica_pods(attachments, namespaces), _replicas_block
+    dual = shape == "dual"
+    if shape in ("replicas", "dual"):
+        pods, block = _replica_pods(attachments, namespaces, dual), _dual_block if dual else _replicas_block
     else:
         pods = [_pod(i, f"ns{i % namespaces}", {"app": rng.choice(APPS), "tier": rng.choice(TIERS)})
                 for i in range(attachments)]
@@ -116,9 +132,10 @@ def world_objects(attachments: int, policies: int, seed: int = 7, shape: str = "
                           "annotations": {"k8s.v1.cni.cncf.io/policy-for": NETWORK}},
              "spec": _spec(i, rng, block)} for i in range(policies)]
     db = {"apiVersion": "segcheck.io/v1alpha1", "kind": "ExternalEndpoints", "metadata": {"name": "ext"},
-          "spec": {"endpoints": [{"name": "db", "network": NETWORK, "ips": ["192.168.200.5"],
+          "spec": {"endpoints": [{"name": "db", "network": NETWORK,
+                                  "ips": ["192.168.200.5", "fd00:200::5"] if dual else ["192.168.200.5"],
                                   "ports": [{"port": 5432, "protocol": "TCP"}]}]}}
-    return {"10-network.json": [_nad(), db], "20-namespaces.json": ns_objs, "30-pods.json": pods,
+    return {"10-network.json": [_nad(dual), db], "20-namespaces.json": ns_objs, "30-pods.json": pods,
             "40-policies.json": mnps}
 
 

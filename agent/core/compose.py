@@ -29,6 +29,7 @@ class NodeHalf:
     judged: frozenset[Direction]
     observed: Judgement | None
     drift: tuple[DriftClass, ...] = ()  # what that node found (a half it judged against policy's half)
+    family: int | None = None  # dual-stack networks: the IP family of the cell's packets
 
     @property
     def programmed_reasons(self) -> tuple[Reason, ...]:
@@ -52,6 +53,7 @@ class ComposedCell:
     observed: Judgement | None
     drift: tuple[DriftClass, ...]
     judged_by: Mapping[str, str] = field(default_factory=dict)  # direction -> node
+    family: int | None = None
 
     @property
     def protocol(self) -> Protocol:
@@ -77,9 +79,10 @@ def halves_from_agent(node: str, network: str, cells: Iterable[Mapping[str, Any]
             here = c.get("judged_here")
             judged = BOTH if here is None else frozenset(Direction(d) for d in here)
             expected = Judgement(Verdict(c["expected"]), tuple(Reason(str(b)) for b in c.get("because", [])))
+            family = {"ipv4": 4, "ipv6": 6}[c["family"]] if c.get("family") is not None else None
             out.append(NodeHalf(node, network, str(c["from"]), str(c["to"]), PortRange(protocol, first, last),
                                 expected, _judgement(c.get("programmed")), judged, _judgement(c.get("observed")),
-                                tuple(DriftClass(d) for d in c.get("drift", []))))
+                                tuple(DriftClass(d) for d in c.get("drift", [])), family))
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"agent on {node}: malformed cell {c!r}: {exc}") from None
     return out
@@ -119,11 +122,13 @@ def _observed(halves: list[NodeHalf]) -> Judgement | None:
 
 def compose(halves: Iterable[NodeHalf]) -> list[ComposedCell]:
     """Whole cells from every node's halves, cut where any node's port ranges are cut."""
-    by_pair: dict[tuple[str, str, str, Protocol], list[NodeHalf]] = {}
+    by_pair: dict[tuple[str, str, str, int, Protocol], list[NodeHalf]] = {}
     for h in halves:
-        by_pair.setdefault((h.network, h.source, h.destination, h.ports.protocol), []).append(h)
+        by_pair.setdefault((h.network, h.source, h.destination, h.family or 0, h.ports.protocol), []).append(h)
     out: list[ComposedCell] = []
-    for (network, source, destination, protocol), group in sorted(by_pair.items(), key=lambda kv: (kv[0][:3], kv[0][3].value)):
+    for (network, source, destination, fam, protocol), group in sorted(by_pair.items(),
+                                                                       key=lambda kv: (kv[0][:4], kv[0][4].value)):
+        family = fam or None
         cuts = sorted({h.ports.first for h in group} | {h.ports.last + 1 for h in group})
         for lo, hi in zip(cuts, cuts[1:]):
             here = [h for h in group if h.ports.first <= lo <= h.ports.last]
@@ -137,14 +142,14 @@ def compose(halves: Iterable[NodeHalf]) -> list[ComposedCell]:
                 # A node's half disagrees with policy's half, even where the other half still decides the cell.
                 drift += (DriftClass.CONTROLLER,)
             cell = ComposedCell(network, source, destination, PortRange(protocol, lo, hi - 1), expected, programmed,
-                                observed, drift, judged_by)
+                                observed, drift, judged_by, family)
             prev = out[-1] if out else None
-            if prev is not None and (prev.network, prev.source, prev.destination, prev.ports.protocol) == \
-                    (network, source, destination, protocol) and prev.ports.last + 1 == lo and \
+            if prev is not None and (prev.network, prev.source, prev.destination, prev.family, prev.ports.protocol) == \
+                    (network, source, destination, family, protocol) and prev.ports.last + 1 == lo and \
                     (prev.expected, prev.programmed, prev.observed, prev.judged_by) == \
                     (expected, programmed, observed, judged_by):
                 out[-1] = ComposedCell(network, source, destination, PortRange(protocol, prev.ports.first, hi - 1),
-                                       expected, programmed, observed, prev.drift, judged_by)
+                                       expected, programmed, observed, prev.drift, judged_by, family)
             else:
                 out.append(cell)
     return out

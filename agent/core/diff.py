@@ -72,6 +72,7 @@ class CellChange:
     ports: PortRange
     before: Judgement | None
     after: Judgement | None
+    family: int | None = None  # dual-stack networks: the IP family of the pair's packets
 
     @property
     def protocol(self) -> Protocol:
@@ -161,6 +162,10 @@ def _at(segments: Segments, starts: list[int], port: int) -> Segment:
 Signature = tuple[tuple[Protocol, PortRange | None, Verdict, tuple[str, ...]], ...]
 
 
+# (source, destination, IP family or 0): on a dual-stack network a pair's families are compared apart.
+PairKey = tuple[str, str, int]
+
+
 def _signature(cells: list[Cell]) -> Signature:
     return tuple((c.protocol, c.ports, c.verdict, tuple(c.judgement.because)) for c in cells)
 
@@ -169,15 +174,15 @@ def _signature(cells: list[Cell]) -> Signature:
 class _Side:
     matrix: NetworkReachability
     endpoints: dict[str, Endpoint]
-    cells: dict[tuple[str, str], list[Cell]]
-    signatures: dict[tuple[str, str], Signature]
+    cells: dict[PairKey, list[Cell]]
+    signatures: dict[PairKey, Signature]
     coverage: dict[Signature, dict[Protocol, Segments]]
 
     @classmethod
     def of(cls, matrix: NetworkReachability) -> "_Side":
-        cells: dict[tuple[str, str], list[Cell]] = {}
-        for cell in matrix.cells():
-            cells.setdefault((cell.source, cell.destination), []).append(cell)
+        cells: dict[PairKey, list[Cell]] = {}
+        for cell in matrix.cells():  # a dual-stack pair: each family's cells compared on their own
+            cells.setdefault((cell.source, cell.destination, cell.family or 0), []).append(cell)
         signatures = {key: _signature(group) for key, group in cells.items()}
         coverage: dict[Signature, dict[Protocol, Segments]] = {}
         for key, sig in signatures.items():
@@ -185,12 +190,12 @@ class _Side:
                 coverage[sig] = pair_coverage(cells[key])
         return cls(matrix, {e.key: e for e in matrix.endpoints}, cells, signatures, coverage)
 
-    def of_pair(self, pair: tuple[str, str]) -> tuple[Signature | None, dict[Protocol, Segments] | None]:
+    def of_pair(self, pair: PairKey) -> tuple[Signature | None, dict[Protocol, Segments] | None]:
         sig = self.signatures.get(pair)
         return sig, (self.coverage[sig] if sig is not None else None)
 
-    def judge(self, pair: tuple[str, str], port: int, protocol: Protocol) -> Judgement:
-        return self.matrix.judge(self.endpoints[pair[0]], self.endpoints[pair[1]], port, protocol)
+    def judge(self, pair: PairKey, port: int, protocol: Protocol) -> Judgement:
+        return self.matrix.judge(self.endpoints[pair[0]], self.endpoints[pair[1]], port, protocol, pair[2] or None)
 
 
 @dataclass(frozen=True)
@@ -307,7 +312,7 @@ def compare(network: Ref, before: NetworkReachability | None, after: NetworkReac
     return out
 
 
-def _changes(pair: tuple[str, str], plan: list[_Piece], old: _Side | None, new: _Side | None,
+def _changes(pair: PairKey, plan: list[_Piece], old: _Side | None, new: _Side | None,
              points: dict[Protocol, list[int]]) -> list[CellChange]:
     """The plan for this pair; a piece the cells do not give exactly is cut where rules may change and each
     stretch judged again (a re-attribution keeps the cells' rules: judging every stretch of every pair would
@@ -322,4 +327,4 @@ def _changes(pair: tuple[str, str], plan: list[_Piece], old: _Side | None, new: 
             sb = old.judge(pair, sub.first, proto) if p.before is not None and old else None
             sa = new.judge(pair, sub.first, proto) if p.after is not None and new else None
             pieces.append(_Piece(sub, sb, sa, False))
-    return [CellChange(pair[0], pair[1], p.ports, p.before, p.after) for p in _merge(pieces)]
+    return [CellChange(pair[0], pair[1], p.ports, p.before, p.after, pair[2] or None) for p in _merge(pieces)]

@@ -46,10 +46,11 @@ class CheckedCell:
     drift: tuple[DriftClass, ...] = ()
     # Interconnect: when this node's zone judges only some halves of the cell, what policy expects of those.
     expected_here: Verdict | None = None
+    family: int | None = None  # dual-stack networks: the IP family of the cell's packets (probed at its addresses)
 
     @cached_property
-    def key(self) -> tuple[str, str, str, int]:
-        return (self.source, self.destination, self.protocol.value, self.ports.first)
+    def key(self) -> tuple[str, str, str, int, int]:
+        return (self.source, self.destination, self.protocol.value, self.ports.first, self.family or 0)
 
     def with_observed(self, observed: Judgement | None) -> "CheckedCell":
         return replace(self, observed=observed,
@@ -95,7 +96,8 @@ def sample_port(ports: PortRange, destination: Endpoint) -> int:
     return ports.first
 
 
-Piece = tuple[Protocol, PortRange, Judgement, "Judgement | None", "Verdict | None", tuple["DriftClass", ...]]
+Piece = tuple[Protocol, PortRange, Judgement, "Judgement | None", "Verdict | None", tuple["DriftClass", ...],
+              "int | None"]
 
 
 def check_points(expected: NetworkReachability, programmed: ProgrammedPlane | None, source: Endpoint,
@@ -106,15 +108,18 @@ def check_points(expected: NetworkReachability, programmed: ProgrammedPlane | No
     With `memo`, pairs that both planes cannot tell apart (same classes of the expected plane, same port groups
     and address matches in the programmed one) share the work: only names and sample ports differ."""
     s, d = expected.class_index[source.key], expected.class_index[destination.key]
+    families = expected.pair_families(s, d)
     key: tuple[object, ...] | None = (s, d, tuple(protocols))
     if programmed is not None:
         signature = getattr(programmed, "signature", None)  # a plane that cannot say gets no sharing
-        sig_s = signature(source) if signature else None
-        sig_d = signature(destination) if signature else None
-        key = None if sig_s is None or sig_d is None else (s, d, sig_s, sig_d, tuple(protocols))
+        # A family is passed only where the network is dual-stack (planes that judge one address take none).
+        sigs = [((signature(source, f), signature(destination, f)) if f is not None else
+                 (signature(source), signature(destination))) if signature else (None, None) for f in families]
+        key = None if any(a is None or b is None for a, b in sigs) else (s, d, tuple(sigs), tuple(protocols))
     pieces = memo.get(key) if memo is not None and key is not None else None
     if pieces is None:
-        pieces = _pieces(expected, programmed, source, destination, s, d, protocols)
+        pieces = [piece for f in families
+                  for piece in _pieces(expected, programmed, source, destination, s, d, protocols, f)]
         if memo is not None and key is not None:
             memo[key] = pieces
     return cells_of_pieces(str(expected.network), source, destination, pieces)
@@ -130,16 +135,17 @@ def pair_pieces(expected: NetworkReachability, programmed: ProgrammedPlane | Non
 
 def cells_of_pieces(network: str, source: Endpoint, destination: Endpoint, pieces: Sequence[Piece]) -> list[CheckedCell]:
     return [CheckedCell(network, source.key, destination.key, proto, rng, sample_port(rng, destination), e, p, None,
-                        drift, here)
-            for proto, rng, e, p, here, drift in pieces]
+                        drift, here, family)
+            for proto, rng, e, p, here, drift, family in pieces]
 
 
 def _pieces(expected: NetworkReachability, programmed: ProgrammedPlane | None, source: Endpoint, destination: Endpoint,
-            s: int, d: int, protocols: Sequence[Protocol]) -> list[Piece]:
+            s: int, d: int, protocols: Sequence[Protocol], family: int | None = None) -> list[Piece]:
     out: list[Piece] = []
     for proto in protocols:
-        exp = expected.segments(s, d, proto)
-        prog = programmed.segments(source, destination, proto) if programmed is not None else None
+        exp = expected.segments(s, d, proto, family)
+        prog = None if programmed is None else programmed.segments(source, destination, proto) if family is None \
+            else programmed.segments(source, destination, proto, family)
         cuts = sorted({r.first for r, _ in exp} | ({r.first for r, _ in prog} if prog else set()))
         ends = cuts[1:] + [exp[-1][0].last + 1]
         pieces: list[tuple[PortRange, Judgement, Judgement | None]] = []
@@ -151,18 +157,18 @@ def _pieces(expected: NetworkReachability, programmed: ProgrammedPlane | None, s
             else:
                 pieces.append((PortRange(proto, lo, hi - 1), e, p))
         for rng, e, p in pieces:
-            here = _expected_here(expected, s, d, p, rng)
-            out.append((proto, rng, e, p, here, classify(e, p, None, here)))
+            here = _expected_here(expected, s, d, p, rng, family)
+            out.append((proto, rng, e, p, here, classify(e, p, None, here), family))
     return out
 
 
 def _expected_here(expected: NetworkReachability, s: int, d: int, programmed: Judgement | None,
-                  ports: PortRange) -> Verdict | None:
+                  ports: PortRange, family: int | None = None) -> Verdict | None:
     """What policy expects of the halves this zone judges, when another zone judges the rest (else None)."""
     directions = programmed.judged_here if isinstance(programmed, ProgrammedJudgement) else None
     if directions is None:
         return None
-    return expected.judge_directions(s, d, directions, ports.first, ports.protocol)
+    return expected.judge_directions(s, d, directions, ports.first, ports.protocol, family)
 
 
 def pairs(matrix: NetworkReachability, local: Iterable[str] | None = None) -> list[tuple[Endpoint, Endpoint]]:

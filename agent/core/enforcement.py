@@ -13,7 +13,7 @@ from typing import Sequence
 from .consistency import declared_findings
 from .findings import Finding, FindingKind, Severity
 from .inventory import Inventory
-from .model import MAX_PORT, MIN_PORT, PortRange, Protocol, Ref
+from .model import MAX_PORT, MIN_PORT, Attachment, ExternalEndpoint, PortRange, Protocol, Ref
 from .ovnk.ids import LEGACY_NAME, NETWORK
 from .ovnk.versions import NbShapes
 from .policy import Direction, Peer, Policy, Rule
@@ -183,6 +183,11 @@ def _policy_findings(policy: Policy, inventory: Inventory, profile: OvnkProfile)
     return found
 
 
+def _holds_ipv6(inventory: Inventory, network: Ref) -> bool:
+    return any(ip.version == 6 for a in inventory.attachments_on(network) for ip in a.ips) or \
+        any(ip.version == 6 for e in inventory.externals_on(network) for ip in e.ips)
+
+
 def enforced_policies(inventory: Inventory, network: Ref, profile: OvnkProfile = DEFAULT_PROFILE) -> NetworkPolicies:
     net = inventory.networks.get(network)
     findings: list[Finding] = []
@@ -190,6 +195,7 @@ def enforced_policies(inventory: Inventory, network: Ref, profile: OvnkProfile =
     label_sets: dict[str, set[tuple[tuple[str, str], ...]]] = {}
     for a in inventory.attachments_on(network):
         label_sets.setdefault(a.ref.namespace, set()).add(a.labels)
+    ipv6_without_ipam = net is not None and not net.has_ipam and _holds_ipv6(inventory, network)
     for policy in sorted(inventory.policies, key=lambda p: p.ref):
         if network not in inventory.policy_networks(policy):
             continue
@@ -207,6 +213,15 @@ def enforced_policies(inventory: Inventory, network: Ref, profile: OvnkProfile =
                 for r in policy.rules:  # still say what else OVN-K would change once the peers are fixed
                     _port_ranges(r, policy, network, profile, findings)
                 continue
+        if ipv6_without_ipam:
+            open_rules = [r.ref(policy.ref) for r in policy.rules if not r.peers]
+            if open_rules:
+                findings.append(Finding(
+                    FindingKind.ALL_PEERS_IPV4_ONLY,
+                    f"{', '.join(open_rules)} allow every peer, but {network} has no subnets: OVN-K matches such a "
+                    "rule as `ip4` only (allIPsMatch), so it admits no IPv6 traffic of the network's IPv6 "
+                    "addresses. Add an ipBlock peer (`::/0`) for IPv6.",
+                    policy.ref, network))
         if not _selects_anything(policy, label_sets):
             findings.append(Finding(
                 FindingKind.SELECTS_NOTHING,
@@ -218,7 +233,34 @@ def enforced_policies(inventory: Inventory, network: Ref, profile: OvnkProfile =
             for r in policy.rules
         )
         enforced.append(EnforcedPolicy(policy.ref, policy.pod_selector, policy.policy_types, rules))
+    findings += _addresses_judged_apart(inventory, network, enforced)
     return NetworkPolicies(network, tuple(enforced), tuple(findings))
+
+
+def _addresses_judged_apart(inventory: Inventory, network: Ref, policies: list[EnforcedPolicy]) -> list[Finding]:
+    """An endpoint with several addresses of one family is judged, and probed, at the first of them; say so
+    where an ipBlock holds some of them and not the others (their packets may get another verdict)."""
+    blocks = [(r.ref, peer.ip_block) for p in policies for r in p.rules for peer in r.peers
+              if peer.ip_block is not None]
+    if not blocks:
+        return []
+    out = []
+    endpoints: list[Attachment | ExternalEndpoint] = [*inventory.attachments_on(network), *inventory.externals_on(network)]
+    for e in endpoints:
+        for family in (4, 6):
+            mine = [ip for ip in e.ips if ip.version == family]
+            if len(mine) < 2:
+                continue
+            split = [(rule, block) for rule, block in blocks if len({block.contains(ip) for ip in mine}) > 1]
+            if split:
+                rule, block = split[0]
+                out.append(Finding(
+                    FindingKind.ADDRESSES_JUDGED_APART,
+                    f"{e.key} has {len(mine)} IPv{family} addresses ({', '.join(map(str, mine))}) that the ipBlock "
+                    f"{block} of {rule} treats differently: segcheck judges and probes the first, {mine[0]}; "
+                    "packets from or to the others may get another verdict.",
+                    network=network))
+    return out
 
 
 def _shown_with(policy: Policy, inventory: Inventory, network: Ref) -> bool:

@@ -22,6 +22,8 @@ class FindingKind(enum.Enum):
     NO_POLICY_TYPES = "no-policy-types"
     RULES_OUTSIDE_POLICY_TYPES = "rules-outside-policy-types"
     SELECTOR_PEER_WITHOUT_IPAM = "selector-peer-without-ipam"
+    ALL_PEERS_IPV4_ONLY = "all-peers-ipv4-only"
+    ADDRESSES_JUDGED_APART = "addresses-judged-apart"
     NAMED_PORT = "named-port"
     END_PORT_IGNORED = "end-port-ignored"
     WHOLE_PROTOCOL_NARROWED = "whole-protocol-narrowed"

@@ -228,6 +228,23 @@ def endpoint_key(endpoint: Endpoint) -> str:
     return endpoint.key
 
 
+# IP families as cells name them (`"family": "ipv4"`): only on dual-stack networks, where a pair's IPv4 and IPv6
+# traffic can get different verdicts.
+FAMILY_NAMES = {4: "ipv4", 6: "ipv6"}
+
+
+def address_of(endpoint: Endpoint, family: int | None) -> IPAddress | None:
+    """The address a packet of one family leaves from or goes to (the first of that family; None: the
+    endpoint's first address, whatever its family). Probes use it, and policies judge it."""
+    if family is None:
+        return endpoint.ip
+    return next((ip for ip in endpoint.ips if ip.version == family), None)
+
+
+def families_of(endpoint: Endpoint) -> frozenset[int]:
+    return frozenset(ip.version for ip in endpoint.ips)
+
+
 @dataclass(frozen=True)
 class NamespaceInfo:
     name: str

@@ -38,6 +38,7 @@ from .model import (
     Protocol,
     Reason,
     Verdict,
+    address_of,
 )
 from .northbound import Acl, LogicalPort, LogicalSwitch, NbSnapshot, OvsSnapshot
 from .ovn_match import (
@@ -277,10 +278,10 @@ class ProgrammedPlane:
         self._judged: dict[tuple[object, ...], Judgement] = {}
         self._located: dict[Endpoint, tuple[str | None, str]] = {}
 
-    def signature(self, endpoint: Endpoint) -> tuple[object, ...] | None:
+    def signature(self, endpoint: Endpoint, family: int | None = None) -> tuple[object, ...] | None:
         """Endpoints with equal signatures get equal verdicts everywhere (None: not comparable, e.g. no port)."""
         port = self.port_of(endpoint) if self.available else None
-        ip = endpoint.ip
+        ip = address_of(endpoint, family)
         if port is None or ip is None:
             return None
         return self._distinctions.signature(port, ip)
@@ -317,7 +318,7 @@ class ProgrammedPlane:
             row = self._port(name)
             if row.type:
                 continue
-            if (endpoint.mac and endpoint.mac.lower() in row.macs) or (endpoint.ip is not None and endpoint.ip in row.ips):
+            if (endpoint.mac and endpoint.mac.lower() in row.macs) or any(ip in row.ips for ip in endpoint.ips):
                 return name, "by its MAC or IP"
         return None, f"no logical switch port for {endpoint.key} on {self.switch_name}"
 
@@ -399,7 +400,11 @@ class ProgrammedPlane:
                 out[stage] = node
         return out
 
-    def judge(self, source: Endpoint, destination: Endpoint, port: int, protocol: Protocol) -> Judgement:
+    def judge(self, source: Endpoint, destination: Endpoint, port: int, protocol: Protocol,
+              family: int | None = None) -> Judgement:
+        """The verdict of a new connection's first packet, sent from the source's address of `family` to the
+        destination's (None: their first addresses), through every stage's ACLs (`ip4`/`ip6` fields as the
+        packet's family has them)."""
         if not self.available:
             return ProgrammedJudgement(Verdict.UNKNOWN, (Reason("nb/switch-missing", self.switch_name),))
         elsewhere = self.owned_stages(source, destination)
@@ -417,18 +422,21 @@ class ProgrammedPlane:
         missing = [Reason("nb/port-missing", why) for p, why, _ in needed if p is None]
         if missing:
             return ProgrammedJudgement(Verdict.UNKNOWN, tuple(missing))
-        no_ip = [Reason("nb/no-address", f"no IP known for {e.key} (port {p}: {' / '.join(self._port(p).addresses) or 'no addresses'}); "
+        src_ip, dst_ip = address_of(source, family), address_of(destination, family)
+        family_text = f" of IPv{family}" if family is not None else ""
+        no_ip = [Reason("nb/no-address", f"no IP{family_text} known for {e.key} (port {p}: "
+                        f"{' / '.join(self._port(p).addresses) or 'no addresses'}); "
                         "ACLs on addresses cannot be evaluated for it")
-                 for p, _, e in needed if e.ip is None and p is not None]
-        if no_ip or source.ip is None or destination.ip is None:
+                 for p, _, e in needed if address_of(e, family) is None and p is not None]
+        if no_ip or src_ip is None or dst_ip is None:
             return ProgrammedJudgement(Verdict.UNKNOWN, tuple(no_ip) or (
-                Reason("nb/no-address", f"no IP known for {(source if source.ip is None else destination).key}"),))
-        key = (inport, outport, source.ip, destination.ip, protocol, port, tuple(sorted(elsewhere.items(), key=str)))
+                Reason("nb/no-address", f"no IP{family_text} known for {(source if src_ip is None else destination).key}"),))
+        key = (inport, outport, src_ip, dst_ip, protocol, port, tuple(sorted(elsewhere.items(), key=str)))
         hit = self._judged.get(key)
         if hit is None:
             proto = protocol.value.lower()
-            leaving = Packet(inport, None, source.ip, destination.ip, proto, port)
-            delivered = Packet(inport, outport, source.ip, destination.ip, proto, port)
+            leaving = Packet(inport, None, src_ip, dst_ip, proto, port)
+            delivered = Packet(inport, outport, src_ip, dst_ip, proto, port)
             effects = tuple(
                 e for stage in Stage
                 for e in ([StageEffect(stage, None, None, Effect.REMOTE, elsewhere[stage])] if stage in elsewhere
@@ -436,12 +444,13 @@ class ProgrammedPlane:
             hit = self._judged[key] = _judgement(effects)
         return hit
 
-    def segments(self, source: Endpoint, destination: Endpoint, protocol: Protocol) -> list[tuple[PortRange, Judgement]]:
+    def segments(self, source: Endpoint, destination: Endpoint, protocol: Protocol,
+                 family: int | None = None) -> list[tuple[PortRange, Judgement]]:
         """Maximal port ranges with one programmed verdict and provenance."""
         bounds = self.boundary(protocol)
         out: list[tuple[PortRange, Judgement]] = []
         for lo, hi in zip(bounds, bounds[1:]):
-            j = self.judge(source, destination, lo, protocol)
+            j = self.judge(source, destination, lo, protocol, family)
             if out and out[-1][1] == j:
                 out[-1] = (PortRange(protocol, out[-1][0].first, hi - 1), j)
             else:

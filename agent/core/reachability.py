@@ -28,6 +28,8 @@ from .model import (
     Attachment,
     Endpoint,
     IPAddress,
+    address_of,
+    families_of,
     Judgement,
     PortRange,
     Protocol,
@@ -35,6 +37,7 @@ from .model import (
     Ref,
     Verdict,
 )
+from .ovnk.families import all_ips_families, selector_families
 from .policy import Direction, Peer
 
 PROTOCOLS = tuple(Protocol)
@@ -201,13 +204,15 @@ def combine(egress: Decision, ingress: Decision) -> Judgement:
 @dataclass(frozen=True)
 class Cell:
     """One row of the expected matrix: a verdict for a pair over a port range of one protocol.
-    `ports is None` means every port of the pair not listed in another cell."""
+    `ports is None` means every port of the pair not listed in another cell. On a dual-stack network each
+    family's traffic is a cell of its own (`family` 4 or 6); elsewhere `family` is None."""
 
     source: str
     destination: str
     protocol: Protocol
     ports: PortRange | None
     judgement: Judgement
+    family: int | None = None
 
     @property
     def verdict(self) -> Verdict:
@@ -216,8 +221,8 @@ class Cell:
 
 Segments = tuple[tuple[PortRange, Judgement], ...]
 Runs = tuple[tuple[int, int], ...]  # (first atom, decision id) of each run of one half over one protocol
-# A pair's cells without the pair's names: (protocol, ports or None for "the rest", judgement).
-Shape = tuple[tuple[Protocol, PortRange | None, Judgement], ...]
+# A pair's cells without the pair's names: (protocol, ports or None for "the rest", judgement, IP family or None).
+Shape = tuple[tuple[Protocol, PortRange | None, Judgement, int | None], ...]
 LabelKey = tuple[str, tuple[tuple[str, str], ...]]  # (namespace, labels) of an attachment
 
 
@@ -242,6 +247,14 @@ class NetworkReachability:
             bit += len(p.rules)
         self._inventory = inventory
         endpoints: list[Endpoint] = list(inventory.attachments_on(network))
+        # IP families as OVN-K programs them (ovnk.families): selector peers match only the network's families,
+        # a rule without peers only those of `allIPsMatch` (IPv4 on an IPAM-less network), an ipBlock its own.
+        net = inventory.networks.get(network)
+        self._selector_families = selector_families(net) if net is not None else frozenset({4, 6})
+        self._all_ips_families = all_ips_families(net) if net is not None else frozenset({4, 6})
+        seen = {ip.version for e in endpoints + list(inventory.externals_on(network)) for ip in e.ips}
+        # Dual-stack: a pair's IPv4 and IPv6 packets are judged apart, each at the first address of its family.
+        self.dual_stack = {4, 6} <= seen | (set(self._selector_families) if net is not None else set())
         if namespace is not None:
             endpoints = [e for e in endpoints if e.ref.namespace == namespace]  # type: ignore[union-attr]
         endpoints += inventory.externals_on(network)
@@ -275,6 +288,7 @@ class NetworkReachability:
         self._segment_ids: dict[tuple[Runs, Runs], int] = {}
         self._segments: list[Segments] = []
         self._shape_of_segments: dict[tuple[int, ...], int] = {}
+        self._dual_shapes: dict[tuple[tuple[int | None, tuple[int, int]], ...], int] = {}
 
     # -- classification --
 
@@ -361,32 +375,55 @@ class NetworkReachability:
                 live |= mask
         sel_masks = [m & live for m in self._selector_masks(keys)]
         empty_peers = sum(1 << bit for bit, r in enumerate(self.rules) if not r.peers) & live
-        class_of: dict[tuple[int, int, bool], int] = {}
+        class_of: dict[tuple[int, object, bool], int] = {}
         self.sides: list[Side] = []
-        self.peer_masks: list[int] = []
+        self.peer_masks: list[int] = []  # per class: the rules matching its members' first address
+        self._family_masks: list[dict[int, int]] = []  # dual-stack, per class: per family, the rules matching
+        self._class_families: list[frozenset[int]] = []
         self._class_side: list[int] = []
         self.members: list[list[Endpoint]] = []
         self.class_index: dict[str, int] = {}
         for ep in self.endpoints:
             if isinstance(ep, Attachment):
                 k = key_index[(ep.ref.namespace, ep.labels)]
-                side, sid, mask = sides[k], side_ids[k], sel_masks[k]
+                side, sid, selected = sides[k], side_ids[k], sel_masks[k] & ~empty_peers
             else:
-                side, sid, mask = UNSELECTED, unselected_id, empty_peers
-            mask |= self._ip_index.lookup(ep.ip) & live
+                side, sid, selected = UNSELECTED, unselected_id, 0
+            mask = self._peer_mask(selected, empty_peers, ep.ip, live)
+            families = families_of(ep) if self.dual_stack else frozenset()
+            by_family = {f: self._peer_mask(selected, empty_peers, address_of(ep, f), live) for f in sorted(families)}
             # Workloads and other endpoints never share a class: pairs of two non-workloads have no cells.
-            ck = (sid, mask, isinstance(ep, Attachment))
+            ck = (sid, (mask, tuple(by_family.items())) if families else mask, isinstance(ep, Attachment))
             idx = class_of.get(ck)
             if idx is None:
                 idx = class_of[ck] = len(self.sides)
                 self.sides.append(side)
                 self.peer_masks.append(mask)
+                self._family_masks.append(by_family)
+                self._class_families.append(families)
                 self._class_side.append(sid)
                 self.members.append([])
             self.members[idx].append(ep)
             self.class_index[ep.key] = idx
         self._workload_classes = [isinstance(m[0], Attachment) for m in self.members]
         self._workload_class_ids = [c for c, w in enumerate(self._workload_classes) if w]
+
+    def _peer_mask(self, selected: int, empty_peers: int, ip: IPAddress | None, live: int) -> int:
+        """The rules that match a packet from (or to) `ip`: its ipBlocks, and the selector and all-peers rules
+        where OVN-K programs that family (an unknown address: as any)."""
+        mask = self._ip_index.lookup(ip)
+        if ip is None or ip.version in self._selector_families:
+            mask |= selected
+        if ip is None or ip.version in self._all_ips_families:
+            mask |= empty_peers
+        return mask & live
+
+    def pair_families(self, src_class: int, dst_class: int) -> tuple[int | None, ...]:
+        """The IP families a class pair's traffic is judged in: on a dual-stack network those both sides have
+        an address of; otherwise (or with no family in common) one judgement at their first addresses."""
+        if not self.dual_stack:
+            return (None,)
+        return tuple(sorted(self._class_families[src_class] & self._class_families[dst_class])) or (None,)
 
     # -- halves --
 
@@ -400,34 +437,44 @@ class NetworkReachability:
         isolating = [self.policies[pi].ref for pi in side.policies if direction in self.policies[pi].isolates]
         return make_half(direction, direction in side.isolated, bool(side.policies), rules, isolating)
 
-    def _egress(self, side: int, peer_class: int) -> int:
-        """The half of side `side`'s egress towards the members of peer_class."""
-        key = (side, self.peer_masks[peer_class] & self._egress_rules[side])
+    def _egress(self, side: int, peer_class: int, family: int | None = None) -> int:
+        """The half of side `side`'s egress towards the members of peer_class (in one family's packets)."""
+        mask = self.peer_masks[peer_class] if family is None else self._family_masks[peer_class][family]
+        key = (side, mask & self._egress_rules[side])
         hid = self._egress_ids.get(key)
         return self._new_half(Direction.EGRESS, key) if hid is None else hid
 
-    def _ingress(self, side: int, peer_class: int) -> int:
-        key = (side, self.peer_masks[peer_class] & self._ingress_rules[side])
+    def _ingress(self, side: int, peer_class: int, family: int | None = None) -> int:
+        mask = self.peer_masks[peer_class] if family is None else self._family_masks[peer_class][family]
+        key = (side, mask & self._ingress_rules[side])
         hid = self._ingress_ids.get(key)
         return self._new_half(Direction.INGRESS, key) if hid is None else hid
 
-    def halves(self, src_class: int, dst_class: int) -> tuple[int, int]:
+    def halves(self, src_class: int, dst_class: int, family: int | None = None) -> tuple[int, int]:
         """The ids of a class pair's egress and ingress halves: pairs with equal ids have equal verdicts."""
-        return (self._egress(self._class_side[src_class], dst_class),
-                self._ingress(self._class_side[dst_class], src_class))
+        return (self._egress(self._class_side[src_class], dst_class, family),
+                self._ingress(self._class_side[dst_class], src_class, family))
+
+    def _family(self, s: int, d: int, family: int | None) -> int | None:
+        """The family asked for when the pair is judged in it, else the pair's first (None: single-stack)."""
+        families = self.pair_families(s, d)
+        return family if family in families else families[0]
 
     # -- verdicts --
 
-    def judge(self, source: Endpoint, destination: Endpoint, port: int, protocol: Protocol) -> Judgement:
-        e, i = self.halves(self._class_of(source), self._class_of(destination))
+    def judge(self, source: Endpoint, destination: Endpoint, port: int, protocol: Protocol,
+              family: int | None = None) -> Judgement:
+        """One port's verdict; on a dual-stack network in `family`'s packets (default: the pair's first family)."""
+        s, d = self._class_of(source), self._class_of(destination)
+        e, i = self.halves(s, d, self._family(s, d, family))
         atom = self.atoms.index(port, protocol)
         return combine(self._halves[e].decide(atom), self._halves[i].decide(atom))
 
     def judge_directions(self, s: int, d: int, directions: frozenset[Direction], port: int,
-                         protocol: Protocol) -> Verdict:
+                         protocol: Protocol, family: int | None = None) -> Verdict:
         """The expected verdict of only some halves of a class pair (egress at the source, ingress at the
         destination): what a node that enforces just those halves should do (interconnect zones)."""
-        e, i = self.halves(s, d)
+        e, i = self.halves(s, d, self._family(s, d, family))
         atom = self.atoms.index(port, protocol)
         chosen = ([self._halves[e]] if Direction.EGRESS in directions else []) + \
             ([self._halves[i]] if Direction.INGRESS in directions else [])
@@ -439,9 +486,10 @@ class NetworkReachability:
             raise KeyError(f"{endpoint.key} is not on {self.network}")
         return idx
 
-    def segments(self, s: int, d: int, proto: Protocol) -> list[tuple[PortRange, Judgement]]:
+    def segments(self, s: int, d: int, proto: Protocol, family: int | None = None) -> list[tuple[PortRange, Judgement]]:
         """Maximal port ranges of one protocol with one verdict and one provenance, from class s to class d."""
-        return list(self._segments[self._segment_id(*self.halves(s, d), PROTOCOLS.index(proto))])
+        halves = self.halves(s, d, self._family(s, d, family))
+        return list(self._segments[self._segment_id(*halves, PROTOCOLS.index(proto))])
 
     def _segment_id(self, e: int, i: int, pi: int) -> int:
         key = (self._half_runs(e, pi), self._half_runs(i, pi))
@@ -506,14 +554,31 @@ class NetworkReachability:
 
     def shape_id(self, s: int, d: int) -> int:
         """The number of a class pair's shape: pairs with equal verdicts and provenance share it."""
+        if self.dual_stack:
+            return self._dual_shape_id(s, d)
         e, i = self.halves(s, d)
         sid = self._shape_of_halves.get(e << 32 | i)
         return self._new_shape_id(e, i) if sid is None else sid
+
+    def _dual_shape_id(self, s: int, d: int) -> int:
+        """A dual-stack pair's shape: each family's cells in turn, tagged with it."""
+        families = self.pair_families(s, d)
+        key = tuple((f, self.halves(s, d, f)) for f in families)
+        sid = self._dual_shapes.get(key)
+        if sid is None:
+            shape = tuple(entry for f, (e, i) in key
+                          for entry in self._compute_shape(tuple(self._segment_id(e, i, pi) for pi in range(len(PROTOCOLS))), f))
+            sid = self._dual_shapes[key] = self._shape_ids.setdefault(shape, len(self.shapes))
+            if sid == len(self.shapes):
+                self.shapes.append(shape)
+        return sid
 
     def row_shape_ids(self, src_class: int) -> list[tuple[int, int]]:
         """(destination class, shape id) for every class src_class has pairs with (`class_pairs`): shape_id
         for a whole row, with the egress halves computed once per source side and the ingress halves once per
         destination side, since a row of a large world is thousands of classes but a few hundred sides."""
+        if self.dual_stack:
+            return [(d, self._dual_shape_id(src_class, d)) for d in self.class_pairs(src_class)]
         side = self._class_side[src_class]
         egress = self._egress_rows.get(side)
         if egress is None:
@@ -538,8 +603,8 @@ class NetworkReachability:
         self._shape_of_halves[e << 32 | i] = sid
         return sid
 
-    def _compute_shape(self, parts: tuple[int, ...]) -> Shape:
-        out: list[tuple[Protocol, PortRange | None, Judgement]] = []
+    def _compute_shape(self, parts: tuple[int, ...], family: int | None = None) -> Shape:
+        out: list[tuple[Protocol, PortRange | None, Judgement, int | None]] = []
         tcp_default: Verdict | None = None
         for proto, part in zip(PROTOCOLS, parts):
             segments = self._segments[part]
@@ -552,8 +617,8 @@ class NetworkReachability:
                 tcp_default = default
             elif not exceptions and default is tcp_default:
                 continue
-            out.append((proto, None, next(j for _, j in segments if j.verdict is default)))
-            out.extend((proto, rng, j) for rng, j in exceptions)
+            out.append((proto, None, next(j for _, j in segments if j.verdict is default), family))
+            out.extend((proto, rng, j, family) for rng, j in exceptions)
         return tuple(out)
 
     # -- classes --
@@ -580,7 +645,7 @@ class NetworkReachability:
 
     def pair_cells(self, source: Endpoint, destination: Endpoint) -> list[Cell]:
         shape = self.shape(self._class_of(source), self._class_of(destination))
-        return [Cell(source.key, destination.key, proto, ports, j) for proto, ports, j in shape]
+        return [Cell(source.key, destination.key, proto, ports, j, f) for proto, ports, j, f in shape]
 
     def pair_shapes(self) -> Iterator[tuple[Endpoint, Endpoint, int]]:
         """Every pair with cells (two different endpoints, one a workload), with its shape id."""
@@ -594,4 +659,4 @@ class NetworkReachability:
 
     def cells(self) -> Iterator[Cell]:
         for src, dst, sid in self.pair_shapes():
-            yield from (Cell(src.key, dst.key, proto, ports, j) for proto, ports, j in self.shapes[sid])
+            yield from (Cell(src.key, dst.key, proto, ports, j, f) for proto, ports, j, f in self.shapes[sid])

@@ -9,7 +9,7 @@ from .compose import ComposedCell
 from .drift import CheckedCell
 from .programmed import ProgrammedJudgement
 from .findings import Finding
-from .model import Judgement, PortRange, Protocol
+from .model import FAMILY_NAMES, Judgement, PortRange, Protocol
 from .reachability import Cell, NetworkReachability
 
 
@@ -38,13 +38,19 @@ def plane_json(judgement: Judgement | None) -> dict[str, Any] | None:
 def composed_cell_json(cell: ComposedCell) -> dict[str, Any]:
     """A cell of the cluster's view: the cell JSON of a checked cell, with the node that judged each half."""
     return {"from": cell.source, "to": cell.destination, **port_json(None if cell.ports.is_all else cell.ports),
-            "protocol": cell.ports.protocol.value, "expected": cell.expected.verdict.value,
+            "protocol": cell.ports.protocol.value, **family_json(cell.family), "expected": cell.expected.verdict.value,
             "because": cell.expected.because, "programmed": plane_json(cell.programmed),
             "observed": plane_json(cell.observed), "drift": [d.value for d in cell.drift],
             "judged_by": dict(sorted(cell.judged_by.items()))}
-def expected_json(protocol: Protocol, ports: PortRange | None, judgement: Judgement) -> dict[str, Any]:
+def family_json(family: int | None) -> dict[str, Any]:
+    """`"family": "ipv4"|"ipv6"` on the cells of a dual-stack network; nothing elsewhere."""
+    return {} if family is None else {"family": FAMILY_NAMES[family]}
+
+
+def expected_json(protocol: Protocol, ports: PortRange | None, judgement: Judgement,
+                  family: int | None = None) -> dict[str, Any]:
     """A cell's keys after `from`/`to`: what a grouped verdict lists for every pair of its classes."""
-    return {**port_json(ports), "protocol": protocol.value, "expected": judgement.verdict.value,
+    return {**port_json(ports), "protocol": protocol.value, **family_json(family), "expected": judgement.verdict.value,
             "because": judgement.because}
 
 
@@ -53,9 +59,11 @@ def cell_json(cell: Cell | CheckedCell) -> dict[str, Any]:
     a port range, and, for a checked cell, its probe port, the programmed and observed planes and its drift.
     The network is named by the enclosing record."""
     if isinstance(cell, Cell):
-        return {"from": cell.source, "to": cell.destination, **expected_json(cell.protocol, cell.ports, cell.judgement)}
+        return {"from": cell.source, "to": cell.destination,
+                **expected_json(cell.protocol, cell.ports, cell.judgement, cell.family)}
     out: dict[str, Any] = {"from": cell.source, "to": cell.destination,
-                           **port_json(None if cell.ports.is_all else cell.ports), "protocol": cell.protocol.value}
+                           **port_json(None if cell.ports.is_all else cell.ports), "protocol": cell.protocol.value,
+                           **family_json(cell.family)}
     out.update({"expected": cell.expected.verdict.value, "because": cell.expected.because,
                 "sample_port": cell.sample_port, "programmed": plane_json(cell.programmed),
                 "observed": plane_json(cell.observed), "drift": [d.value for d in cell.drift]})
@@ -85,7 +93,7 @@ def class_row_json(matrix: NetworkReachability, c: int) -> dict[str, Any]:
 
 
 def verdict_json(matrix: NetworkReachability, vid: int) -> dict[str, Any]:
-    return {"id": vid, "cells": [expected_json(proto, ports, j) for proto, ports, j in matrix.shapes[vid]]}
+    return {"id": vid, "cells": [expected_json(*cell) for cell in matrix.shapes[vid]]}
 
 
 def _dump(data: Any) -> str:
@@ -154,8 +162,13 @@ def port_text(ports: PortRange | None) -> str:
     return "*" if ports is None else (str(ports.first) if ports.first == ports.last else f"{ports.first}-{ports.last}")
 
 
+def cell_port_text(ports: PortRange | None, protocol: Protocol, family: int | None = None) -> str:
+    """`5432/TCP`, and on a dual-stack network `5432/TCP ipv6`."""
+    return f"{port_text(ports)}/{protocol.value}" + (f" {FAMILY_NAMES[family]}" if family is not None else "")
+
+
 def cell_row(cell: Cell) -> list[str]:
-    return [cell.source, cell.destination, f"{port_text(cell.ports)}/{cell.protocol.value}", cell.verdict.value,
+    return [cell.source, cell.destination, cell_port_text(cell.ports, cell.protocol, cell.family), cell.verdict.value,
             ", ".join(cell.judgement.because)]
 
 
@@ -164,10 +177,11 @@ GRID_LEGEND = ("grid: rows are sources, columns destinations (numbered as the ro
                "- no cell (the same endpoint, or traffic between two external hosts)")
 
 
-def _glyph(shape: Sequence[tuple[Protocol, PortRange | None, Judgement]]) -> str:
-    """A pair's `*` TCP verdict, plus `+` where some ports or protocols differ from it."""
-    default = next(j for proto, ports, j in shape if proto is Protocol.TCP and ports is None)
-    return default.verdict.glyph + ("+" if len(shape) > 1 else "")
+def _glyph(shape: Sequence[tuple[Protocol, PortRange | None, Judgement, int | None]]) -> str:
+    """A pair's `*` TCP verdict (of its first family), plus `+` where some ports, protocols or the other family
+    differ from it."""
+    default = next(j for proto, ports, j, _ in shape if proto is Protocol.TCP and ports is None)
+    return default.verdict.glyph + ("+" if any(j.verdict is not default.verdict for _, _, j, _ in shape) else "")
 
 
 def _glyph_grid(labels: Sequence[str], glyph: Any) -> list[list[str]]:
@@ -180,9 +194,10 @@ def grid(matrix: NetworkReachability, cells: Iterable[Cell]) -> list[list[str]]:
     """A compact glyph grid (rows: sources, columns: destinations) of each pair's `*` TCP verdict, plus a
     `+` where some ports differ from it: the picture one scans before reading rows."""
     keys = [e.key for e in matrix.endpoints]
-    shapes: dict[tuple[str, str], list[tuple[Protocol, PortRange | None, Judgement]]] = {}
+    shapes: dict[tuple[str, str], list[tuple[Protocol, PortRange | None, Judgement, int | None]]] = {}
     for cell in cells:
-        shapes.setdefault((cell.source, cell.destination), []).append((cell.protocol, cell.ports, cell.judgement))
+        shapes.setdefault((cell.source, cell.destination), []).append(
+            (cell.protocol, cell.ports, cell.judgement, cell.family))
     return _glyph_grid(keys, lambda i, j: _glyph(shapes[(keys[i], keys[j])]) if (keys[i], keys[j]) in shapes else "-")
 
 
@@ -198,8 +213,8 @@ def class_rows(matrix: NetworkReachability) -> Iterator[list[str]]:
     """FROM, TO, PORT, EXPECTED, BECAUSE per class pair (classes as `C<id>`)."""
     for c in range(len(matrix.members)):
         for d in matrix.class_pairs(c):
-            for proto, ports, j in matrix.shape(c, d):
-                yield [f"C{c}", f"C{d}", f"{port_text(ports)}/{proto.value}", j.verdict.value, ", ".join(j.because)]
+            for proto, ports, j, family in matrix.shape(c, d):
+                yield [f"C{c}", f"C{d}", cell_port_text(ports, proto, family), j.verdict.value, ", ".join(j.because)]
 
 
 def class_member_rows(matrix: NetworkReachability) -> Iterator[list[str]]:

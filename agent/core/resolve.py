@@ -72,6 +72,20 @@ def resolve_endpoint(inventory: Inventory, text: str, network: Ref | None, names
     return workloads
 
 
+def asked_family(*texts: str) -> int | None:
+    """The IP family an address typed for an end picks (`explain 192.168.200.10 [fd00::5]:5432`): on a
+    dual-stack network it chooses which of the pair's packets is judged. Two ends of two families are an error."""
+    families = set()
+    for text in texts:
+        try:
+            families.add(ipaddress.ip_address(text[4:] if text.startswith("ext:") else text).version)
+        except ValueError:
+            continue
+    if len(families) > 1:
+        raise ResolveError("an IPv4 and an IPv6 address cannot be the two ends of one packet")
+    return families.pop() if families else None
+
+
 def networks_of(endpoint: Endpoint, inventory: Inventory) -> set[Ref]:
     if isinstance(endpoint, Attachment):
         return {endpoint.network}

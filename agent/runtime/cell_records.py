@@ -19,7 +19,7 @@ from ..core.state import DeclaredError
 from .checker import Checker
 
 Planes = tuple[Verdict, "Verdict | None"]  # (expected, programmed or None when NB is not read)
-CellId = tuple[str, tuple[str, str, str, int]]  # (network, cell key)
+CellId = tuple[str, tuple[str, str, str, int, int]]  # (network, cell key)
 NOT_SCHEDULED = -1
 
 

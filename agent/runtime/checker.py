@@ -14,7 +14,8 @@ from ..core.drift import CheckedCell, check_points, classify, has_drift, pairs a
 from ..core.enforcement import DEFAULT_PROFILE, OvnkProfile, network_findings
 from ..core.findings import Finding
 from ..core.inventory import Inventory
-from ..core.model import Attachment, Endpoint, Judgement, PortRange, Protocol, Reason, Ref, Verdict
+from ..core.model import (FAMILY_NAMES, Attachment, Endpoint, Judgement, PortRange, Protocol, Reason, Ref, Verdict,
+                          address_of)
 from ..core.northbound import NbSnapshot, OvsSnapshot
 from ..core.probe import Evidence, ProbeJob, ProbeProtocol, ProbeResult, Prober
 from ..core.programmed import MappingStatus, ProgrammedPlane, Unattributed, check_localnet_mapping, detect_ovnk
@@ -146,11 +147,19 @@ class Checker:
                     # Declared on this node but not positively identified: no probe, and say why.
                     notes[i] = not_probed(self.locator.why_not(src) or f"{src.key} not found on this node")
                 continue
-            if dst.ip is None:
-                notes[i] = not_probed(f"{dst.key} has no address")
+            # A dual-stack cell is probed in its family: from the source's address of it, to the destination's.
+            dst_ip, src_ip = address_of(dst, cell.family), address_of(src, cell.family)
+            if dst_ip is None:
+                what = f"{FAMILY_NAMES[cell.family]} address" if cell.family is not None else "address"
+                notes[i] = not_probed(f"{dst.key} has no {what}")
                 continue
+            if cell.family is not None:
+                if src_ip is None:
+                    notes[i] = not_probed(f"{src.key} has no {FAMILY_NAMES[cell.family]} address")
+                    continue
+                point = replace(point, ip=src_ip)
             index[i] = len(jobs)
-            jobs.append(ProbeJob(point, dst.ip, cell.sample_port, ProbeProtocol(cell.protocol.value), tag=str(i)))
+            jobs.append(ProbeJob(point, dst_ip, cell.sample_port, ProbeProtocol(cell.protocol.value), tag=str(i)))
         wait = self.probe_timeout if timeout is None else timeout
         results = self.prober.run(jobs, timeout=wait, rate=self.probe_rate) if jobs else []
         out = []
@@ -176,9 +185,13 @@ class Checker:
                            unattributed=self.programmed.unattributed(self.expected.endpoints) if self.programmed else [])
 
 
-def single_cell(checker: Checker, source: Endpoint, destination: Endpoint, port: int, protocol: Protocol) -> CheckedCell:
-    """The check point of one pair that holds `port`, narrowed to exactly that port."""
+def single_cell(checker: Checker, source: Endpoint, destination: Endpoint, port: int, protocol: Protocol,
+                family: int | None = None) -> CheckedCell:
+    """The check point of one pair that holds `port`, narrowed to exactly that port (on a dual-stack network: in
+    `family`, default the pair's first)."""
     for cell in checker.plan([(source, destination)]):
+        if family is not None and cell.family not in (None, family):
+            continue
         if cell.protocol is protocol and cell.ports.first <= port <= cell.ports.last:
             narrowed = replace(cell, ports=PortRange(protocol, port, port), sample_port=port)
             return replace(narrowed, drift=classify(narrowed.expected, narrowed.programmed, None, narrowed.expected_here))

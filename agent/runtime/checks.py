@@ -21,11 +21,12 @@ from ..core.drift import CheckedCell, has_drift
 from ..core.enforcement import OvnkProfile, network_findings
 from ..core.findings import Finding
 from ..core.inventory import Inventory
-from ..core.model import Attachment, Endpoint, ExternalEndpoint, Judgement, Protocol, Ref, Verdict
+from ..core.model import (Attachment, Endpoint, ExternalEndpoint, Judgement, PortRange, Protocol, Ref, Verdict,
+                          address_of)
 from ..core.northbound import NbSnapshot, OvsSnapshot
 from ..core.programmed import ProgrammedPlane
 from ..core.reachability import Cell, NetworkReachability
-from ..core.resolve import ResolveError, resolve_pair, split_target
+from ..core.resolve import ResolveError, asked_family, resolve_pair, split_target
 from ..core.sources import SnapshotReader, SourceUnavailable, Sources, Trace
 from .checker import Checker, CheckReport, single_cell
 from .status import Status, worst
@@ -124,6 +125,7 @@ class ExplainReport:
     findings: list[Finding]
     trace: Trace | None = None
     programmed: Judgement | None = None  # with a trace: segcheck's own ACL evaluation, stage by stage
+    family: int | None = None  # dual-stack: the IP family of `judgement` (an address typed picks it)
 
     @property
     def status(self) -> Status:
@@ -134,36 +136,56 @@ class ExplainReport:
 
 
 def _resolve(inventory: Inventory, source: str, destination: str, network: Ref | None, namespace: str | None
-             ) -> tuple[Ref, Endpoint, Endpoint, int | None, Protocol]:
+             ) -> tuple[Ref, Endpoint, Endpoint, int | None, Protocol, int | None]:
+    """The pair, port and protocol, and the IP family an address typed for either end picks (else None)."""
     try:
         target = split_target(destination)
         net, src, dst = resolve_pair(inventory, source, target.text, network, namespace)
+        family = asked_family(source, target.text)
     except ResolveError as exc:
         raise UsageError(str(exc)) from None
-    return net, src, dst, target.port, target.protocol
+    return net, src, dst, target.port, target.protocol, family
+
+
+def _families(matrix: NetworkReachability, src: Endpoint, dst: Endpoint, asked: int | None) -> list[int | None]:
+    """The families a pair is judged in: on a dual-stack network both it has (or the one an address picked)."""
+    families = list(matrix.pair_families(matrix.class_index[src.key], matrix.class_index[dst.key]))
+    if asked is None or families == [None]:
+        return families
+    if asked not in families:
+        raise UsageError(f"{src.key} and {dst.key} have no IPv{asked} addresses to talk over")
+    return [asked]
 
 
 def explain(inventory: Inventory, source: str, destination: str, profile: OvnkProfile, *,
             network: Ref | None = None, namespace: str | None = None, trace_with: Sources | None = None) -> ExplainReport:
     """One expected verdict and why; with `trace_with`, also the first packet traced through that OVN."""
-    net, src, dst, port, protocol = _resolve(inventory, source, destination, network, namespace)
+    net, src, dst, port, protocol, asked = _resolve(inventory, source, destination, network, namespace)
     matrix = NetworkReachability(inventory, net, extra=[src, dst], profile=profile)
+    families = _families(matrix, src, dst, asked)
     traced, judged = None, None
     if trace_with is not None:
         if port is None:
             raise UsageError("--trace needs a port: TO:PORT[/PROTO]")
-        traced, judged = trace_cell(inventory, net, src, dst, port, protocol, trace_with)
-    return ExplainReport(
-        net, profile.name, src, dst, port, protocol,
-        matrix.judge(src, dst, port, protocol) if port is not None else None,
-        matrix.pair_cells(src, dst) if port is None else [],
-        network_findings(inventory, net, profile), traced, judged)
+        traced, judged = trace_cell(inventory, net, src, dst, port, protocol, trace_with, families[0])
+    findings = network_findings(inventory, net, profile)
+    if port is None:
+        cells = [c for c in matrix.pair_cells(src, dst) if c.family in families]
+        return ExplainReport(net, profile.name, src, dst, port, protocol, None, cells, findings, traced, judged)
+    if len(families) > 1:  # a dual-stack pair, no family asked: one verdict per family, as cells
+        one = PortRange(protocol, port, port)
+        cells = [Cell(src.key, dst.key, protocol, one, matrix.judge(src, dst, port, protocol, f), f) for f in families]
+        return ExplainReport(net, profile.name, src, dst, port, protocol, None, cells, findings, traced, judged,
+                             families[0])
+    return ExplainReport(net, profile.name, src, dst, port, protocol, matrix.judge(src, dst, port, protocol, families[0]),
+                         [], findings, traced, judged, families[0])
 
 
 def trace_cell(inventory: Inventory, network: Ref, src: Endpoint, dst: Endpoint, port: int, protocol: Protocol,
-               sources: Sources) -> tuple[Trace, Judgement | None]:
+               sources: Sources, family: int | None = None) -> tuple[Trace, Judgement | None]:
     """Locate both ends' logical ports and MACs in NB, then ask OVN's tracer what the pipeline does; beside it,
-    segcheck's own evaluation of the same ACLs (None when NB cannot be read)."""
+    segcheck's own evaluation of the same ACLs (None when NB cannot be read). The packet is of `family` (None:
+    from and to the first addresses)."""
     tracer = sources.tracer()
     if tracer is None:
         return Trace("unknown", "no OVN southbound database to trace with"), None
@@ -171,16 +193,17 @@ def trace_cell(inventory: Inventory, network: Ref, src: Endpoint, dst: Endpoint,
     if programmed.nb is None:
         return Trace("unknown", "; ".join(programmed.errors) or "OVN northbound not readable"), None
     plane = ProgrammedPlane(programmed.nb, inventory.networks[network])
-    judged = plane.judge(src, dst, port, protocol)
+    judged = plane.judge(src, dst, port, protocol, family)
     inport = plane.port_of(src)
-    if inport is None or src.ip is None or dst.ip is None:
+    src_ip, dst_ip = address_of(src, family), address_of(dst, family)
+    if inport is None or src_ip is None or dst_ip is None:
         return Trace("unknown", f"no logical port or address for {src.key}"), judged
 
     def mac(e: Endpoint) -> str:
         row = plane.port_row(e)
         return row.macs[0] if row is not None and row.macs and isinstance(e, Attachment) else UNKNOWN_MAC
 
-    flow = trace_flow(inport, mac(src), mac(dst), str(src.ip), str(dst.ip), protocol.value, port)
+    flow = trace_flow(inport, mac(src), mac(dst), str(src_ip), str(dst_ip), protocol.value, port)
     return tracer(plane.switch_name, flow), judged
 
 
@@ -209,20 +232,22 @@ def probe_cell(inventory: Inventory, sources: Sources, source: str, destination:
                network: Ref | None = None, namespace: str | None = None) -> ProbeReport:
     """Send a real probe for one cell and set it beside its expected and programmed verdicts. When the cell is
     allowed and the destination declares a check for the port (tcp, http, postgres), the check runs too."""
-    net, src, dst, port, protocol = _resolve(inventory, source, destination, network, namespace)
+    net, src, dst, port, protocol, asked = _resolve(inventory, source, destination, network, namespace)
     if port is None:
         raise UsageError(f"{destination!r}: give a port, e.g. {destination}:{EXAMPLE_PORT}")
     programmed = read_programmed(sources)
     checker = _checker(inventory, net, sources, programmed, profile, extra=(src, dst))
-    observed, _ = checker.observe([single_cell(checker, src, dst, port, protocol)],
+    family = _families(checker.expected, src, dst, asked)[0]  # dual-stack: the asked family, else the first
+    observed, _ = checker.observe([single_cell(checker, src, dst, port, protocol, family)],
                                   protocols=frozenset({Protocol.TCP, Protocol.UDP}))
     cell = observed[0]
     answer = None
     check = dst.check_for(port, protocol) if isinstance(dst, ExternalEndpoint) else None
     if check is not None and cell.observed is not None and cell.observed.verdict is Verdict.ALLOWED:
         netns = sources.locator().application_netns(src)
-        if netns is not None and dst.ip is not None:
-            answer = run_check(check, netns, str(dst.ip), port)
+        dst_ip = address_of(dst, cell.family)
+        if netns is not None and dst_ip is not None:
+            answer = run_check(check, netns, str(dst_ip), port)
     return ProbeReport(net, src, dst, port, protocol, cell, answer, programmed.errors)
 
 

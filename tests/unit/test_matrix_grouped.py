@@ -36,6 +36,18 @@ def world(request, tmp_path_factory) -> Path:
     return write_world(tmp_path_factory.mktemp(request.param), 120, 24, seed=3, shape=request.param)
 
 
+@pytest.fixture(scope="module")
+def dual_world(tmp_path_factory) -> Path:
+    return write_world(tmp_path_factory.mktemp("dual"), 120, 24, seed=3, shape="dual")
+
+
+def test_grouped_json_states_every_pair_exactly_as_the_per_pair_form_on_a_dual_stack_network(dual_world):
+    test_grouped_json_states_every_pair_exactly_as_the_per_pair_form(dual_world)
+    doc = json.loads(run("matrix", "-f", str(dual_world), "-o", "json").output)
+    families = {c.get("family") for v in doc["verdicts"] for c in v["cells"]}
+    assert families == {"ipv4", "ipv6"}
+
+
 def test_grouped_json_states_every_pair_exactly_as_the_per_pair_form(world):
     grouped, pairs = run("matrix", "-f", str(world), "-o", "json"), run("matrix", "-f", str(world), "-o", "json", "--pairs")
     assert grouped.exit_code == pairs.exit_code, grouped.output[-500:]

@@ -102,14 +102,15 @@ class UpstreamNb:
                     "k8s.ovn.org/id": f"{self.ctrl}:NetpolNamespace:{ns}:{gress}:{kind}"}))
             self.groups[name] = PortGroup(name, frozenset(ports), tuple(acl_ids), tuple(sorted(ids.items())))
 
-    def pod_selector_set(self, key: str, *ips: str) -> str:
-        primary = f"{self.ctrl}:PodSelector:{key}:v4"
+    def pod_selector_set(self, key: str, *ips: str, family: str = "v4") -> str:
+        """One family's set (`ip-family` v4/v6 is the last part of the primary id the name hashes)."""
+        primary = f"{self.ctrl}:PodSelector:{key}:{family}"
         self.sets[fnv(primary)] = ips
         return fnv(primary)
 
-    def namespace_set(self, ns: str, *ips: str) -> str:
-        self.sets[fnv(f"{self.ctrl}:Namespace:{ns}:v4")] = ips
-        return fnv(f"{self.ctrl}:Namespace:{ns}:v4")
+    def namespace_set(self, ns: str, *ips: str, family: str = "v4") -> str:
+        self.sets[fnv(f"{self.ctrl}:Namespace:{ns}:{family}")] = ips
+        return fnv(f"{self.ctrl}:Namespace:{ns}:{family}")
 
     def build(self) -> NbSnapshot:
         switch = f"{self.net}_ovn_{self.topology}_switch"

@@ -17,7 +17,6 @@ Ingress ACLs are `to-lport` on `outport == @pg`; egress ACLs `from-lport` on `in
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
@@ -28,6 +27,7 @@ from ..northbound import APPLY_AFTER_LB
 from ..policy import Direction, Peer
 from ..selectors import EVERYTHING
 from . import ids, objects
+from .families import network_families
 from .matches import (ARP_ALLOW_MATCH, address_set_match, all_ips_match, ip_block_match, l4_matches,
                       port_match)
 from .names import network_controller
@@ -93,13 +93,6 @@ class DesiredState:
     @property
     def acls(self) -> tuple[AclSpec, ...]:
         return tuple(acl for pg in self.port_groups for acl in pg.acls)
-
-
-def network_families(network: Network) -> tuple[int, ...]:
-    """`IPMode()` of a secondary network: the families of its subnets (none without IPAM)."""
-    # A layer3 subnet reads `10.1.0.0/16/24` (cluster CIDR / host prefix): the family is in its first part.
-    return tuple(sorted({ipaddress.ip_network("/".join(s.strip().split("/")[:2]), strict=False).version
-                         for s in network.subnets}))
 
 
 def _acl(direction: Direction, priority: int, match: str, action: str, name: str, acl_ids: dict[str, str]) -> AclSpec:
