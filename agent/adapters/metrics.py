@@ -2,8 +2,9 @@
 
 Labels stay low-cardinality (network, class, kind, source, result, and policy: bounded by the policies); per-pair
 detail lives at /v1/matrix, except the few worst drifting pairs, capped (`max_drift_pairs`), as an info metric.
-Cells and their drift are counted as `counted_drift` says, so that sums over a cluster's agents count a cross-node
-cell once (at its source's node) and a half's controller drift at the node whose zone programs it.
+Cells, their drift and drifting pairs are counted as `counted_drift` and `counts_its_pair` say, so that sums over a
+cluster's agents count a cross-node cell once (at its source's node) and a half's controller drift at the node
+whose zone programs it.
 No `_created` series: families are built by hand, never from client-side counter objects.
 """
 
@@ -21,7 +22,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.exposition import generate_latest
 
-from ..core.drift import DRIFT_CLASSES, CheckedCell, counted_drift, counted_here
+from ..core.drift import DRIFT_CLASSES, CheckedCell, counted_drift, counted_here, counts_its_pair
 from ..core.drift_attribution import drifting_pairs, policy_drift
 from ..core.findings import FindingKind
 from ..core.manifests import MODELLED_KINDS
@@ -49,11 +50,12 @@ def _drift_detail(state: AgentState, max_pairs: int) -> Iterator[Metric]:
     for net in state.networks:
         name = str(net.network)
         # One pass over all cells; the rest sees only the drifting ones, each with the drift counted here.
-        cells = [c if counted_drift(c) == c.drift else replace(c, drift=counted_drift(c)) for c in net.cells if c.drift]
+        drifts = [c for c in net.cells if c.drift]
+        cells = [c if counted_drift(c) == c.drift else replace(c, drift=counted_drift(c)) for c in drifts]
         cells = [c for c in cells if c.drift]
         for (policy, cls), n in sorted(policy_drift(cells).items(), key=lambda kv: (kv[0][0], kv[0][1].value)):
             by_policy.add_metric([name, policy, cls.value], n)
-        count.add_metric([name], len({(c.source, c.destination) for c in cells}))
+        count.add_metric([name], len({(c.source, c.destination) for c in drifts if counts_its_pair(c)}))
         drifting.extend(cells)
     pairs = GaugeMetricFamily("segcheck_drift_pair_info",
                               f"The worst drifting pairs (at most {max_pairs}), each by its worst cell.",

@@ -104,6 +104,18 @@ def counted_drift(cell: CheckedCell) -> tuple[DriftClass, ...]:
     return (DriftClass.CONTROLLER,) if DriftClass.CONTROLLER in cell.drift else ()
 
 
+def counts_its_pair(cell: CheckedCell) -> bool:
+    """Whether the cell makes its pair count as drifting on this node (`segcheck_drift_pairs`), so that summed over
+    nodes a pair counts once: where the cell is counted here, when it drifts; elsewhere, when this node's half is
+    wrong, unless that half blocks a probed cell policy allows (the source's node then reports the blackhole)."""
+    if counted_here(cell):
+        return bool(cell.drift)
+    if DriftClass.CONTROLLER not in cell.drift:
+        return False
+    blocks = cell.programmed is not None and cell.programmed.verdict is Verdict.DENIED
+    return not (blocks and cell.expected.verdict is Verdict.ALLOWED and cell.protocol is Protocol.TCP)
+
+
 def sample_port(ports: PortRange, destination: Endpoint) -> int:
     """Probe a port the destination declares when the range holds one (a real answer beats an RST)."""
     for sp in getattr(destination, "ports", ()) or ():

@@ -140,18 +140,23 @@ def worker0_series(prom: Prometheus) -> dict[tuple[str, tuple[tuple[str, str], .
 
 
 def composed_counts(report: ClusterReport) -> dict[str, int]:
-    return {cls.value: sum(1 for c in report.checked if cls in c.drift) for cls in DRIFT_CLASSES}
+    counts = {cls.value: sum(1 for c in report.checked if cls in c.drift) for cls in DRIFT_CLASSES}
+    counts["pairs"] = len({(c.network, c.source, c.destination) for c in report.checked if c.drift})
+    return counts
 
 
 def summed_counts(prom: Prometheus) -> dict[str, int]:
-    """What the dashboards' drift stats show: segcheck_drift_cells summed over the agents, per class."""
-    return {cls.value: int(value(prom.query(f'sum(segcheck_drift_cells{{{JOB}, class="{cls.value}"}})')))
-            for cls in DRIFT_CLASSES}
+    """What the dashboards' drift stats show: segcheck_drift_cells summed over the agents, per class, and the
+    drifting pairs (segcheck_drift_pairs) summed over the agents."""
+    counts = {cls.value: int(value(prom.query(f'sum(segcheck_drift_cells{{{JOB}, class="{cls.value}"}})')))
+              for cls in DRIFT_CLASSES}
+    counts["pairs"] = int(value(prom.query(f"sum(segcheck_drift_pairs{{{JOB}}})")))
+    return counts
 
 
 def settled(prom: Prometheus, clients: list[AgentClient], want: Callable[[ClusterReport], bool]) -> ClusterReport:
-    """Wait until the composed view holds `want` and the dashboards' sums per class, from scrapes of both agents
-    taken after the view was composed, equal its counts."""
+    """Wait until the composed view holds `want` and the dashboards' sums (cells per class, drifting pairs), from
+    scrapes of both agents taken after the view was composed, equal its counts."""
     taken: list[tuple[ClusterReport, float]] = []
     last: list[object] = [None]
 

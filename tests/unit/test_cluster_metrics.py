@@ -45,23 +45,26 @@ def inventory(tmp_path_factory):
     return inv
 
 
-def zones(*, ingress_allow: bool = True):
-    """Both zones with the seed and the allow policy; `ingress_allow=False`: worker-1 lost its ingress ACL."""
+def zones(*, ingress_allow: bool = True, ingress_deny: bool = True):
+    """Both zones with the seed and the allow policy; `ingress_allow=False`: worker-1 lost its ingress ACL;
+    `ingress_deny=False`: worker-1 lost vm-server's ingress default deny."""
     egress = acl("a110e001", "from-lport", 1001, "allow-related",
                  "ip4.dst == 192.168.200.20/32 && tcp && tcp.dst==8080 && inport == @pg_cs_egress")
     ingress = acl("a110e002", "to-lport", 1001, "allow-related",
                   "ip4.src == 192.168.200.10/32 && tcp && tcp.dst==8080 && outport == @pg_cs_ingress")
     w0 = zone(POD_LSP).group("pg_cs_egress", (POD_LSP,), egress, owner="default:allow-client-to-server")
-    w1 = zone(VM_LSP)
+    w1 = zone(VM_LSP, ingress_deny=ingress_deny)
     if ingress_allow:
         w1 = w1.group("pg_cs_ingress", (VM_LSP,), ingress, owner="default:allow-client-to-server")
     return w0, w1
 
 
-def node_states(inventory, w0, w1, observed: Verdict):
-    """Each node's cells as its agent publishes them; worker-0 probed podclient -> vm-server and saw `observed`."""
-    seen = Judgement(observed, (Reason("probe/test"),))
-    cells0 = [c.with_observed(seen) if (c.source, c.destination) == (POD, VM) else c
+def node_states(inventory, w0, w1, observed: Verdict | None):
+    """Each node's cells as its agent publishes them; worker-0 probed podclient -> vm-server and saw `observed`
+    (None: what policy expects, as the worker-0 half and the dataplane deliver it)."""
+    def seen(c):
+        return Judgement(observed or c.expected.verdict, (Reason("probe/test"),))
+    cells0 = [c.with_observed(seen(c)) if (c.source, c.destination) == (POD, VM) else c
               for c in plan(inventory, w0, "worker-0")]
     cells1 = plan(inventory, w1, "worker-1")
     return {"worker-0": cells0, "worker-1": cells1}
@@ -93,7 +96,7 @@ def test_a_blackhole_across_nodes_is_counted_once_and_the_wrong_half_where_it_is
     assert counted_drift(across1) == (DriftClass.CONTROLLER,)  # what its metrics count
     assert summed(states, "segcheck_drift_cells", **{"class": "blackhole"}) == 1
     assert summed(states, "segcheck_drift_cells", **{"class": "controller"}) == 1
-    assert summed(states, "segcheck_drift_pairs") == 2  # the pair at worker-0, its wrong half at worker-1
+    assert summed(states, "segcheck_drift_pairs") == 1  # at worker-0, whose probe sees the blackhole
     assert summed(states, "segcheck_policy_drift_cells", **{"class": "blackhole"}) == 1
     pairs = {n: samples(state_of(c)).get("segcheck_drift_pair_info", []) for n, c in states.items()}
     assert [(p["source"], p["class"]) for p in pairs["worker-0"]] == [(POD, "blackhole")]
@@ -111,3 +114,12 @@ def test_a_cell_misprogrammed_in_both_zones_is_controller_drift_in_each(inventor
     assert all(DriftClass.LEAK in c.drift for c in across["worker-0"])
     assert [counted_drift(c) for c in across["worker-1"]] == [(DriftClass.CONTROLLER,)] * len(across["worker-1"])
     assert all(set(counted_drift(c)) == {DriftClass.LEAK, DriftClass.CONTROLLER} for c in across["worker-0"])
+
+
+def test_a_wrong_half_alone_is_one_drifting_pair_at_its_node(inventory):
+    # worker-1 lost vm-server's ingress default deny: worker-0's egress half still denies podclient -> vm-server,
+    # so only worker-1 knows; it counts the pair (and the DB's traffic to vm-server, judged whole there).
+    states = node_states(inventory, *zones(ingress_deny=False), observed=None)
+    pairs = {n: float(samples(state_of(c))["segcheck_drift_pairs"][0]["value"]) for n, c in states.items()}
+    drifting1 = {(c.source, c.destination) for c in states["worker-1"] if c.drift}
+    assert (POD, VM) in drifting1 and pairs == {"worker-0": 0, "worker-1": len(drifting1)}
