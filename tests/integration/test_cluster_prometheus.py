@@ -199,6 +199,7 @@ def test_both_agents_are_scraped_and_the_untampered_cluster_agrees(prom, clients
     # Every cell of the cluster is counted once over the agents: the cross-node ones at their source's node.
     cells = per_node(prom, f"segcheck_cells{{{JOB}}}")
     assert set(cells) == set(NODES) and all(n > 0 for n in cells.values())
+    assert sum(cells.values()) == len(report.checked), (cells, len(report.checked))
     assert value(prom.query(f'sum(segcheck_drift_cells{{{JOB}}})')) == 0
 
 
