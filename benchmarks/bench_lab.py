@@ -15,7 +15,10 @@ RSS is read from `/proc/PID/status` of each daemon after the apply (`Lab.measure
 beside it for the cluster. The baseline of the ratios is the warm `up` (the cost of merely asking a healthy lab),
 and for the cluster the one-node lab's figures, all measured in the same run.
 
-Run (root): python3 benchmarks/bench_lab.py [--cycles 3] [--nodes 2] [--max-seconds 150]
+With `--layer2`, the cluster is also built from examples/seed-layer2 (a layer2 network across the nodes: remote
+ports, interconnect tunnel keys, geneve), its figures against the localnet cluster's of the same run.
+
+Run (root): python3 benchmarks/bench_lab.py [--cycles 3] [--nodes 2] [--layer2] [--max-seconds 150]
 Prints numbers; it is not a pass/fail test.
 """
 
@@ -43,6 +46,8 @@ from segcheck.agent.lab.seed import packaged_seed
 from segcheck.agent.lab.topology import topology_from_inventory
 
 NET = Ref("default", "tenantblue")
+LAYER2_NET = Ref("default", "tenantgreen")
+LAYER2_SEED = Path(__file__).resolve().parents[1] / "examples" / "seed-layer2"
 MIB = 1024 * 1024
 
 
@@ -52,12 +57,12 @@ def new_lab() -> Lab:
     return Lab(state_dir=state_dir, prefix=f"scb{secrets.token_hex(3)}-")
 
 
-def new_cluster(inventory, nodes: int) -> LabCluster:  # type: ignore[no-untyped-def]
+def new_cluster(inventory, nodes: int, net: Ref = NET) -> LabCluster:  # type: ignore[no-untyped-def]
     state_dir = Path(tempfile.mkdtemp(prefix="segcheck-bench-", dir="/tmp"))
     os.chmod(state_dir, 0o755)
-    topology = topology_from_inventory(inventory, NET)
+    topology = topology_from_inventory(inventory, net)
     return LabCluster(state_dir, f"scb{secrets.token_hex(2)}-", topology, nodes,
-                      place(topology, node_names(nodes), declared_nodes(inventory, NET)))
+                      place(topology, node_names(nodes), declared_nodes(inventory, net)))
 
 
 def timed(fn) -> tuple[float, object]:  # type: ignore[no-untyped-def]
@@ -89,8 +94,8 @@ def cycle(inventory) -> dict[str, object]:  # type: ignore[no-untyped-def]
     return row
 
 
-def cluster_cycle(inventory, nodes: int) -> dict[str, object]:  # type: ignore[no-untyped-def]
-    cluster = new_cluster(inventory, nodes)
+def cluster_cycle(inventory, nodes: int, net: Ref = NET) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    cluster = new_cluster(inventory, nodes, net)
     row: dict[str, object] = {"prefix": cluster.prefix}
     down_done = False
     try:
@@ -99,8 +104,8 @@ def cluster_cycle(inventory, nodes: int) -> dict[str, object]:  # type: ignore[n
         row["phases_ms"] = bringup.get("phases_ms", {})
         row["node_up"] = bringup.get("node_seconds", {})
         row["warm_up"], _ = timed(cluster.up)
-        row["apply"], _ = timed(lambda: cluster.apply(inventory, NET))
-        row["reapply"], _ = timed(lambda: cluster.apply(inventory, NET))
+        row["apply"], _ = timed(lambda: cluster.apply(inventory, net))
+        row["reapply"], _ = timed(lambda: cluster.apply(inventory, net))
         m = cluster.measurements()
         row["rss"] = {part: v["rss_total_bytes"] for part, v in m["per_node"].items()}
         row["pss"] = {part: v["pss_total_bytes"] for part, v in m["per_node"].items()}
@@ -114,13 +119,14 @@ def cluster_cycle(inventory, nodes: int) -> dict[str, object]:  # type: ignore[n
     return row
 
 
-def report_cluster(rows: list[dict], single: list[dict], nodes: int) -> None:  # type: ignore[type-arg]
-    print(f"\n{nodes}-node cluster ({len(rows)} cycles): {'step':<12}{'median s':>10}{'/ 1-node':>10}")
+def report_cluster(rows: list[dict], single: list[dict], nodes: int, what: str = "cluster",  # type: ignore[type-arg]
+                   baseline: str = "1-node", baseline_long: str = "the one-node lab's") -> None:
+    print(f"\n{nodes}-node {what} ({len(rows)} cycles): {'step':<12}{'median s':>10}{'/ ' + baseline:>12}")
     for key, label in (("cold_up", "cold up"), ("warm_up", "warm up"), ("apply", "apply seed"),
                        ("reapply", "re-apply"), ("down", "down")):
         med = statistics.median([r[key] for r in rows])
         base = statistics.median([r[key] for r in single]) if single else float("nan")
-        print(f"{'':<28}{label:<12}{med:>10.3f}{med / base:>9.1f}x")
+        print(f"{'':<28}{label:<12}{med:>10.3f}{med / base:>11.1f}x")
     parts = sorted({p for r in rows for p in r["rss"]})
     print(f"\n{'part':<24}{'median RSS MiB':>16}{'median PSS MiB':>16}{'node up s':>11}")
     for part in parts:
@@ -131,7 +137,7 @@ def report_cluster(rows: list[dict], single: list[dict], nodes: int) -> None:  #
     total = statistics.median([r["rss_total"] for r in rows]) / MIB
     base_total = statistics.median([r["rss_total"] for r in single]) / MIB if single else float("nan")
     print(f"{'total':<24}{total:>16.1f}{statistics.median([r['pss_total'] for r in rows]) / MIB:>16.1f}"
-          f"   ({total / base_total:.2f}x the one-node lab's RSS)")
+          f"   ({total / base_total:.2f}x {baseline_long} RSS)")
 
 
 def stats(values: list[float]) -> tuple[float, float, float]:
@@ -142,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cycles", type=int, default=3)
     ap.add_argument("--nodes", type=int, default=2, help="also measure a lab cluster of this many nodes (0: not)")
+    ap.add_argument("--layer2", action="store_true", help="also build the cluster from examples/seed-layer2")
     ap.add_argument("--max-seconds", type=float, default=150.0, help="start no new cycle after this")
     args = ap.parse_args(argv)
     if os.geteuid() != 0:
@@ -200,6 +207,24 @@ def main(argv: list[str] | None = None) -> int:
                   f"warm up {r['warm_up']:.3f}s, apply {r['apply']:.3f}s, down {r['down']:.2f}s", flush=True)
         if cluster_rows:
             report_cluster(cluster_rows, rows, args.nodes)
+        if args.layer2 and cluster_rows:
+            l2_inventory, errors = load_inventory([LAYER2_SEED])
+            if errors:
+                print(f"layer2 seed manifests do not load: {errors}", file=sys.stderr)
+                return 3
+            l2_rows = []
+            for i in range(max(0, args.cycles)):
+                if time.monotonic() - started > args.max_seconds:
+                    print(f"  layer2 cluster cycle {i + 1}: skipped (--max-seconds reached)")
+                    continue
+                l2_rows.append(cluster_cycle(l2_inventory, args.nodes, LAYER2_NET))
+                r = l2_rows[-1]
+                print(f"  layer2 cluster cycle {i + 1} ({r['prefix']}, {args.nodes} nodes): cold up "
+                      f"{r['cold_up']:.2f}s, warm up {r['warm_up']:.3f}s, apply {r['apply']:.3f}s, "
+                      f"down {r['down']:.2f}s", flush=True)
+            if l2_rows:
+                report_cluster(l2_rows, cluster_rows, args.nodes, "layer2 cluster", "localnet",
+                               "the localnet cluster's")
     load1 = os.getloadavg()
     print(f"\nload average after {load1[0]:.2f} (other work on this machine competes for the {os.cpu_count()} CPUs)")
     return 0

@@ -29,7 +29,7 @@ from segcheck.agent.lab.controller import SEED_NETWORK, ApplyReport, LabControll
 from segcheck.agent.lab.errors import LabError, LabUnavailable
 from segcheck.agent.lab.lab import DEFAULT_OVNK_VERSION, DEFAULT_PREFIX, DEFAULT_STATE_DIR, Lab
 from segcheck.agent.lab.ovs_install import DEFAULT_CACHE_DIR
-from segcheck.agent.lab.topology import topology_from_inventory
+from segcheck.agent.lab.topology import TOPOLOGIES, topology_from_inventory
 
 EXIT_UNAVAILABLE = 3
 EXIT_FAILED = 4
@@ -123,7 +123,7 @@ def _emit(data: dict[str, Any], output: str, render: Callable[[dict[str, Any]], 
 @click.group("lab")
 @click.option("-v", "--verbose", is_flag=True, help="Log what the lab does.")
 def lab(verbose: bool) -> None:
-    """A local OVS/OVN localnet lab of the seed scenario (needs root)."""
+    """A local OVS/OVN lab of the seed scenario, or of a localnet or layer2 network of other manifests (needs root)."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
 
 
@@ -156,11 +156,11 @@ def _network(inventory: Inventory, text: str | None) -> Ref:
     elif SEED_NETWORK in inventory.networks:
         ref = SEED_NETWORK
     else:
-        localnets = sorted(r for r, n in inventory.networks.items() if n.topology == "localnet")
-        if len(localnets) != 1:
-            raise click.UsageError(f"say which network with --network NS/NAD (localnet networks in the manifests: "
-                                   f"{', '.join(map(str, localnets)) or 'none'})")
-        ref = localnets[0]
+        buildable = sorted(r for r, n in inventory.networks.items() if n.topology in TOPOLOGIES)
+        if len(buildable) != 1:
+            raise click.UsageError(f"say which network with --network NS/NAD (localnet and layer2 networks in the "
+                                   f"manifests: {', '.join(map(str, buildable)) or 'none'})")
+        ref = buildable[0]
     key = inventory.network_of(ref)  # any NAD of the network names it
     if key is None:
         raise click.UsageError(f"no NetworkAttachmentDefinition {ref} in the manifests")
@@ -199,8 +199,8 @@ def _render_apply(report: dict[str, Any]) -> str:
 _manifest_option = click.option("-f", "--filename", "paths", multiple=True, type=click.Path(path_type=Path),
                                 help="Manifest file or folder (repeatable). Default: the packaged examples/seed.")
 _network_option = click.option("--network", default=None, metavar="NS/NAD",
-                               help="The localnet network to build/program (default: default/tenantblue, or the "
-                                    "only localnet network in the manifests).")
+                               help="The localnet or layer2 network to build/program (default: default/tenantblue, "
+                                    "or the only such network in the manifests).")
 
 _profile_option = click.option(
     "--ovnk-version", "ovnk_version", type=click.Choice(sorted(PROFILES)), default=None,

@@ -24,10 +24,11 @@ class OvsPort:
 
 
 def is_workload_port(attachment: Attachment, lsp: str) -> bool:
-    """Whether `lsp` is the attachment's logical switch port (a VM's: any virt-launcher pod's of that VM)."""
+    """Whether `lsp` is the attachment's logical switch port (a VM's: any virt-launcher pod's of that VM), named
+    after the NAD the workload attached through (another namespace's NAD of the network names another port)."""
     if attachment.kind is AttachmentKind.VM:
-        return is_launcher_port_of(lsp, attachment.network, attachment.ref)
-    return lsp == pod_port(attachment.network, attachment.ref)
+        return is_launcher_port_of(lsp, attachment.nad_ref, attachment.ref)
+    return lsp == pod_port(attachment.nad_ref, attachment.ref)
 
 
 def workload_ports(attachment: Attachment, ovs: OvsSnapshot, bridge: str = INTEGRATION_BRIDGE) -> list[OvsPort]:

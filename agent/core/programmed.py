@@ -55,6 +55,7 @@ from .ovn_match import (
     port_constants,
 )
 from .ovnk import ids, names, ownership
+from .ovnk import ports as ovnk_ports
 from .ovnk.versions import NbShapes
 
 L4_PROTOCOLS = ("tcp", "udp", "sctp")
@@ -370,7 +371,8 @@ class ProgrammedPlane:
 
     def remote_node(self, endpoint: Endpoint) -> tuple[bool, str | None]:
         """(True, its node) when, in zone mode, the workload runs in another node's zone: this NB holds no
-        port of it, or only a `remote` one (layer2 transit), and it is not declared on this node. An external
+        port of it, or only a `remote` one (layer2 transit), and it is not declared on this node. Its node: as
+        declared, else the chassis its remote port requests (OVN-K writes the pod's node there). An external
         endpoint is never remote itself: it is reached through whichever node's localnet port."""
         if self.zone is None or not isinstance(endpoint, Attachment):
             return False, None
@@ -379,7 +381,8 @@ class ProgrammedPlane:
             return False, None
         if port is None and endpoint.node == self.zone:
             return False, None  # declared here but without a port: a missing port, not a remote workload
-        return True, endpoint.node
+        requested = dict(self._port(port).options).get(ovnk_ports.REQUESTED_CHASSIS) if port is not None else None
+        return True, endpoint.node or requested or None
 
     def owned_stages(self, source: Endpoint, destination: Endpoint) -> dict[Stage, str | None]:
         """The stages another zone runs for this pair, each with that zone's node (empty: this zone runs all)."""

@@ -2,12 +2,15 @@
 
 Each node is a one-node `Lab` of its own (its namespace `<stem>w<i>-ovs` with OVS br-int/br-ex, the bridge
 mapping, NB, SB, northd and ovn-controller) holding only the workloads placed on that node: its NB has only their
-logical switch ports, and `apply` programs each zone with only its local port-group members, as OVN-K does in
-interconnect mode (4.14's default). A remote workload has no port at all in a zone's localnet switch. The nodes'
-br-ex are joined by `PhysicalSegment` (a Linux bridge, the PostgreSQL `db` on it), so traffic between nodes
-really leaves one node's br-ex and enters the other's. The zones are interconnected as OVN-K does (`interconnect`:
-each node a geneve chassis with its encap IP on br-ex, known to every other zone as a remote chassis), so a layer2
-network's `type=remote` ports tunnel to their node over the same segment.
+logical switch ports (on layer2 also the `remote` ones, below), and `apply` programs each zone with only its local
+port-group members, as OVN-K does in interconnect mode (4.14's default). A remote workload has no port at all in a
+zone's localnet switch. The nodes' br-ex are joined by `PhysicalSegment` (a Linux bridge, the PostgreSQL `db` on
+it), so traffic between nodes really leaves one node's br-ex and enters the other's. The zones are interconnected
+as OVN-K does (`interconnect`: each node a geneve chassis with its encap IP on br-ex, known to every other zone as
+a remote chassis). A layer2
+network has a switch in every zone with the same tunnel key; a zone holds its local workloads' ports and every
+other node's workload as a `type=remote` port bound to that node's chassis, so traffic to it tunnels (geneve)
+to its node over the same segment.
 
 Placement: a workload's node from the manifests (a pod's `spec.nodeName`, a VMI's `status.nodeName`) when it
 names one of the cluster's nodes (`worker-0` ... `worker-<N-1>`); the others are dealt round robin in the order
@@ -44,7 +47,7 @@ from .ovs_install import DEFAULT_CACHE_DIR
 from .polling import require
 from .postgres import PostgresServer
 from .segment import PhysicalSegment
-from .topology import LabTopology, PodAttachment, VmAttachment, seed_topology
+from .topology import LabTopology, PodAttachment, RemoteAttachment, VmAttachment, seed_topology
 
 log = logging.getLogger(__name__)
 
@@ -107,11 +110,15 @@ class LabCluster:
                           for a in self.topology.attachments}
         self.nodes: dict[str, Lab] = {}
         for i, node in enumerate(self.node_names):
+            # A layer2 zone also holds every other node's workload, as a `remote` port bound to that node.
+            remotes = tuple(RemoteAttachment(a, self.placement[a.name]) for a in self.topology.attachments
+                            if self.placement[a.name] != node) if self.topology.network.is_layer2 else ()
             local = dataclasses.replace(
-                self.topology, hosts=(),
+                self.topology, hosts=(), remotes=remotes,
                 pods=tuple(p for p in self.topology.pods if self.placement[p.name] == node),
                 vms=tuple(v for v in self.topology.vms if self.placement[v.name] == node))
-            self.nodes[node] = Lab(self.state_dir / NODES_DIR / node, self._node_prefix(i), local, ovs_cache_dir)
+            self.nodes[node] = Lab(self.state_dir / NODES_DIR / node, self._node_prefix(i), local, ovs_cache_dir,
+                                   node_name=node)
         self.segment = PhysicalSegment(self.state_dir / "segment", prefix, self.topology)
 
     # ----------------------------------------------------------------- names and accessors
@@ -233,6 +240,9 @@ class LabCluster:
                 phases["uplinks"] = procs.monotonic_ms(t)
                 t = time.monotonic()
                 interconnect.connect_zones(list(self.nodes.values()))
+                if interconnect.bind_remote_ports(list(self.nodes.values())):
+                    for lab in self.nodes.values():
+                        lab.sync_hv(timeout=READY_TIMEOUT)
                 phases["interconnect"] = procs.monotonic_ms(t)
                 t = time.monotonic()
                 for init in initdb:

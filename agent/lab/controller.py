@@ -179,14 +179,16 @@ class LabController:
     # ----------------------------------------------------------------- writing NB
 
     def lsp_names(self, inventory: Inventory, network: Ref) -> dict[str, str]:
-        """Attachment key -> logical switch port, the way the lab wired it (a VM's port is its launcher's)."""
+        """Attachment key -> logical switch port, the way the lab wired it (a VM's port is its launcher's, and
+        each is named after the workload's own NAD reference, which may be another namespace's NAD of the
+        network)."""
         by_ref = {(a.namespace, a.name): a.pod_ref for a in self.lab.topology.attachments}
         out = {}
         for att in inventory.attachments_on(network):
             pod = by_ref.get((att.ref.namespace, att.ref.name))
             if pod is None:
                 pod = Ref(att.ref.namespace, launcher_pod_name(att.ref)) if att.kind is AttachmentKind.VM else att.ref
-            out[att.key] = names.pod_port(network, pod)
+            out[att.key] = names.pod_port(att.nad_ref, pod)  # named after the NAD the workload attached through
         return out
 
     def _replace_commands(self, current: OwnedRows, desired: DesiredState, lsp_uuids: Mapping[str, str],

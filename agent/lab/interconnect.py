@@ -1,6 +1,7 @@
 """OVN interconnect between a lab cluster's zones, as OVN-Kubernetes sets it up in 4.14: every node is an
 interconnect chassis (`ovn-is-interconn=true`) with a geneve encap IP, and each zone's SB knows the other nodes
-as remote chassis (`is-remote`), so layer2 traffic to a `type=remote` port is tunnelled to its node.
+as remote chassis (`is-remote`, with the node's name as its hostname, which a pod port's `requested-chassis`
+names), so layer2 traffic to a `type=remote` port is tunnelled to its node.
 
 Verified on the userspace datapath: the encap IP sits on br-ex's internal port (in the node's namespace, on the
 physical segment; never in the root namespace), ovs-vswitchd routes and resolves the tunnel's next hop itself.
@@ -37,12 +38,32 @@ def connect_zones(nodes: list[Lab]) -> None:
         netns.set_up(lab.ovs_netns, bridge)
         lab.run_vsctl("set", "Open_vSwitch", ".", f"external_ids:ovn-encap-ip={encap_ip(i)}",
                       "external_ids:ovn-is-interconn=true")
+    # Userspace tunnels resolve their next hop in ovs-vswitchd's own neighbour cache and drop what they send until
+    # it answers: the first packets between two zones would be lost (as false "denied" probes, or unconfirmed
+    # ones). Each node's cache is seeded with the other nodes' encap MACs (`tnl/neigh/set`).
+    macs = [lab.run_vsctl("get", "Interface", lab.topology.network.bridge, "mac_in_use").strip().strip('"')
+            for lab in nodes]
+    for i, lab in enumerate(nodes):
+        for j, mac in enumerate(macs):
+            if i != j:
+                lab.run_appctl("ovs-vswitchd", "tnl/neigh/set", lab.topology.network.bridge, encap_ip(j), mac)
     names = [chassis_name(lab) for lab in nodes]
     for i, lab in enumerate(nodes):
         for j, name in enumerate(names):
             if i != j:
                 lab.run_sbctl("--may-exist", "chassis-add", name, ENCAP_TYPE, encap_ip(j), "--",
-                              "set", "Chassis", name, "other_config:is-remote=true")
+                              "set", "Chassis", name, "other_config:is-remote=true", f"hostname={nodes[j].node_name}")
+
+
+def bind_remote_ports(nodes: list[Lab]) -> int:
+    """Bind every `remote` port of every zone to the chassis of the node its workload runs on; how many."""
+    by_node = {lab.node_name: lab for lab in nodes}
+    bound = 0
+    for lab in nodes:
+        for remote in lab.topology.remotes:
+            bind_remote_port(lab, lab.port_name(remote.attachment), by_node[remote.node])
+            bound += 1
+    return bound
 
 
 def bind_remote_port(lab: Lab, port: str, node: Lab) -> None:

@@ -1,4 +1,5 @@
-"""The lab: a real OVS + OVN localnet network in network namespaces, programmed the way OVN-Kubernetes does.
+"""The lab: a real OVS + OVN localnet or layer2 network in network namespaces, programmed the way OVN-Kubernetes
+does.
 
 `Lab.up()` builds it (idempotent), `Lab.down()` removes everything it made (also after a crash or a partial
 `up`), `Lab.status()` reports it. Accessors give the rest of segcheck the database URLs, namespaces, send
@@ -33,7 +34,7 @@ from .ovs_install import DEFAULT_CACHE_DIR, OvsInstall, locate_or_provision
 from .paths import MAX_UNIX_SOCKET_PATH, LabPaths
 from .polling import require
 from .postgres import PostgresServer
-from .topology import LabTopology, PodAttachment, VmAttachment, seed_topology
+from .topology import LabTopology, PodAttachment, VmAttachment, pod_uid, seed_topology
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ def _q(text: str) -> str:
 class Lab:
     def __init__(self, state_dir: Path | str = DEFAULT_STATE_DIR, prefix: str = DEFAULT_PREFIX,
                  topology: LabTopology | None = None, ovs_cache_dir: Path | str = DEFAULT_CACHE_DIR,
-                 ovnk_version: str | None = None) -> None:
+                 ovnk_version: str | None = None, node_name: str | None = None) -> None:
         if not _PREFIX_RE.match(prefix):
             raise ValueError(f"bad lab prefix {prefix!r}: lowercase letters/digits ending in '-', at most 12 chars")
         self.state_dir = Path(state_dir).absolute()
@@ -65,6 +66,8 @@ class Lab:
         self._ovs: OvsInstall | None = None
         self._ovn: OvnInstall | None = None
         self._ovnk_version = ovnk_version
+        # The Kubernetes node this lab stands for: its chassis' hostname, which pod ports' requested-chassis name.
+        self.node_name = node_name or f"{prefix}node"
 
     # ----------------------------------------------------------------- names and accessors
 
@@ -118,7 +121,7 @@ class Lab:
 
     @property
     def switch_name(self) -> str:
-        return ovnk_names.localnet_switch(self.topology.network.name)
+        return ovnk_names.network_switch(self.topology.network.name, self.topology.network.topology)
 
     @property
     def localnet_port_name(self) -> str:
@@ -126,8 +129,11 @@ class Lab:
 
     def lsp_name(self, name: str) -> str:
         """The logical switch port of a pod or VM (a VM's is named after its virt-launcher pod)."""
-        att = self._attachment(name)
-        return ovnk_names.pod_port(self.topology.network.nad, att.pod_ref)
+        return self.port_name(self._attachment(name))
+
+    def port_name(self, att: PodAttachment | VmAttachment) -> str:
+        """As OVN-K names it: after the NAD the workload's network selection names, and its (launcher) pod."""
+        return ovnk_names.pod_port(att.nad or self.topology.network.nad, att.pod_ref)
 
     def send_point(self, name: str) -> SendPoint:
         """Where probes from host `name` leave: pods from `net1`, VMs from the launcher's `k6t-` bridge with
@@ -315,7 +321,7 @@ class Lab:
         net = self.topology.network
         self.run_vsctl("--no-wait", "set", "Open_vSwitch", ".",
                        f"external_ids:system-id={self.prefix}node",
-                       f"external_ids:hostname={self.prefix}node",
+                       f"external_ids:hostname={self.node_name}",
                        f"external_ids:ovn-remote={self.sb_url}",
                        "external_ids:ovn-encap-type=geneve",
                        "external_ids:ovn-encap-ip=127.0.0.1",
@@ -359,41 +365,62 @@ class Lab:
         dmn.start_ovsdb(self.ovs, p, self.ovs_netns, self.daemons[name], db, schema, sock)
 
     def _program_nb(self) -> None:
-        """The NB contents OVN-Kubernetes writes for a localnet network and its pods (one transaction)."""
+        """The NB contents OVN-Kubernetes writes for the network and its pods (one transaction): a localnet
+        switch with its localnet port, or a layer2 switch with the interconnect tunnel keys and, on a cluster
+        node, the other nodes' workloads as `remote` ports."""
         net = self.topology.network
-        sw, lnp = self.switch_name, self.localnet_port_name
-        topology = "localnet"
+        sw = self.switch_name
         cmds: list[list[str]] = [
             ["--may-exist", "ls-add", sw],
             ["set", "Logical_Switch", sw, *(f"external_ids:{_q(k)}={_q(v)}"
-                                            for k, v in ovnk_ports.switch_ids(net.name, topology))],
-            ["--may-exist", "lsp-add", sw, lnp],
-            ["lsp-set-type", lnp, "localnet"],
-            ["lsp-set-addresses", lnp, ovnk_ports.LOCALNET_ADDRESSES],
-            ["lsp-set-options", lnp, f"{ovnk_ports.NETWORK_NAME_OPTION}={net.localnet_name}"],
+                                            for k, v in ovnk_ports.switch_ids(net.name, net.topology)),
+             *(f"other_config:{_q(k)}={_q(v)}" for k, v in ovnk_ports.switch_other_config(
+                 sw, net.topology, net.subnets, net.network_id))],
         ]
-        for att in self.topology.attachments:
-            lsp = self.lsp_name(att.name)
+        if not net.is_layer2:
+            lnp = self.localnet_port_name
+            cmds += [
+                ["--may-exist", "lsp-add", sw, lnp],
+                ["lsp-set-type", lnp, "localnet"],
+                ["lsp-set-addresses", lnp, ovnk_ports.LOCALNET_ADDRESSES],
+                ["lsp-set-options", lnp, f"{ovnk_ports.NETWORK_NAME_OPTION}={net.localnet_name}"],
+            ]
+        ports = [(att, self.node_name, False) for att in self.topology.attachments]
+        ports += [(r.attachment, r.node, True) for r in self.topology.remotes]
+        for att, node, remote in ports:
+            lsp = self.port_name(att)
             kind = AttachmentKind.VM if isinstance(att, VmAttachment) else AttachmentKind.POD
             addr = ovnk_ports.pod_port_addresses(kind, att.mac, [str(att.ip)], net.ipam)
+            options = ovnk_ports.pod_port_options(node, pod_uid(att.pod_ref), net.topology, att.tunnel_key)
+            port_type = ovnk_ports.remote_port_type(net.topology) if remote else None
             cmds += [
                 ["--may-exist", "lsp-add", sw, lsp],
                 ["lsp-set-addresses", lsp, addr],
                 ["lsp-set-port-security", lsp, addr],
-                ["set", "Logical_Switch_Port", lsp, *(f"external_ids:{_q(k)}={_q(v)}" for k, v in
-                                                      ovnk_ports.pod_port_ids(net.nad, net.name, topology,
-                                                                              att.namespace))],
+                ["set", "Logical_Switch_Port", lsp,
+                 *(f"external_ids:{_q(k)}={_q(v)}" for k, v in ovnk_ports.pod_port_ids(
+                     att.nad or net.nad, net.name, net.topology, att.namespace)),
+                 *(f"options:{_q(k)}={_q(v)}" for k, v in options)],
+                *([["lsp-set-type", lsp, port_type]] if port_type else []),
             ]
         argv: list[str] = []
         for cmd in cmds:
             argv += (["--"] if argv else []) + cmd
         self.run_nbctl(*argv)
 
-    def _plug(self, bridge: str, port: str, iface_id: str | None = None, mac: str | None = None) -> None:
+    def _plug(self, bridge: str, port: str, att: PodAttachment | VmAttachment | None = None) -> None:
         netns.set_up(self.ovs_netns, port)
-        # As OVN-K's CNI plugs a pod: the logical port it binds and the MAC it attached.
-        extra = ["--", "set", "Interface", port, f"external_ids:iface-id={iface_id}",
-                 *([f"external_ids:attached_mac={_q(mac)}"] if mac else [])] if iface_id else []
+        extra: list[str] = []
+        if att is not None:
+            # As OVN-K's CNI plugs a pod: the logical port it binds, the pod's UID, MAC and known addresses.
+            net = self.topology.network
+            kind = AttachmentKind.VM if isinstance(att, VmAttachment) else AttachmentKind.POD
+            known = [] if kind is AttachmentKind.VM and not net.ipam else [att.address]
+            ids = ovnk_ports.cni_interface_ids(self.port_name(att), att.mac, pod_uid(att.pod_ref), known,
+                                               att.nad or net.nad, net.name)
+            key, value = ovnk_ports.TRANSIENT_PORT
+            extra = [f"other_config:{key}={value}", "--", "set", "Interface", port,
+                     *(f"external_ids:{_q(k)}={_q(v)}" for k, v in ids)]
         self.run_vsctl("--may-exist", "add-port", bridge, port, *extra)
 
     def _wire_hosts(self) -> None:
@@ -404,7 +431,7 @@ class Lab:
             netns.set_mac(ns, pod.interface, pod.mac)
             netns.add_address(ns, pod.interface, pod.address)
             netns.set_up(ns, pod.interface)
-            self._plug("br-int", port, self.lsp_name(pod.name), pod.mac)
+            self._plug("br-int", port, pod)
         for vm in self.topology.vms:
             self._wire_vm(vm)
         for host in self.topology.hosts:
@@ -435,7 +462,7 @@ class Lab:
         netns.set_up(guest, devices.GUEST_INTERFACE)
         if self.topology.network.gateway:
             netns.add_default_route(guest, self.topology.network.gateway, devices.GUEST_INTERFACE)
-        self._plug("br-int", port, self.lsp_name(vm.name), vm.mac)
+        self._plug("br-int", port, vm)
 
     def _listener_pidfile(self, name: str) -> Path:
         return self.paths.run_dir / f"listener-{name}.pid"
@@ -469,8 +496,9 @@ class Lab:
         patch_out = ovnk_names.patch_port_to_br_int(lnp)
         bridge = self.topology.network.bridge
         # ovn-controller patches a localnet only into a chassis with a port of its switch bound there: a cluster
-        # node without local workloads has none (as on a real node), so there is nothing to wait for.
-        require(lambda: not self.topology.attachments or patch_in in self.run_vsctl("list-ports", "br-int").split()
+        # node without local workloads has none (as on a real node), and a layer2 network no localnet port.
+        require(lambda: not self.topology.attachments or self.topology.network.is_layer2
+                or patch_in in self.run_vsctl("list-ports", "br-int").split()
                 and patch_out in self.run_vsctl("list-ports", bridge).split(),
                 f"ovn-controller's localnet patch ports ({patch_in}, {patch_out})", timeout=READY_TIMEOUT)
         lsps = [self.lsp_name(a.name) for a in self.topology.attachments]

@@ -16,20 +16,21 @@ from ..core.sources import LivenessCheck, Locator, SnapshotReader, Tracer
 from .errors import LabUnavailable
 from .lab import Lab
 from .locator import LabLocator
-from .topology import LabTopology, topology_from_inventory
+from .topology import TOPOLOGIES, LabTopology, topology_from_inventory
 
 
 def manifest_topology(paths: Sequence[str]) -> LabTopology | None:
-    """The lab hosts the manifests `paths` make (their first localnet network); None: keep the seed's (the
-    check then says what it cannot locate)."""
+    """The lab hosts the manifests `paths` make (their first localnet network, else their first layer2 one);
+    None: keep the seed's (the check then says what it cannot locate)."""
     if not paths:
         return None
     inventory, _ = load_inventory(paths)
-    localnets = sorted(ref for ref, net in inventory.networks.items() if net.topology == "localnet")
-    if not localnets:
+    built = sorted((TOPOLOGIES.index(net.topology), ref) for ref, net in inventory.networks.items()
+                   if net.topology in TOPOLOGIES)
+    if not built:
         return None
     try:
-        return topology_from_inventory(inventory, localnets[0])
+        return topology_from_inventory(inventory, built[0][1])
     except ValueError:
         return None
 

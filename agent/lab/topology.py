@@ -1,4 +1,6 @@
-"""What a lab contains, as plain data: one localnet network, its pod and VM attachments, physical hosts.
+"""What a lab contains, as plain data: one localnet or layer2 network, its pod and VM attachments, physical hosts
+(localnet only: a layer2 network has no physical side), and on a cluster node the workloads of other nodes a
+layer2 zone holds as `remote` ports.
 
 Data only (no I/O): the seed is written out here, and `topology_from_inventory` builds the same shapes from
 parsed manifests (`seed_topology() == topology_from_inventory(<examples/seed>, default/tenantblue)`).
@@ -8,11 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import uuid
 from dataclasses import dataclass, field
 
 from segcheck.agent.core.inventory import Inventory
 from segcheck.agent.core.model import Attachment, AttachmentKind, ExternalEndpoint, Protocol, Ref
-from segcheck.agent.core.ovnk.names import LAUNCHER_POD_PREFIX, LAUNCHER_SUFFIX_LENGTH
+from segcheck.agent.core.ovnk.names import LAUNCHER_POD_PREFIX, LAUNCHER_SUFFIX_LENGTH, LAYER2
+
+LOCALNET = "localnet"
+TOPOLOGIES = (LOCALNET, LAYER2)
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,13 @@ class LabNetwork:
     cidr: str = "192.168.200.0/24"
     gateway: str | None = "192.168.200.1"  # nothing answers there; guests are configured with it as in the seed
     ipam: bool = False  # the NAD has subnets: OVN-K then knows every address (else a VM's port holds its MAC only)
+    topology: str = LOCALNET  # or layer2: no localnet port, one switch per zone joined by tunnel keys
+    subnets: tuple[str, ...] = ()  # the NAD's `subnets` (a layer2 switch carries them in other_config)
+    network_id: int = 1  # the id OVN-K's cluster manager gives the network (its layer2 tunnel key derives from it)
+
+    @property
+    def is_layer2(self) -> bool:
+        return self.topology == LAYER2
 
     @property
     def bridge_mapping(self) -> str:
@@ -61,6 +74,8 @@ class PodAttachment(_Addressed):
     interface: str = "net1"
     labels: tuple[tuple[str, str], ...] = ()
     listeners: tuple[ServiceListener, ...] = ()
+    nad: Ref | None = None  # the NAD the pod's network selection names (None: the network's own)
+    tunnel_key: int = 0  # layer2: the port's tunnel key, the same in every zone
 
     @property
     def ref(self) -> Ref:
@@ -81,6 +96,8 @@ class VmAttachment(_Addressed):
     vm_network: str = "underlay"  # the VM spec's network/interface name; KubeVirt hashes it into device names
     labels: tuple[tuple[str, str], ...] = ()
     listeners: tuple[ServiceListener, ...] = ()
+    nad: Ref | None = None
+    tunnel_key: int = 0
 
     @property
     def ref(self) -> Ref:
@@ -105,11 +122,20 @@ class PhysicalHost(_Addressed):
 
 
 @dataclass(frozen=True)
+class RemoteAttachment:
+    """A workload of another node, as a layer2 zone holds it: a `remote` port bound to that node's chassis."""
+
+    attachment: PodAttachment | VmAttachment
+    node: str
+
+
+@dataclass(frozen=True)
 class LabTopology:
     network: LabNetwork = field(default_factory=LabNetwork)
     pods: tuple[PodAttachment, ...] = ()
     vms: tuple[VmAttachment, ...] = ()
     hosts: tuple[PhysicalHost, ...] = ()
+    remotes: tuple[RemoteAttachment, ...] = ()  # layer2 cluster nodes only
 
     @property
     def attachments(self) -> tuple[PodAttachment | VmAttachment, ...]:
@@ -131,6 +157,16 @@ class LabTopology:
         for vm in self.vms:
             if not vm.launcher_pod:
                 raise ValueError(f"VM {vm.name}: no virt-launcher pod name")
+        if self.network.topology not in TOPOLOGIES:
+            raise ValueError(f"the lab builds localnet and layer2 networks, not {self.network.topology!r}")
+        if self.network.is_layer2:
+            if self.hosts:
+                raise ValueError("a layer2 network has no physical side: no physical hosts")
+            keys = [a.tunnel_key for a in (*self.attachments, *(r.attachment for r in self.remotes))]
+            if any(k <= 0 for k in keys) or len(set(keys)) != len(keys):
+                raise ValueError(f"layer2 ports need distinct positive tunnel keys, have {keys}")
+        elif self.remotes:
+            raise ValueError("a localnet zone holds no ports of other nodes' workloads")
 
 
 def seed_topology() -> LabTopology:
@@ -161,6 +197,12 @@ def launcher_pod_name(vm: Ref) -> str:
     """A stable stand-in for the VM's virt-launcher pod (the real suffix is random; the lab needs a fixed one)."""
     digest = hashlib.sha256(str(vm).encode()).digest()
     return f"{LAUNCHER_POD_PREFIX}{vm.name}-" + "".join(_SUFFIX_ALPHABET[b % len(_SUFFIX_ALPHABET)] for b in digest[:LAUNCHER_SUFFIX_LENGTH])
+
+
+def pod_uid(pod: Ref) -> str:
+    """A stable stand-in for a pod's UID (the API server's is random): OVN-K writes it as the port's
+    `iface-id-ver`, the CNI on the OVS interface, and ovn-controller binds only when both agree."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"segcheck-lab:pod/{pod}"))
 
 
 def _ip_bytes(ip: ipaddress.IPv4Address) -> list[str]:
@@ -212,18 +254,20 @@ def _host_of(ep: ExternalEndpoint, ip: ipaddress.IPv4Address, prefix: int) -> Ph
 
 
 def topology_from_inventory(inventory: Inventory, network: Ref, bridge: str = DEFAULT_BRIDGE) -> LabTopology:
-    """The lab for one localnet network of parsed manifests: pods as pod namespaces, VMs as virt-launcher +
-    guest, the network's ExternalEndpoints as physical hosts (`db`, or whatever serves 5432, gets PostgreSQL).
-    Workloads without a static IPv4 address get the next free one of the subnet. Raises ValueError when the
-    manifests cannot make a lab (unknown network, not localnet, clashing names)."""
+    """The lab for one localnet or layer2 network of parsed manifests: pods as pod namespaces, VMs as
+    virt-launcher + guest, a localnet network's ExternalEndpoints as physical hosts (`db`, or whatever serves
+    5432, gets PostgreSQL; a layer2 network has no physical side, so its endpoints are left out). Each port is
+    named after the NAD its workload attached through. Workloads without a static IPv4 address get the next
+    free one of the subnet. Raises ValueError when the manifests cannot make a lab (unknown network, another
+    topology, clashing names)."""
     net = inventory.networks.get(network)
     if net is None:
         known = ", ".join(sorted(map(str, inventory.networks))) or "none"
         raise ValueError(f"no NetworkAttachmentDefinition {network} in the manifests (have: {known})")
-    if net.topology != "localnet":
-        raise ValueError(f"{network} has topology {net.topology!r}; the lab builds localnet networks only")
+    if net.topology not in TOPOLOGIES:
+        raise ValueError(f"{network} has topology {net.topology!r}; the lab builds localnet and layer2 networks only")
     attachments: list[Attachment] = sorted(inventory.attachments_on(network), key=lambda a: (a.kind.value, a.ref))
-    externals = inventory.externals_on(network)
+    externals = inventory.externals_on(network) if net.topology == LOCALNET else ()
     static = [ip for ip in (*(_v4(a.ips) for a in attachments), *(_v4(e.ips) for e in externals)) if ip]
     cidr = _lab_cidr(net.subnets, static)
     used = set(static)
@@ -243,23 +287,27 @@ def topology_from_inventory(inventory: Inventory, network: Ref, bridge: str = DE
 
     pods: list[PodAttachment] = []
     vms: list[VmAttachment] = []
-    for att in attachments:
+    for index, att in enumerate(attachments):
         ip = address_of(att.ips, f"{att.kind.value} {att.ref}")
         address = f"{ip}/{cidr.prefixlen}"
         listeners = (ServiceListener(WORKLOAD_PORT),)
+        # OVN-K's cluster manager hands every layer2 pod a tunnel key of its own (from 1); here: by order.
+        tunnel_key = index + 1 if net.topology == LAYER2 else 0
         if att.kind is AttachmentKind.VM:
             vms.append(VmAttachment(name=att.ref.name, namespace=att.ref.namespace,
                                     launcher_pod=launcher_pod_name(att.ref), address=address,
                                     mac=att.mac or vm_mac(ip), vm_network=att.interface or "underlay",
-                                    labels=att.labels, listeners=listeners))
+                                    labels=att.labels, listeners=listeners, nad=att.nad, tunnel_key=tunnel_key))
         else:
             pods.append(PodAttachment(name=att.ref.name, namespace=att.ref.namespace, address=address,
                                       mac=att.mac or pod_mac(ip), interface=att.interface or "net1",
-                                      labels=att.labels, listeners=listeners))
+                                      labels=att.labels, listeners=listeners, nad=att.nad,
+                                      tunnel_key=tunnel_key))
     hosts = [_host_of(ep, address_of(ep.ips, f"endpoint {ep.name}"), cidr.prefixlen) for ep in externals]
     topology = LabTopology(
         network=LabNetwork(nad=net.ref, localnet_name=net.localnet_name, name=net.cni_name, bridge=bridge,
-                           cidr=str(cidr), gateway=gateway, ipam=net.has_ipam),
+                           cidr=str(cidr), gateway=gateway, ipam=net.has_ipam, topology=net.topology,
+                           subnets=tuple(net.subnets)),
         pods=tuple(pods), vms=tuple(vms), hosts=tuple(hosts))
     topology.validate()
     return topology

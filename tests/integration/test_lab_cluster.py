@@ -1,6 +1,7 @@
 """The lab as a two-node interconnect cluster: one OVN zone per node holding only its local ports and port-group
 members, the nodes' br-ex joined by a physical segment that localnet traffic really crosses, each node checked
-on its own (its NB, its OVS, its locator), and a clean teardown, also after a failed bring-up."""
+on its own (its NB, its OVS, its locator), and a clean teardown, also after a failed bring-up. (A layer2 network
+across the nodes: test_lab_cluster_layer2.py.)"""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,16 +20,13 @@ import pytest
 
 from segcheck.agent.adapters.manifest_files import load_inventory
 from segcheck.agent.adapters.probers.raw import RawSocketProber
-from segcheck.agent.adapters.netns import open_socket
 from segcheck.agent.core.inventory import Inventory
-from segcheck.agent.core.ovnk import names
-from segcheck.agent.core.model import Ref, Verdict
+from segcheck.agent.core.model import Verdict
 from segcheck.agent.core.probe import Evidence, ProbeJob
 from segcheck.agent.lab import devices, netns, procs
 from segcheck.agent.lab.cluster import LabCluster, declared_nodes, node_names, place
 from segcheck.agent.lab.cluster_sources import LabNodeSources
 from segcheck.agent.lab.errors import LabError
-from segcheck.agent.lab.interconnect import bind_remote_port, chassis_name
 from segcheck.agent.lab.seed import packaged_seed
 from segcheck.agent.lab.segment import BRIDGE, PhysicalSegment
 from segcheck.agent.lab.topology import topology_from_inventory
@@ -335,58 +332,3 @@ def test_lab_down_removes_a_cluster_whose_record_is_lost():
         made.down()
         shutil.rmtree(made.state_dir, ignore_errors=True)
 
-
-def test_layer2_between_zones_is_tunnelled_to_the_remote_ports_node(cluster):
-    """A layer2 network the way OVN-K's interconnect writes it (built by hand: the lab builds localnet networks
-    from manifests): each zone's switch, with one tunnel key in both, holds its local pod's port and the other
-    pod as a `type=remote` port bound to that pod's node; the pods talk through a geneve tunnel."""
-    nad = Ref("default", "tenantgreen")
-    switch = names.network_switch("tenantgreen", names.LAYER2)
-    labs = [cluster.nodes["worker-0"], cluster.nodes["worker-1"]]
-    pods = [(f"{cluster.prefix}green{i}", f"0a:58:0a:00:00:0{i + 1}", f"10.0.0.{i + 1}",
-             names.pod_port(nad, Ref("default", f"green{i}"))) for i in range(2)]
-    made: list[str] = []
-    try:
-        for i, lab in enumerate(labs):
-            cmds = ["ls-add", switch, "--", "set", "Logical_Switch", switch, "other_config:requested-tnl-key=100"]
-            for j, (_, mac, ip, lsp) in enumerate(pods):
-                cmds += ["--", "lsp-add", switch, lsp, "--", "lsp-set-addresses", lsp, f"{mac} {ip}",
-                         "--", "set", "Logical_Switch_Port", lsp, f"options:requested-tnl-key={j + 1}"]
-                if j != i:
-                    cmds += ["--", "lsp-set-type", lsp, "remote", "--", "set", "Logical_Switch_Port", lsp,
-                             f"options:requested-chassis={chassis_name(labs[j])}"]
-            lab.run_nbctl(*cmds)
-            ns, mac, ip, lsp = pods[i]
-            made.append(ns)
-            netns.add(ns)
-            netns.add_veth(lab.ovs_netns, "green0", ns, "net1")
-            netns.set_mac(ns, "net1", mac)
-            netns.add_address(ns, "net1", f"{ip}/24")
-            netns.set_up(ns, "net1")
-            netns.set_up(lab.ovs_netns, "green0")
-            lab.run_vsctl("add-port", "br-int", "green0", "--", "set", "Interface", "green0",
-                          f"external_ids:iface-id={lsp}")
-        for lab in labs:
-            lab.sync_hv()
-        for i, lab in enumerate(labs):
-            bind_remote_port(lab, pods[1 - i][3], labs[1 - i])
-            lab.sync_hv()
-        with open_socket(pods[1][0], socket.AF_INET, socket.SOCK_STREAM) as server, \
-                open_socket(pods[0][0], socket.AF_INET, socket.SOCK_STREAM) as client:
-            server.bind((pods[1][2], 8080))
-            server.listen(1)
-            server.settimeout(5)
-            client.settimeout(5)
-            client.connect((pods[1][2], 8080))
-            conn, _ = server.accept()
-            with conn:
-                conn.sendall(b"over geneve")
-                assert client.recv(100) == b"over geneve"
-        tunnels = labs[0].run_vsctl("--bare", "--columns=options", "find", "Interface", "type=geneve")
-        assert "100.64.0.2" in tunnels, tunnels
-    finally:
-        for lab in labs:
-            lab.run_vsctl("--if-exists", "del-port", "br-int", "green0")
-            lab.run_nbctl("--if-exists", "ls-del", switch)
-        for ns in made:
-            netns.delete(ns)

@@ -48,3 +48,15 @@ def test_another_vms_launcher_or_a_malformed_suffix_is_not_the_vm():
     assert workload_ports(VM, ovs({"hv3": launcher("8z2cx", vm="vm-server-2")})) == []
     assert workload_ports(VM, ovs({"hv3": launcher("8z2cx-extra")})) == []
     assert workload_ports(POD, ovs({"hv3": launcher("8z2cx")})) == []
+
+
+def test_a_workload_attached_through_its_own_namespaces_nad_is_bound_to_that_nads_port():
+    """One network, two NADs: the port is scoped by the NAD the workload named (issue 10), not the network's key."""
+    own = Ref("tenant2", "tenantblue")
+    pod = Attachment(AttachmentKind.POD, Ref("tenant2", "podclient"), NAD, ips=POD.ips, nad=own)
+    vm = Attachment(AttachmentKind.VM, Ref("tenant2", "vm-server"), NAD, nad=own)
+    pod_lsp, vm_lsp = pod_port(own, pod.ref), pod_port(own, Ref("tenant2", "virt-launcher-vm-server-8z2cx"))
+    assert pod_lsp.startswith("tenant2.tenantblue_")
+    assert workload_ports(pod, ovs({"hv1": pod_lsp})) == [OvsPort("hv1", pod_lsp)]
+    assert workload_ports(pod, ovs({"hv1": pod_port(NAD, pod.ref)})) == []  # the key NAD's name is another port
+    assert workload_ports(vm, ovs({"hv2": vm_lsp})) == [OvsPort("hv2", vm_lsp)]

@@ -331,3 +331,108 @@ def test_the_lab_writer_writes_exactly_these_rows(version, world, nb_of, net) ->
     written = from_desired(desired_state(inv, net, lsps, PROFILES[version]),
                            base=NbSnapshot(upstream.switches, upstream.ports))
     assert rows(written) == rows(upstream)
+
+
+# ----------------------------------------------------------------------------- layer2 interconnect: one zone's NB
+
+def zoned_layer2_nb(version: str, local: str) -> NbSnapshot:
+    """One zone of a two-node layer2 network as OVN-K's interconnect writes it (zone_ic_handler.go,
+    base_network_controller_pods.go): both pods have a port with their tunnel key, the other node's pod as a
+    `remote` port requesting its node's chassis; port groups hold the local pod only."""
+    nb = UpstreamNb(version, "l2net", "layer2")
+    nodes = {"client": "worker-0", "server": "worker-1"}
+    names_ = {}
+    for key, (pod_name, addresses) in enumerate((("client", "0a:58:0a:64:c8:0a 10.100.200.10/24"),
+                                                 ("server", "0a:58:0a:64:c8:14 10.100.200.20/24")), start=1):
+        name = nb.lsp("ns1/l2net", "ns1", pod_name, addresses)
+        row = nb.ports[name]
+        options = (("iface-id-ver", f"uid-{pod_name}"), ("requested-chassis", nodes[pod_name]),
+                   ("requested-tnl-key", str(key)))
+        nb.ports[name] = LogicalPort(name, "" if pod_name == local else "remote", row.addresses, row.external_ids,
+                                     options)
+        names_[pod_name] = name
+    aset = nb.pod_selector_set("ns1_LS{ML:{app: client,},}", "10.100.200.10")
+    pg = nb.policy_pg_name("ns1", "allow-client")
+    mine = (names_["server"],) if local == "server" else ()
+    nb.policy_group("ns1", "allow-client", mine, nb.rule_acl(
+        "l2-allow", "ns1", "allow-client", "Ingress", 0, "tcp", -1,
+        f"ip4.src == {{${aset}}} && tcp && tcp.dst==8080 && outport == @{pg}"))
+    nb.default_deny("ns1", ingress=mine, egress=())
+    return nb.build()
+
+
+def two_pod_layer2_world() -> Inventory:
+    return inventory(
+        nad("l2net", "ns1", subnets="10.100.200.0/24", topology="layer2"),
+        pod("client", "10.100.200.10", "ns1", {"app": "client"}, "l2net"),
+        pod("server", "10.100.200.20", "ns1", {"app": "server"}, "l2net"),
+        mnp("allow-client", {"podSelector": {"matchLabels": {"app": "server"}}, "policyTypes": ["Ingress"],
+                             "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "client"}}}],
+                                          "ports": [{"protocol": "TCP", "port": 8080}]}]},
+            namespace="ns1", policy_for="l2net"))
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_layer2_zone_judges_its_local_halves_and_names_the_remote_ports_node(version: str) -> None:
+    inv = two_pod_layer2_world()
+    net = inv.networks[Ref("ns1", "l2net")]
+    eps = {a.ref.name: a for a in inv.attachments_on(net.ref)}
+    assert all(a.node is None for a in eps.values())  # the manifests schedule nothing: the NB says where
+    client_zone = ProgrammedPlane(zoned_layer2_nb(version, "client"), net, zone="worker-0")
+    assert client_zone.findings == [] and client_zone.unattributed(eps.values()) == []
+    assert client_zone.remote_node(eps["server"]) == (True, "worker-1")
+    assert client_zone.remote_node(eps["client"]) == (False, None)
+    # The server's ingress runs on worker-1: a port this zone allows is remote there, never a leak here.
+    for port in (8080, 9090):
+        j = client_zone.judge(eps["client"], eps["server"], port, TCP)
+        assert j.verdict is Verdict.REMOTE, (port, j)
+    server_zone = ProgrammedPlane(zoned_layer2_nb(version, "server"), net, zone="worker-1")
+    assert server_zone.remote_node(eps["client"]) == (True, "worker-0")
+    assert server_zone.judge(eps["client"], eps["server"], 9090, TCP).verdict is D  # the local ingress deny
+    assert server_zone.judge(eps["client"], eps["server"], 8080, TCP).verdict is Verdict.REMOTE  # egress: worker-0
+
+
+def test_the_layer2_switch_and_ports_are_written_as_upstream_writes_them() -> None:
+    from segcheck.agent.core.ovnk import ports
+
+    assert dict(ports.switch_other_config("l2net_ovn_layer2_switch", "layer2", ("10.100.200.0/24",), 1)) == {
+        "subnet": "10.100.200.0/24", "interconn-ts": "l2net_ovn_layer2_switch", "requested-tnl-key": "16711684",
+        "mcast_snoop": "true", "mcast_querier": "false", "mcast_flood_unregistered": "true"}
+    assert "subnet" not in dict(ports.switch_other_config("s", "layer2", (), 1))  # IPAM-less
+    assert dict(ports.switch_other_config("s", "layer2", ("fd00:10::/64",), 2))["ipv6_prefix"] == "fd00:10::"
+    assert ports.switch_other_config("s", "localnet", ("10.0.0.0/24",), 1) == ()
+    assert dict(ports.pod_port_options("worker-1", "uid-1", "layer2", 7)) == {
+        "requested-chassis": "worker-1", "iface-id-ver": "uid-1", "requested-tnl-key": "7"}
+    assert dict(ports.pod_port_options("worker-1", "uid-1", "localnet", 0)) == {
+        "requested-chassis": "worker-1", "iface-id-ver": "uid-1"}
+    with pytest.raises(ValueError):
+        ports.pod_port_options("worker-1", "uid-1", "layer2", 0)  # OVN-K refuses a port without its tunnel id
+    assert ports.remote_port_type("layer2") == "remote" and ports.remote_port_type("localnet") is None
+    assert dict(ports.cni_interface_ids("lsp", "0a:58:0a:00:00:01", "uid-1", ["10.0.0.1/24"], Ref("ns", "n"), "n")) == {
+        "iface-id": "lsp", "iface-id-ver": "uid-1", "attached_mac": "0a:58:0a:00:00:01",
+        "ip_addresses": "10.0.0.1/24", "k8s.ovn.org/network": "n", "k8s.ovn.org/nad": "ns/n"}
+
+
+def test_the_lab_names_a_port_after_the_workloads_own_nad() -> None:
+    """Issue 10: a client attached through its own namespace's NAD of the network gets the port OVN-K gives it
+    (scoped by that NAD, not the network's key NAD), in the lab's wiring, its controller and the reader."""
+    from segcheck.agent.lab.controller import LabController
+    from segcheck.agent.lab.lab import Lab
+    from segcheck.agent.lab.topology import topology_from_inventory
+
+    inv = inventory(
+        nad("l2net", "ns1", topology="layer2"), nad("l2net", "ns2", topology="layer2"),
+        pod("server", "10.100.200.20", "ns1", {"app": "server"}, "l2net"),
+        pod("client", "10.100.200.10", "ns2", {"app": "client"}, "l2net"))
+    key = inv.network_of(Ref("ns1", "l2net"))
+    assert key is not None
+    client = next(a for a in inv.attachments_on(key) if a.ref.name == "client")
+    assert client.nad_ref != key  # one network, two NADs
+    lab = Lab("/nonexistent/segcheck-lab", "t-", topology_from_inventory(inv, key))
+    expected = f"{client.nad_ref.namespace}.l2net_ns2_client"
+    assert lab.lsp_name("client") == expected and lab.lsp_name("server") == f"{key.namespace}.l2net_ns1_server"
+    assert LabController(lab).lsp_names(inv, key)[client.key] == expected
+    nb = UpstreamNb("4.14", "l2net", "layer2")
+    nb.lsp(str(client.nad_ref), "ns2", "client", "0a:58:0a:64:c8:0a 10.100.200.10")
+    plane = ProgrammedPlane(nb.build(), inv.networks[key])
+    assert plane.locate(client) == (expected, "by name")
