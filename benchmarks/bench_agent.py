@@ -19,9 +19,19 @@ policies applied:
    (`--max-probes 0`), and a bare `python3 -c "import time; time.sleep(...)"`.
    Also VmRSS of this benchmark process before and after the in-process agent ran.
 
+4. the same on a 2-node lab cluster (`--nodes 2`, the default; `--nodes 1`: skip), in the same run: one OVN zone
+   per node, an agent per node (`LabNodeSources`, as `segcheck agent --lab --node worker-N` runs it), the seed plus
+   podclient -> vm-server:8080 allowed (a service path across nodes). Controller drift alternates between the
+   nodes (each node's allow-db-egress Egress ACL; its own agent must publish it); blackholes: tcp/5432 to the DB
+   dropped on worker-1's br-ex (vm-server's path, seen by worker-1's agent) and tcp/8080 to vm-server dropped on
+   worker-1's br-ex (podclient's path across nodes, seen by worker-0's agent, whose probes cross the segment);
+   the leak on worker-0's br-int. Each figure is printed beside the one-node figure of the same run, with the
+   ratio. In part 3 the two cluster agent processes run beside the one-node agent, in the same idle window.
+
 Targets from the issue (reported, never asserted): detection <= 2 s, RSS <= 100 MiB, idle CPU <= 1 % of a core.
 
-Run (root): python3 benchmarks/bench_agent.py [--repeats 10] [--dataplane-repeats 3] [--idle-seconds 60]
+Run (root): python3 benchmarks/bench_agent.py [--repeats 10] [--dataplane-repeats 3] [--idle-seconds 45]
+            [--nodes 2] [--cluster-repeats 10] [--cluster-dataplane-repeats 3] [--cluster-leak-repeats 3]
 """
 
 from __future__ import annotations
@@ -47,8 +57,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from segcheck.agent.adapters.manifest_files import load_inventory
 from segcheck.agent.adapters.ovsdb import NorthboundReader, OvsReader
 from segcheck.agent.adapters.probers.raw import RawSocketProber
+from segcheck.agent.core.enforcement import DEFAULT_PROFILE
 from segcheck.agent.core.model import Ref
+from segcheck.agent.lab.cluster import LabCluster, declared_nodes, node_names, place
+from segcheck.agent.lab.cluster_sources import LabNodeSources
 from segcheck.agent.lab.controller import LabController
+from segcheck.agent.lab.topology import topology_from_inventory
+from segcheck.agent.runtime.agent_setup import make_agent
 from segcheck.agent.lab.lab import Lab
 from segcheck.agent.lab.locator import LabLocator
 from segcheck.agent.runtime.agent import Agent
@@ -58,6 +73,25 @@ from segcheck.agent.lab.seed import packaged_seed
 NET = Ref("default", "tenantblue")
 MIB = 1024 * 1024
 DROP = "tcp,nw_dst=192.168.200.5,tp_dst=5432"
+DROP_TO_SERVER = "tcp,nw_dst=192.168.200.20,tp_dst=8080"  # podclient -> vm-server:8080 where it enters worker-1
+# Opens podclient -> vm-server:8080 on top of the seed, in the cluster: a service path across nodes.
+ALLOW_CLIENT_TO_SERVER = """
+apiVersion: k8s.cni.cncf.io/v1beta1
+kind: MultiNetworkPolicy
+metadata:
+  name: allow-client-to-server
+  namespace: default
+  annotations: {k8s.v1.cni.cncf.io/policy-for: default/tenantblue}
+spec:
+  podSelector: {}
+  policyTypes: [Ingress, Egress]
+  ingress:
+  - from: [{ipBlock: {cidr: 192.168.200.10/32}}]
+    ports: [{protocol: TCP, port: 8080}]
+  egress:
+  - to: [{ipBlock: {cidr: 192.168.200.20/32}}]
+    ports: [{protocol: TCP, port: 8080}]
+"""
 TARGET_LATENCY, TARGET_RSS_MIB, TARGET_CPU_PCT, TARGET_LEAK = 2.0, 100.0, 1.0, 5.0
 
 
@@ -89,6 +123,14 @@ def new_lab() -> Lab:
     return Lab(state_dir=state_dir, prefix=f"scb{secrets.token_hex(3)}-")
 
 
+def new_cluster(inventory, nodes: int) -> LabCluster:  # type: ignore[no-untyped-def]
+    state_dir = Path(tempfile.mkdtemp(prefix="segcheck-bench-", dir="/tmp"))
+    os.chmod(state_dir, 0o755)  # PostgreSQL runs as user postgres
+    topology = topology_from_inventory(inventory, NET)
+    return LabCluster(state_dir, f"scb{secrets.token_hex(2)}-", topology, nodes,
+                      place(topology, node_names(nodes), declared_nodes(inventory, NET)))
+
+
 def allow_acl(lab: Lab) -> tuple[str, str]:
     """(port group, uuid) of the Egress allow ACL programmed for default/allow-db-egress."""
     for block in lab.run_nbctl("--bare", "--columns=_uuid,external_ids", "find", "ACL",
@@ -106,7 +148,8 @@ def counts(state) -> dict[str, int]:  # type: ignore[no-untyped-def]
 
 
 def clean(state) -> bool:  # type: ignore[no-untyped-def]
-    return state.rounds >= 1 and not any(counts(state).values())
+    """No drift claim (`unknown`, a probe without evidence, is none: under load some probes end there)."""
+    return state.rounds >= 1 and not any(n for cls, n in counts(state).items() if cls != "unknown")
 
 
 def summary(values: list[float]) -> str:
@@ -141,22 +184,24 @@ def controller_drift(lab: Lab, agent: Agent, inventory, controller: LabControlle
     return latencies, writes, missed
 
 
-def dataplane_drift(lab: Lab, agent: Agent, repeats: int, interval: float) -> tuple[list[float], int]:
+def dataplane_drift(lab: Lab, agent: Agent, repeats: int, interval: float, match: str = DROP,
+                    cls: str = "dataplane") -> tuple[list[float], int]:
+    """Time from a drop flow for `match` on `lab`'s br-ex to a state of `agent` showing `cls` drift."""
     latencies, missed = [], 0
     for _ in range(repeats):
         if agent.wait_for(clean, timeout=2 * interval + 10) is None:
             print("  dataplane drift: agent not clean before a repeat; stopping this part")
             break
         t0 = time.monotonic()
-        lab.run_ofctl("add-flow", "br-ex", f"priority=65000,{DROP},actions=drop")
+        lab.run_ofctl("add-flow", "br-ex", f"priority=65000,{match},actions=drop")
         try:
-            state = agent.wait_for(lambda s: counts(s)["dataplane"] > 0, timeout=2 * interval + 5)
+            state = agent.wait_for(lambda s: counts(s)[cls] > 0, timeout=2 * interval + 5)
             if state is None:
                 missed += 1
             else:
                 latencies.append(time.monotonic() - t0)
         finally:
-            lab.run_ofctl("--strict", "del-flows", "br-ex", f"priority=65000,{DROP}")
+            lab.run_ofctl("--strict", "del-flows", "br-ex", f"priority=65000,{match}")
     return latencies, missed
 
 
@@ -269,30 +314,38 @@ def stop_pid(proc: subprocess.Popen) -> None:  # type: ignore[type-arg]
             proc.wait(timeout=5)
 
 
-def idle_processes(lab: Lab, idle_seconds: float, sample_every: float) -> dict[str, dict[str, float]]:
-    """The real agent, the agent with probing off, and a sleeping python, sampled side by side."""
+def idle_processes(lab: Lab, idle_seconds: float, sample_every: float, cluster: LabCluster | None = None,
+                   cluster_files: tuple[str, ...] = ()) -> dict[str, dict[str, float]]:
+    """The real agent, the agent with probing off, and a sleeping python, sampled side by side; with `cluster`,
+    also one agent process per cluster node (`--lab --node worker-N`) in the same window."""
     tmp = Path(tempfile.mkdtemp(prefix="segcheck-bench-agent-"))
     token = tmp / "token"
     token.write_text(secrets.token_hex(16) + "\n")
     token.chmod(0o600)
     procs: dict[str, tuple[subprocess.Popen, int | None]] = {}  # type: ignore[type-arg]
     logs = []
+    one_node = ["--state-dir", str(lab.state_dir), "--prefix", lab.prefix, "--node", "bench-node"]
+    started = [("agent", one_node), ("agent, probing off", [*one_node, "--max-probes", "0"])]
+    if cluster is not None:
+        files = [a for f in cluster_files for a in ("--from-files", f)]
+        started += [(f"cluster agent {node}", ["--state-dir", str(cluster.state_dir), "--node", node, *files])
+                    for node in cluster.nodes]
     try:
-        for name, extra in (("agent", []), ("agent, probing off", ["--max-probes", "0"])):
+        for name, extra in started:
             port = free_port()
             log = open(tmp / f"{len(logs)}.log", "wb")  # noqa: SIM115 - closed in `finally`
             logs.append(log)
-            argv = [sys.executable, "-m", "segcheck.cli", "agent", "--lab", "--state-dir", str(lab.state_dir),
-                    "--prefix", lab.prefix, "--listen", f"127.0.0.1:{port}", "--auth", f"token-file:{token}",
-                    "--interval", "30", "--node", "bench-node", *extra]
+            argv = [sys.executable, "-m", "segcheck.cli", "agent", "--lab", "--listen", f"127.0.0.1:{port}",
+                    "--auth", f"token-file:{token}", "--interval", "30", *extra]
             procs[name] = (subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=log), port)
         sleeper = subprocess.Popen([sys.executable, "-c", f"import time; time.sleep({idle_seconds + 120:.0f})"])
         procs["python sleep (baseline)"] = (sleeper, None)
         deadline = time.monotonic() + 60
         for name, (proc, port) in procs.items():
-            if port is not None and not wait_round(port, proc, deadline, need_round=(name == "agent")):
+            if port is not None and not wait_round(port, proc, deadline, need_round=("probing off" not in name)):
+                index = [n for n, _ in started].index(name)
                 raise RuntimeError(f"{name} not ready (or no probe round) within 60 s; exit {proc.poll()}; "
-                                   f"log: {(tmp / '0.log').read_text()[-500:]}")
+                                   f"log: {(tmp / f'{index}.log').read_text()[-500:]}")
         cpu0 = {n: cpu_seconds(p.pid) for n, (p, _) in procs.items()}
         rss: dict[str, list[int]] = {n: [] for n in procs}
         t0 = time.monotonic()
@@ -319,6 +372,100 @@ def idle_processes(lab: Lab, idle_seconds: float, sample_every: float) -> dict[s
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+# ----------------------------------------------------------------------------------------------- the cluster
+
+def cluster_parts(cluster: LabCluster, inventory, files: list[Path], args: argparse.Namespace) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """The in-process parts on the cluster, an agent per node (each its own zone, only its local cells)."""
+    agents: dict[str, Agent] = {}
+    out: dict[str, object] = {}
+    try:
+        t0 = time.monotonic()
+        for node in cluster.nodes:
+            agents[node] = make_agent(LabNodeSources(cluster, node), FilesSource(files, poll_seconds=0.5), node,
+                                      DEFAULT_PROFILE, interval=args.interval, jitter=0.1)
+            agents[node].start()
+        for node, agent in agents.items():
+            first = agent.wait_for(clean, timeout=30)
+            if first is None:
+                raise RuntimeError(f"agent of {node} not clean within 30 s: {agent.state and counts(agent.state)}")
+            out[f"cells {node}"] = sum(len(n.cells) for n in first.networks)
+        out["first_clean"] = time.monotonic() - t0
+        print(f"cluster agents: first clean probe rounds published {out['first_clean']:.2f}s after start "
+              f"({', '.join(str(n) + ' ' + str(out['cells ' + n]) + ' cells' for n in agents)})", flush=True)
+        nodes = list(cluster.nodes)
+        per_node: dict[str, tuple[list[float], list[float]]] = {n: ([], []) for n in nodes}
+        missed = 0
+        for i in range(args.cluster_repeats):  # alternating: each node's ACL, seen by that node's agent
+            node = nodes[i % len(nodes)]
+            lat, writes, miss = controller_drift(cluster.nodes[node], agents[node], inventory, cluster, 1, args.interval)
+            per_node[node][0].extend(lat)
+            per_node[node][1].extend(writes)
+            missed += miss
+        out["controller"], out["controller_missed"] = per_node, missed
+        print(f"  cluster controller drift done ({sum(len(v[0]) for v in per_node.values())} seen, {missed} missed)",
+              flush=True)
+        worker0, worker1 = nodes[0], nodes[-1]
+        out["blackhole_local"] = dataplane_drift(cluster.nodes[worker1], agents[worker1], args.cluster_dataplane_repeats,
+                                                 args.interval)
+        out["blackhole_across"] = dataplane_drift(cluster.nodes[worker1], agents[worker0],
+                                                  args.cluster_dataplane_repeats, args.interval, DROP_TO_SERVER,
+                                                  "blackhole")
+        print("  cluster blackholes done", flush=True)
+        out["leak"] = leak_detection(cluster.nodes[worker0], agents[worker0], args.cluster_leak_repeats, args.interval)
+        print("  cluster leak detection done", flush=True)
+    finally:
+        for agent in agents.values():
+            agent.stop()
+    return out
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def report_cluster(one: dict[str, list[float]], two: dict[str, object], idle: dict[str, dict[str, float]],
+                   interval: float) -> None:
+    """Each 2-node figure beside the 1-node figure of the same run."""
+    print(f"\n== 1 node vs 2 nodes (same run; interval {interval:g} s; medians) ==")
+    print(f"{'measurement':<58}{'1 node':>10}{'2 nodes':>10}{'2 / 1':>8}  where (seconds unless said)")
+    controller = two["controller"]
+    assert isinstance(controller, dict)
+
+    def row(label: str, a: float, b: float, where: str) -> None:
+        ratio = b / a if a == a and b == b and a > 0 else float("nan")
+        print(f"{label:<58}{a:>10.3f}{b:>10.3f}{ratio:>7.2f}x  {where}")
+
+    every = [x for lat, _ in controller.values() for x in lat]
+    row("controller drift: NB write -> published", median(one["controller"]), median(every),
+        "; ".join(f"{n} {median(lat):.3f} s (n={len(lat)})" for n, (lat, _) in controller.items()))
+    writes = [x for _, w in controller.values() for x in w]
+    row("  baseline: ovn-nbctl write returns", median(one["writes"]), median(writes), "each node's own NB")
+    local, _ = two["blackhole_local"]  # type: ignore[misc]
+    row("blackhole to the DB (drop on br-ex) -> published", median(one["dataplane"]), median(local),
+        f"vm-server's path on worker-1 (n={len(local)})")
+    across, _ = two["blackhole_across"]  # type: ignore[misc]
+    row("blackhole across nodes (8080 dropped entering worker-1)", median(one["dataplane"]), median(across),
+        f"podclient -> vm-server, seen by worker-0 (n={len(across)})")
+    leaks, _, _ = two["leak"]  # type: ignore[misc]
+    row("dataplane leak (around OVN's ACLs on br-int) -> published", median(one["leak"]), median(leaks),
+        f"podclient -> db on worker-0 (n={len(leaks)})")
+    if idle:
+        base = idle["agent"]
+        for name, r in idle.items():
+            if name.startswith("cluster agent"):
+                node = name.rsplit(" ", 1)[1]
+                row(f"idle agent process RSS max (MiB), {node}", base["rss_max"] / MIB, r["rss_max"] / MIB,
+                    "beside the 1-node agent, same window")
+                row(f"idle agent process CPU (% of a core), {node}", base["cpu_pct"], r["cpu_pct"],
+                    "same window")
+        both = [r for n, r in idle.items() if n.startswith("cluster agent")]
+        if both:
+            row("idle agent processes RSS max, all nodes (MiB)", base["rss_max"] / MIB,
+                sum(r["rss_max"] for r in both) / MIB, f"{len(both)} agents")
+            row("idle agent processes CPU, all nodes (% of a core)", base["cpu_pct"],
+                sum(r["cpu_pct"] for r in both), f"{len(both)} agents")
+
+
 # ----------------------------------------------------------------------------------------------- main
 
 def main(argv: list[str] | None = None) -> int:
@@ -328,10 +475,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dataplane-repeats", type=int, default=3)
     ap.add_argument("--leak-repeats", type=int, default=5, help="dataplane leak (denied cell passes) repeats")
     ap.add_argument("--loss-percent", type=int, default=5, help="answer loss injected in the DB's namespace")
-    ap.add_argument("--loss-seconds", type=float, default=60.0, help="how long the agent runs under that loss (0: skip)")
-    ap.add_argument("--idle-seconds", type=float, default=60.0, help="idle CPU/RSS window of the agent process")
+    ap.add_argument("--loss-seconds", type=float, default=30.0, help="how long the agent runs under that loss (0: skip)")
+    ap.add_argument("--idle-seconds", type=float, default=45.0, help="idle CPU/RSS window of the agent processes")
     ap.add_argument("--sample-every", type=float, default=1.0)
     ap.add_argument("--skip-process", action="store_true", help="skip the agent-process RSS/CPU part")
+    ap.add_argument("--nodes", type=int, choices=(1, 2), default=2,
+                    help="2: also the 2-node cluster, an agent per node, beside the 1-node figures; 1: skip it")
+    ap.add_argument("--cluster-repeats", type=int, default=10, help="cluster controller drift repeats (alternating nodes)")
+    ap.add_argument("--cluster-dataplane-repeats", type=int, default=3, help="cluster repeats of each blackhole")
+    ap.add_argument("--cluster-leak-repeats", type=int, default=3)
     args = ap.parse_args(argv)
     if os.geteuid() != 0:
         print("needs root (network namespaces, raw sockets, OVS)", file=sys.stderr)
@@ -344,6 +496,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"segcheck agent benchmark; {os.cpu_count()} CPUs; load average before {os.getloadavg()[0]:.2f}")
     lab = new_lab()
     agent: Agent | None = None
+    cluster: LabCluster | None = None
+    declared_dir = Path(tempfile.mkdtemp(prefix="segcheck-bench-declared-"))
+    (declared_dir / "60-allow.yaml").write_text(ALLOW_CLIENT_TO_SERVER)
+    cluster_files = [packaged_seed(), declared_dir]
+    two: dict[str, object] = {}
     try:
         t0 = time.monotonic()
         lab.up()
@@ -375,13 +532,31 @@ def main(argv: list[str] | None = None) -> int:
         agent = None
         rss_after = vm_rss()
 
-        idle = {} if args.skip_process else idle_processes(lab, args.idle_seconds, args.sample_every)
+        if args.nodes == 2:
+            cluster_inventory, errors = load_inventory(cluster_files)
+            if errors:
+                raise RuntimeError(f"cluster manifests do not load: {errors}")
+            cluster = new_cluster(cluster_inventory, 2)
+            t0 = time.monotonic()
+            cluster.up()
+            cluster.apply(cluster_inventory, NET)
+            print(f"cluster {cluster.prefix} up (2 nodes) with the seed and allow-client-to-server in "
+                  f"{time.monotonic() - t0:.2f}s", flush=True)
+            two = cluster_parts(cluster, cluster_inventory, cluster_files, args)
+
+        idle = {} if args.skip_process else idle_processes(
+            lab, args.idle_seconds, args.sample_every, cluster, tuple(str(f) for f in cluster_files))
     finally:
         if agent is not None:
             agent.stop()
         lab.down()
         shutil.rmtree(lab.state_dir, ignore_errors=True)
         print(f"lab {lab.prefix} down", flush=True)
+        if cluster is not None:
+            cluster.down()
+            shutil.rmtree(cluster.state_dir, ignore_errors=True)
+            print(f"cluster {cluster.prefix} down", flush=True)
+        shutil.rmtree(declared_dir, ignore_errors=True)
 
     print("\n== controller drift (ACL removed from its port group in OVN NB) ==")
     print(f"detection, write -> published state (s): {summary(lat)}")
@@ -436,6 +611,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"target RSS <= {TARGET_RSS_MIB:g} MiB: {'met' if a['rss_max'] / MIB <= TARGET_RSS_MIB else 'NOT met'}; "
               f"target idle CPU <= {TARGET_CPU_PCT:g} % of a core: "
               f"{'met' if a['cpu_pct'] <= TARGET_CPU_PCT else 'NOT met'}")
+    if two:
+        report_cluster({"controller": lat, "writes": writes, "dataplane": dp, "leak": leaks}, two, idle, args.interval)
     print(f"\nload average after {os.getloadavg()[0]:.2f} (other work on this machine competes for the "
           f"{os.cpu_count()} CPUs)")
     return 0

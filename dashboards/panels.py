@@ -98,9 +98,11 @@ OVERVIEW = Dashboard(
     rows=(
         Row("Drift", (
             drift_stat("Leak cells", "Cells where traffic the policies deny was seen to pass (all nodes, all "
-                       "networks). Anything above 0 is a segmentation breach.", "leak", JOB, 6, ALARM),
+                       "networks; a cell across nodes counts once). Anything above 0 is a segmentation breach.",
+                       "leak", JOB, 6, ALARM),
             drift_stat("Blackhole cells", "Cells where allowed traffic is not answered.", "blackhole", JOB, 6, WARN),
-            stat("Drifting pairs", "Pairs with at least one drifting cell, summed over agents.",
+            stat("Drifting pairs", "Pairs with at least one drifting cell, summed over agents (a pair "
+                 "across nodes counts once).",
                  f"sum(segcheck_drift_pairs{{{JOB}}}) or vector(0)", 6, WARN),
             stat("Drift last changed (s ago)", "Seconds since any agent last saw the set of drifting cells change "
                  "(segcheck_last_drift_change_timestamp_seconds).",
@@ -146,7 +148,8 @@ OVERVIEW = Dashboard(
                  "nobody checks.",
                  f"sum(kube_daemonset_status_desired_number_scheduled{{{KSM}, {DAEMONSET}}}) - "
                  f"(sum(up{{{JOB}}} == 1) or vector(0))", 6, ALARM),
-            stat("Cells compared", "Cells compared in the last evaluation, summed over agents.",
+            stat("Cells compared", "Cells compared in the last evaluation, summed over agents (a cell "
+                 "across nodes counts once, at its source's node).",
                  f"sum(segcheck_cells{{{JOB}}})", 6),
             Panel("timeseries", "Rounds per minute", "Probe rounds completed per minute by each agent.",
                   (Target(f"sum by (node) (rate(segcheck_rounds_total{{{JOB}}}[5m])) * 60", "{{node}}"),), 6, 8),

@@ -2,11 +2,15 @@
 
 Labels stay low-cardinality (network, class, kind, source, result, and policy: bounded by the policies); per-pair
 detail lives at /v1/matrix, except the few worst drifting pairs, capped (`max_drift_pairs`), as an info metric.
+Cells, their drift and drifting pairs are counted as `counted_drift` and `counts_its_pair` say, so that sums over a
+cluster's agents count a cross-node cell once (at its source's node) and a half's controller drift at the node
+whose zone programs it.
 No `_created` series: families are built by hand, never from client-side counter objects.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable, Iterator
 
 from prometheus_client.core import (
@@ -18,7 +22,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.exposition import generate_latest
 
-from ..core.drift import DRIFT_CLASSES, CheckedCell
+from ..core.drift import DRIFT_CLASSES, CheckedCell, counted_drift, counted_here, counts_its_pair
 from ..core.drift_attribution import drifting_pairs, policy_drift
 from ..core.findings import FindingKind
 from ..core.manifests import MODELLED_KINDS
@@ -45,10 +49,13 @@ def _drift_detail(state: AgentState, max_pairs: int) -> Iterator[Metric]:
     drifting: list[CheckedCell] = []
     for net in state.networks:
         name = str(net.network)
-        cells = [c for c in net.cells if c.drift]  # one pass over all cells; the rest sees only drifting ones
+        # One pass over all cells; the rest sees only the drifting ones, each with the drift counted here.
+        drifts = [c for c in net.cells if c.drift]
+        cells = [c if counted_drift(c) == c.drift else replace(c, drift=counted_drift(c)) for c in drifts]
+        cells = [c for c in cells if c.drift]
         for (policy, cls), n in sorted(policy_drift(cells).items(), key=lambda kv: (kv[0][0], kv[0][1].value)):
             by_policy.add_metric([name, policy, cls.value], n)
-        count.add_metric([name], len({(c.source, c.destination) for c in cells}))
+        count.add_metric([name], len({(c.source, c.destination) for c in drifts if counts_its_pair(c)}))
         drifting.extend(cells)
     pairs = GaugeMetricFamily("segcheck_drift_pair_info",
                               f"The worst drifting pairs (at most {max_pairs}), each by its worst cell.",
@@ -73,7 +80,8 @@ class StateCollector:
             return
         drift = GaugeMetricFamily("segcheck_drift_cells", "Cells showing each drift class, per network.",
                                   labels=["network", "class"])
-        cells = GaugeMetricFamily("segcheck_cells", "Cells compared in the last evaluation.", labels=["network"])
+        cells = GaugeMetricFamily("segcheck_cells", "Cells compared in the last evaluation (a cross-node cell: at "
+                                  "its source's node).", labels=["network"])
         policy = GaugeMetricFamily("segcheck_policy_findings", "Declared-plane findings (OVN-K policy quirks).",
                                    labels=["network", "kind"])
         programmed = GaugeMetricFamily("segcheck_programmed_findings",
@@ -85,11 +93,11 @@ class StateCollector:
             name = str(net.network)
             counts = {c.value: 0 for c in DRIFT_CLASSES}
             for cell in net.cells:
-                for d in cell.drift:
+                for d in counted_drift(cell) if cell.drift else ():
                     counts[d.value] += 1
             for cls, n in counts.items():
                 drift.add_metric([name, cls], n)
-            cells.add_metric([name], len(net.cells))
+            cells.add_metric([name], sum(1 for cell in net.cells if counted_here(cell)))
             by_kind: dict[tuple[bool, str], int] = {}
             for f in net.findings:
                 key = (f.kind in PROGRAMMED_KINDS, f.kind.value)

@@ -17,6 +17,7 @@ from functools import cached_property
 from typing import Iterable, Protocol as TypingProtocol, Sequence
 
 from .model import Attachment, Endpoint, Judgement, PortRange, Protocol, Verdict
+from .policy import Direction
 from .programmed import ProgrammedJudgement, ProgrammedPlane, judge_port
 from .reachability import PROTOCOLS, NetworkReachability
 
@@ -86,6 +87,34 @@ def classify(expected: Judgement, programmed: Judgement | None, observed: Judgem
     if observed is not None and have_obs is Verdict.UNKNOWN:
         out.append(DriftClass.UNKNOWN)
     return tuple(out)
+
+
+def counted_here(cell: CheckedCell) -> bool:
+    """Whether this node counts the cell in its metrics. A cross-node cell is planned by both its nodes, each
+    judging its half; it is counted once, by the node of its egress half (its source's node, which probes it)."""
+    here = cell.programmed.judged_here if isinstance(cell.programmed, ProgrammedJudgement) else None
+    return here is None or Direction.EGRESS in here
+
+
+def counted_drift(cell: CheckedCell) -> tuple[DriftClass, ...]:
+    """The drift this node counts for the cell: all of it where the cell is counted here; elsewhere only the
+    controller drift of the half this node's zone programs (the other node cannot see that half), so that summed
+    over nodes a cross-node cell shows each class once (a cell misprogrammed in both zones: once per zone)."""
+    if counted_here(cell):
+        return cell.drift
+    return (DriftClass.CONTROLLER,) if DriftClass.CONTROLLER in cell.drift else ()
+
+
+def counts_its_pair(cell: CheckedCell) -> bool:
+    """Whether the cell makes its pair count as drifting on this node (`segcheck_drift_pairs`), so that summed over
+    nodes a pair counts once: where the cell is counted here, when it drifts; elsewhere, when this node's half is
+    wrong, unless that half blocks a probed cell policy allows (the source's node then reports the blackhole)."""
+    if counted_here(cell):
+        return bool(cell.drift)
+    if DriftClass.CONTROLLER not in cell.drift:
+        return False
+    blocks = cell.programmed is not None and cell.programmed.verdict is Verdict.DENIED
+    return not (blocks and cell.expected.verdict is Verdict.ALLOWED and cell.protocol is Protocol.TCP)
 
 
 def sample_port(ports: PortRange, destination: Endpoint) -> int:
