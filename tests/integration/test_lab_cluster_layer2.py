@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -193,10 +194,19 @@ def test_the_cni_side_writes_the_pods_uid_on_its_ovs_interface(l2):
 
 
 def geneve_tx_packets(cluster: LabCluster, node: str) -> int:
+    """Packets the node's geneve ports sent, read live from the datapath (`ovs-ofctl dump-ports`): the
+    Interface table's `statistics` column is refreshed only every stats-update-interval (5 s), so it can lag a
+    short probe run."""
     lab = cluster.nodes[node]
-    out = lab.run_vsctl("--bare", "--columns=statistics", "find", "Interface", "type=geneve")
-    stats = dict(item.split("=") for item in out.split() if "=" in item)
-    return int(stats.get("tx_packets", 0))
+    names = lab.run_vsctl("--bare", "--columns=name", "find", "Interface", "type=geneve").split()
+    assert names, f"{node} has no geneve port"
+    total = 0
+    for name in names:
+        out = lab.run_ofctl("dump-ports", "br-int", name)
+        found = re.search(r"tx pkts=(\d+)", out)
+        assert found, out
+        total += int(found.group(1))
+    return total
 
 
 def segment_macs(cluster: LabCluster) -> set[str]:
