@@ -69,29 +69,14 @@ from segcheck.agent.lab.locator import LabLocator
 from segcheck.agent.runtime.agent import Agent
 from segcheck.agent.runtime.declared import FilesSource
 from segcheck.agent.lab.seed import packaged_seed
+from tests.builders import allow_client_to_server  # noqa: E402
 
 NET = Ref("default", "tenantblue")
 MIB = 1024 * 1024
 DROP = "tcp,nw_dst=192.168.200.5,tp_dst=5432"
 DROP_TO_SERVER = "tcp,nw_dst=192.168.200.20,tp_dst=8080"  # podclient -> vm-server:8080 where it enters worker-1
 # Opens podclient -> vm-server:8080 on top of the seed, in the cluster: a service path across nodes.
-ALLOW_CLIENT_TO_SERVER = """
-apiVersion: k8s.cni.cncf.io/v1beta1
-kind: MultiNetworkPolicy
-metadata:
-  name: allow-client-to-server
-  namespace: default
-  annotations: {k8s.v1.cni.cncf.io/policy-for: default/tenantblue}
-spec:
-  podSelector: {}
-  policyTypes: [Ingress, Egress]
-  ingress:
-  - from: [{ipBlock: {cidr: 192.168.200.10/32}}]
-    ports: [{protocol: TCP, port: 8080}]
-  egress:
-  - to: [{ipBlock: {cidr: 192.168.200.20/32}}]
-    ports: [{protocol: TCP, port: 8080}]
-"""
+ALLOW_CLIENT_TO_SERVER = allow_client_to_server()
 TARGET_LATENCY, TARGET_RSS_MIB, TARGET_CPU_PCT, TARGET_LEAK = 2.0, 100.0, 1.0, 5.0
 
 

@@ -53,3 +53,25 @@ def inventory(*objects: dict[str, Any]) -> Inventory:
     inv, errors = build_inventory([RawObject("test", o) for o in objects], parse_yaml)
     assert not errors, [str(e) for e in errors]
     return inv
+
+
+def allow_client_to_server(client: str = "192.168.200.10/32", server: str = "192.168.200.20/32") -> str:
+    """The cluster tests' policy on top of the seed: podclient -> vm-server:8080 opened (egress in the client's
+    zone, ingress in the server's), so a service path crosses the nodes."""
+    return f"""
+apiVersion: k8s.cni.cncf.io/v1beta1
+kind: MultiNetworkPolicy
+metadata:
+  name: allow-client-to-server
+  namespace: default
+  annotations: {{k8s.v1.cni.cncf.io/policy-for: default/tenantblue}}
+spec:
+  podSelector: {{}}
+  policyTypes: [Ingress, Egress]
+  ingress:
+  - from: [{{ipBlock: {{cidr: "{client}"}}}}]
+    ports: [{{protocol: TCP, port: 8080}}]
+  egress:
+  - to: [{{ipBlock: {{cidr: "{server}"}}}}]
+    ports: [{{protocol: TCP, port: 8080}}]
+"""

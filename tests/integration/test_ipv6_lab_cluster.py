@@ -29,27 +29,12 @@ from segcheck.agent.lab.segment import BRIDGE
 from segcheck.agent.lab.topology import topology_from_inventory
 from segcheck.agent.runtime.checker import Checker
 from segcheck.agent.runtime.checks import read_programmed
+from tests.builders import allow_client_to_server
 
 pytestmark = pytest.mark.lab
 
 NET = Ref("default", "tenantblue")
-ALLOW_CLIENT_TO_SERVER = """
-apiVersion: k8s.cni.cncf.io/v1beta1
-kind: MultiNetworkPolicy
-metadata:
-  name: allow-client-to-server
-  namespace: default
-  annotations: {k8s.v1.cni.cncf.io/policy-for: default/tenantblue}
-spec:
-  podSelector: {}
-  policyTypes: [Ingress, Egress]
-  ingress:
-  - from: [{ipBlock: {cidr: "fd00:200::10/128"}}]
-    ports: [{protocol: TCP, port: 8080}]
-  egress:
-  - to: [{ipBlock: {cidr: "fd00:200::20/128"}}]
-    ports: [{protocol: TCP, port: 8080}]
-"""
+ALLOW_CLIENT_TO_SERVER = allow_client_to_server("fd00:200::10/128", "fd00:200::20/128")
 
 
 def seed6(*extra: Path) -> Inventory:

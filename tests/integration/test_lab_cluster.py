@@ -35,30 +35,14 @@ from segcheck.agent.runtime.agent_setup import make_agent
 from segcheck.agent.runtime.checker import Checker
 from segcheck.agent.runtime.declared import FilesSource
 from segcheck.agent.runtime.checks import read_programmed
+from tests.builders import allow_client_to_server as allow_policy
 
 from .planes import NET, seed_inventory
 
 pytestmark = pytest.mark.lab
 
 NODES = 2
-# Opens podclient -> vm-server:8080 on top of the seed (egress at the client's zone, ingress at the server's).
-ALLOW_CLIENT_TO_SERVER = """
-apiVersion: k8s.cni.cncf.io/v1beta1
-kind: MultiNetworkPolicy
-metadata:
-  name: allow-client-to-server
-  namespace: default
-  annotations: {k8s.v1.cni.cncf.io/policy-for: default/tenantblue}
-spec:
-  podSelector: {}
-  policyTypes: [Ingress, Egress]
-  ingress:
-  - from: [{ipBlock: {cidr: 192.168.200.10/32}}]
-    ports: [{protocol: TCP, port: 8080}]
-  egress:
-  - to: [{ipBlock: {cidr: 192.168.200.20/32}}]
-    ports: [{protocol: TCP, port: 8080}]
-"""
+ALLOW_CLIENT_TO_SERVER = allow_policy()
 
 
 def new_cluster(inventory: Inventory, nodes: int = NODES) -> LabCluster:

@@ -14,25 +14,9 @@ from segcheck.agent.core.model import Judgement, Reason, Verdict
 from tests.nb_builders import POD_LSP, SEED, VM_LSP, acl
 from tests.unit.test_drift_attribution import samples, state_of
 from tests.unit.test_zones import NODES, POD, VM, cell, plan, zone
+from tests.builders import allow_client_to_server
 
-# Opens podclient -> vm-server:8080: egress in podclient's zone (worker-0), ingress in vm-server's (worker-1).
-ALLOW = """
-apiVersion: k8s.cni.cncf.io/v1beta1
-kind: MultiNetworkPolicy
-metadata:
-  name: allow-client-to-server
-  namespace: default
-  annotations: {k8s.v1.cni.cncf.io/policy-for: default/tenantblue}
-spec:
-  podSelector: {}
-  policyTypes: [Ingress, Egress]
-  ingress:
-  - from: [{ipBlock: {cidr: 192.168.200.10/32}}]
-    ports: [{protocol: TCP, port: 8080}]
-  egress:
-  - to: [{ipBlock: {cidr: 192.168.200.20/32}}]
-    ports: [{protocol: TCP, port: 8080}]
-"""
+ALLOW = allow_client_to_server()
 
 
 @pytest.fixture(scope="module")
