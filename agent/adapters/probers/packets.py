@@ -193,20 +193,8 @@ def parse_answer(frame: bytes | bytearray | memoryview, local_ip: bytes | None =
     proto = frame[ip_off + 9]
     src = bytes(frame[ip_off + 12:ip_off + 16])
     l4 = ip_off + ihl
-    if proto == IPPROTO_TCP:
-        if len(frame) < l4 + 14:
-            return None
-        sport, dport, _seq, ack, _off, flags = _TCP_ACK_FLAGS.unpack_from(frame, l4)
-        if flags & TCP_RST:
-            return Kind.RST, (IPPROTO_TCP, src, sport, dport), ack
-        if flags & (TCP_SYN | TCP_ACK) == TCP_SYN | TCP_ACK:
-            return Kind.SYN_ACK, (IPPROTO_TCP, src, sport, dport), ack
-        return None
-    if proto == IPPROTO_UDP:
-        if len(frame) < l4 + 8:
-            return None
-        sport, dport = _HH.unpack_from(frame, l4)
-        return Kind.UDP, (IPPROTO_UDP, src, sport, dport), 0
+    if proto == IPPROTO_TCP or proto == IPPROTO_UDP:
+        return parse_transport(frame, proto, src, l4)
     if proto == IPPROTO_ICMP:
         if len(frame) < l4 + 8:
             return None
@@ -231,6 +219,24 @@ def parse_answer(frame: bytes | bytearray | memoryview, local_ip: bytes | None =
                 ident, seq = _HH.unpack_from(frame, quoted + 4)
                 return Kind.UNREACHABLE, (IPPROTO_ICMP, inner_dst, ident, seq), code
     return None
+
+
+def parse_transport(frame: bytes | bytearray | memoryview, proto: int, src: bytes, l4: int
+                    ) -> tuple[Kind, Key, int] | None:
+    """A TCP (SYN-ACK / RST) or UDP answer whose transport header starts at `l4`, from `src` (either family)."""
+    if proto == IPPROTO_TCP:
+        if len(frame) < l4 + 14:
+            return None
+        sport, dport, _seq, ack, _off, flags = _TCP_ACK_FLAGS.unpack_from(frame, l4)
+        if flags & TCP_RST:
+            return Kind.RST, (IPPROTO_TCP, src, sport, dport), ack
+        if flags & (TCP_SYN | TCP_ACK) == TCP_SYN | TCP_ACK:
+            return Kind.SYN_ACK, (IPPROTO_TCP, src, sport, dport), ack
+        return None
+    if len(frame) < l4 + 8:
+        return None
+    sport, dport = _HH.unpack_from(frame, l4)
+    return Kind.UDP, (IPPROTO_UDP, src, sport, dport), 0
 
 
 def parse_arp_reply(frame: bytes | bytearray | memoryview, local_ip: bytes | None = None

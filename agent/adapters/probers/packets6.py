@@ -21,8 +21,6 @@ from .packets import (
     IPPROTO_ICMP,
     IPPROTO_TCP,
     IPPROTO_UDP,
-    TCP_ACK,
-    TCP_RST,
     TCP_SYN,
     TCP_WINDOW,
     UDP_PAYLOAD,
@@ -34,6 +32,7 @@ from .packets import (
     fold,
     ones_sum,
     parse_answer,
+    parse_transport,
 )
 
 ETH_P_IPV6 = 0x86DD
@@ -124,7 +123,6 @@ class IcmpEchoTemplate6:
 
 _H = struct.Struct("!H")
 _HH = struct.Struct("!HH")
-_TCP_ACK_FLAGS = struct.Struct("!HHIIBB")
 _IP6 = ETH_HLEN
 
 
@@ -141,20 +139,8 @@ def parse_answer6(frame: bytes | bytearray | memoryview, local_ip: bytes | None 
     proto = frame[_IP6 + 6]
     src = bytes(frame[_IP6 + 8:_IP6 + 24])
     l4 = _IP6 + IPV6_HLEN
-    if proto == IPPROTO_TCP:
-        if len(frame) < l4 + 14:
-            return None
-        sport, dport, _seq, ack, _off, flags = _TCP_ACK_FLAGS.unpack_from(frame, l4)
-        if flags & TCP_RST:
-            return Kind.RST, (IPPROTO_TCP, src, sport, dport), ack
-        if flags & (TCP_SYN | TCP_ACK) == TCP_SYN | TCP_ACK:
-            return Kind.SYN_ACK, (IPPROTO_TCP, src, sport, dport), ack
-        return None
-    if proto == IPPROTO_UDP:
-        if len(frame) < l4 + 8:
-            return None
-        sport, dport = _HH.unpack_from(frame, l4)
-        return Kind.UDP, (IPPROTO_UDP, src, sport, dport), 0
+    if proto == IPPROTO_TCP or proto == IPPROTO_UDP:
+        return parse_transport(frame, proto, src, l4)
     if proto != IPPROTO_ICMPV6 or len(frame) < l4 + 8:
         return None
     icmp_type, code = frame[l4], frame[l4 + 1]
