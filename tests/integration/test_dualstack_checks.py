@@ -1,7 +1,7 @@
 """Dual-stack end to end through segcheck's own checks on the real lab (the seed with fd00:200::/64 addresses beside
 the IPv4 ones; the NAD without and with `subnets`; each OVN-K version's shapes): `verify` (use case and CLI) judges
 every pair per family and the raw prober probes each family's cell in its own family, all three planes agreeing;
-`probe` answers for the family a typed address picks; a policy whose verdict differs per family (an IPv4 ipBlock)
+`probe` answers per family, or for the family a typed address picks; a policy whose verdict differs per family (an IPv4 ipBlock)
 is allowed for IPv4 and denied for IPv6 on all three planes, a selector peer allows both; a drop of IPv6 TCP on
 br-ex is drift on the IPv6 cell only."""
 
@@ -24,7 +24,7 @@ from segcheck.agent.lab.controller import LabController
 from segcheck.agent.lab.lab import Lab
 from segcheck.agent.lab.sources import LabSources
 from segcheck.agent.lab.topology import topology_from_inventory
-from segcheck.agent.runtime.checks import verify_networks
+from segcheck.agent.runtime.checks import probe_cell, verify_networks
 from segcheck.agent.runtime.status import Status
 
 from .conftest import _bring_up, _new_lab, _tear_down
@@ -187,7 +187,13 @@ def test_verify_and_probe_commands_per_family(ds) -> None:  # type: ignore[no-un
     assert all(not c.get("drift") for c in net["cells"])
     for family in ("ipv4", "ipv6"):
         assert {c["observed"]["verdict"] for c in tcp if c["family"] == family} == {"allowed", "denied"}
-    for target, family, address in (("db:5432", "ipv4", "192.168.200.5"), ("[fd00:200::5]:5432", "ipv6", "fd00:200::5"),
+    both = segcheck("probe", "podclient", "db:5432", *where, "-o", "json")  # no address typed: each family
+    assert both.returncode == 0, both.stdout + both.stderr
+    data = json.loads(both.stdout)
+    assert data["status"] == "match" and data["check"]["kind"] == "postgres", data
+    assert [(c["family"], c["observed"]["verdict"], c["observed"]["because"]) for c in data["cells"]] == [
+        ("ipv4", "allowed", ["probe/syn-ack"]), ("ipv6", "allowed", ["probe/syn-ack"])]
+    for target, family, address in (("[fd00:200::5]:5432", "ipv6", "fd00:200::5"),
                                     ("192.168.200.5:5432", "ipv4", "192.168.200.5")):
         probe = segcheck("probe", "podclient", target, *where, "-o", "json")
         assert probe.returncode == 0, probe.stdout + probe.stderr
@@ -246,5 +252,9 @@ def test_an_ipv6_only_drop_on_br_ex_is_drift_on_the_ipv6_cell_only(ds) -> None: 
             db = cells_of(report.cells, source, DB, 5432)
             assert verdicts(db[4]) == (Verdict.ALLOWED,) * 3
             assert verdicts(db[6]) == (Verdict.ALLOWED, Verdict.ALLOWED, Verdict.DENIED)
+        probed = probe_cell(inventory, LabSources(lab), "podclient", "db:5432", profile)  # no address: each family
+        assert probed.status is Status.DRIFT
+        assert [(c.family, c.observed.verdict, bool(c.drift)) for c in probed.cells] == [
+            (4, Verdict.ALLOWED, False), (6, Verdict.DENIED, True)]
     [clean] = verify_networks(inventory, LabSources(lab), profile, network=NET).networks
     assert not any(c.drift for c in clean.cells)

@@ -511,3 +511,31 @@ def test_two_addresses_of_one_family_that_an_ipblock_tells_apart_are_a_finding()
     m = NetworkReachability(world("192.168.200.50"), NET)
     assert judged(m, "default/a", "default/b", 80, None) is A  # judged at its first address, inside the block
     assert not [f for f in network_findings(world("192.168.200.11"), NET) if f.kind is FindingKind.ADDRESSES_JUDGED_APART]
+
+
+def test_probe_without_an_address_probes_every_family_and_an_ipv6_only_drop_is_drift() -> None:
+    """`probe client server:80` on a dual-stack pair sends a probe per family (a drop of IPv6 alone is drift, not
+    hidden behind the IPv4 answer); an address typed probes its family only."""
+    from segcheck.agent.core.northbound import LogicalPort, LogicalSwitch, NbSnapshot
+    from segcheck.agent.core.ovnk import names as ovnk_names
+    from segcheck.agent.runtime.checks import probe_cell
+    from segcheck.agent.runtime.status import Status
+    from tests.unit.test_checks import FakeSources
+    inv = inventory(*_client_server({"ipBlock": {"cidr": V4_SUBNET}}, {"ipBlock": {"cidr": V6_SUBNET}}))
+    ports, lsps = {}, {}
+    for i, a in enumerate(inv.attachments_on(NET)):
+        name = ovnk_names.pod_port(a.nad_ref, a.ref)
+        ports[name] = LogicalPort(name, "", (" ".join([f"0a:58:00:00:00:{i:02x}", *map(str, a.ips)]),))
+        lsps[a.key] = name
+    switch = ovnk_names.localnet_switch("tenantblue")
+    base = NbSnapshot({switch: LogicalSwitch(switch, tuple(sorted(ports)))}, ports, {}, {}, {})
+    nb = from_desired(desired_state(inv, NET, lsps, PROFILES["current"]), base=base)
+    ipv6_dropped = FakeSources(nb, lambda job: A if job.dst_port == 80 and job.dst_ip.version == 4 else D)
+    both = probe_cell(inv, ipv6_dropped, "client", "server:80", PROFILES["current"])
+    assert [(c.family, c.observed.verdict) for c in both.cells] == [(4, A), (6, D)]
+    assert both.cell is both.cells[0] and both.status is Status.DRIFT
+    assert both.cells[1].expected.verdict is A and both.cells[1].programmed.verdict is A and both.cells[1].drift
+    v4 = probe_cell(inv, ipv6_dropped, "client", "192.168.200.20:80", PROFILES["current"])
+    assert (v4.cells, v4.cell.family, v4.status) == ([], 4, Status.MATCH)
+    v6_only = probe_cell(inv, ipv6_dropped, "client", f"[{v6(20)}]:80", PROFILES["current"])
+    assert (v6_only.cells, v6_only.cell.family, v6_only.status) == ([], 6, Status.DRIFT)
