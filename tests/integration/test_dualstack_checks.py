@@ -2,7 +2,8 @@
 the IPv4 ones; the NAD without and with `subnets`; each OVN-K version's shapes): `verify` (use case and CLI) judges
 every pair per family and the raw prober probes each family's cell in its own family, all three planes agreeing;
 `probe` answers per family, or for the family a typed address picks; a policy whose verdict differs per family (an IPv4 ipBlock)
-is allowed for IPv4 and denied for IPv6 on all three planes, a selector peer allows both; a drop of IPv6 TCP on
+is allowed for IPv4 and denied for IPv6 on all three planes, a selector peer allows both (with subnets), a rule
+with no peers allows IPv4 only (without: OVN-K's `ip4`); a drop of IPv6 TCP on
 br-ex is drift on the IPv6 cell only."""
 
 from __future__ import annotations
@@ -84,6 +85,25 @@ spec:
   egress:
   - to: [{podSelector: {matchLabels: {app: podclient}}}]
     ports: [{protocol: TCP, port: 8080}]
+"""
+# Without IPAM, VM -> podclient: an egress rule with no peers, which OVN-K writes for `ip4` only (IPv6 denied),
+# towards an ingress from both families' blocks.
+ALL_PEERS = """\
+---
+apiVersion: k8s.cni.cncf.io/v1beta1
+kind: MultiNetworkPolicy
+metadata:
+  name: vm-to-pod-all-peers
+  namespace: default
+  annotations: {k8s.v1.cni.cncf.io/policy-for: default/tenantblue}
+spec:
+  podSelector: {}
+  policyTypes: [Ingress, Egress]
+  ingress:
+  - from: [{ipBlock: {cidr: 192.168.200.20/32}}, {ipBlock: {cidr: "fd00:200::20/128"}}]
+    ports: [{protocol: TCP, port: 8080}]
+  egress:
+  - ports: [{protocol: TCP, port: 8080}]
 """
 
 
@@ -214,14 +234,15 @@ def test_a_verdict_that_differs_per_family_holds_on_all_three_planes(ds, tmp_pat
     peers = "[{podSelector: {matchLabels: {app: vm-server}}}]" if ipam else \
         '[{ipBlock: {cidr: 192.168.200.20/32}}, {ipBlock: {cidr: "fd00:200::20/128"}}]'
     extra = tmp_path / "60-per-family.yaml"
-    extra.write_text(PER_FAMILY.replace("PEERS", peers) + (SELECTOR_BOTH if ipam else ""))
+    extra.write_text(PER_FAMILY.replace("PEERS", peers) + (SELECTOR_BOTH if ipam else ALL_PEERS))
     policies = load(seed, extra)
     controller = LabController(lab)
     controller.apply(policies, NET, PROFILES[lab.ovnk_version])
     try:
         [report] = verify_networks(policies, LabSources(lab), PROFILES[lab.ovnk_version], network=NET).networks
         assert summarize(report.cells) == {c.value: 0 for c in DriftClass}, [c for c in report.cells if c.drift]
-        assert not report.findings
+        assert [(f.kind.value, str(f.policy)) for f in report.findings] == \
+            ([] if ipam else [("all-peers-ipv4-only", "default/vm-to-pod-all-peers")]), report.findings
         to_vm = cells_of(report.cells, POD, VM, 8080)
         assert verdicts(to_vm[4]) == (Verdict.ALLOWED,) * 3, to_vm[4]
         assert verdicts(to_vm[6]) == (Verdict.DENIED,) * 3, to_vm[6]
@@ -236,6 +257,11 @@ def test_a_verdict_that_differs_per_family_holds_on_all_three_planes(ds, tmp_pat
                 assert verdicts(back[family]) == (Verdict.ALLOWED,) * 3, back[family]
                 assert any("vm-to-pod-by-selector" in r.ref + r.detail for r in back[family].expected.reasons)
             assert "ip6.src == {$" in " ".join(r.detail for r in back[6].programmed.reasons)
+        else:  # a rule with no peers on an IPAM-less network: ip4 only, so the VM's IPv6 egress is denied
+            back = cells_of(report.cells, VM, POD, 8080)
+            assert verdicts(back[4]) == (Verdict.ALLOWED,) * 3, back[4]
+            assert verdicts(back[6]) == (Verdict.DENIED,) * 3, back[6]
+            assert "ip4 && tcp" in " ".join(r.detail for r in back[4].programmed.reasons), back[4].programmed
     finally:
         controller.apply(inventory, NET, PROFILES[lab.ovnk_version])
 
