@@ -145,7 +145,12 @@ def probe(source: str, destination: str, agent_urls: tuple[str, ...], token: str
     except UsageError as exc:
         raise fail(str(exc)) from None
     if not is_table(fmt):
-        data = {"network": str(report.network), **cell_json(report.cell)}
+        if report.cells:  # dual-stack, no address typed: one cell per family, as explain answers
+            data = {"network": str(report.network), "from": report.source.key, "to": report.destination.key,
+                    "port": report.port, "protocol": report.protocol.value,
+                    "cells": [cell_json(c) for c in report.cells]}
+        else:
+            data = {"network": str(report.network), **cell_json(report.cell)}
         data["check"] = None if report.check is None else {"kind": report.check.kind, "ok": report.check.ok,
                                                            "answer": report.check.summary}
         data["errors"] = report.errors
@@ -157,22 +162,26 @@ def probe(source: str, destination: str, agent_urls: tuple[str, ...], token: str
 
 
 def _print_probe(report: ProbeReport) -> None:
-    out, cell = console(), report.cell
-    out.print(f"[bold]{report.source.key} -> {report.destination.key} {report.port}/{report.protocol.value}[/] "
-              f"on {report.network}")
-    rows = [["observed", _plane(cell.observed), _why(cell.observed, "not probed: this node cannot send as the source")],
-            ["expected", cell.expected.verdict.value, _why(cell.expected, "")],
-            ["programmed", _plane(cell.programmed), _why(cell.programmed, "northbound not readable")]]
-    if report.check is not None:
-        rows.append([report.check.kind, "answered" if report.check.ok else "no answer", report.check.summary])
-    out.print(table(None, ["PLANE", "VERDICT", "WHY"], rows, [1]))
+    out = console()
+    for cell in report.cells or [report.cell]:
+        family = f" {FAMILY_NAMES[cell.family]}" if cell.family is not None else ""
+        out.print(f"[bold]{report.source.key} -> {report.destination.key} {report.port}/{report.protocol.value}"
+                  f"{family}[/] on {report.network}")
+        rows = [["observed", _plane(cell.observed),
+                 _why(cell.observed, "not probed: this node cannot send as the source")],
+                ["expected", cell.expected.verdict.value, _why(cell.expected, "")],
+                ["programmed", _plane(cell.programmed), _why(cell.programmed, "northbound not readable")]]
+        if report.check is not None and cell is report.cell:
+            rows.append([report.check.kind, "answered" if report.check.ok else "no answer", report.check.summary])
+        out.print(table(None, ["PLANE", "VERDICT", "WHY"], rows, [1]))
     for err in report.errors:
         out.print(f"[yellow]warning[/] {err}")
     status = report.status.value
     if status == "match":
         out.print("[green]match[/]: observed, expected and programmed agree")
     elif status == "drift":
-        out.print(f"[bold red]drift[/]: {', '.join(d.value for d in cell.drift)}")
+        drift = sorted({d.value for c in report.cells or [report.cell] for d in c.drift})
+        out.print(f"[bold red]drift[/]: {', '.join(drift)}")
     else:
         out.print("[yellow]could not check[/]: a plane gave no evidence")
 

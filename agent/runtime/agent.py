@@ -355,10 +355,11 @@ class Agent:
     # -- on-demand --
 
     def probe_now(self, network: Ref, source: Endpoint, destination: Endpoint, port: int, protocol: Protocol,
-                  inventory: Any) -> CheckedCell:
+                  inventory: Any, family: int | None = None) -> CheckedCell:
+        """One cell probed now (dual-stack: in `family`, default the pair's first)."""
         checker = self.planner.checker(inventory, network, self.nb.snapshot, self.ovs.snapshot,
                                        extra=(source, destination))
-        cell = single_cell(checker, source, destination, port, protocol)
+        cell = single_cell(checker, source, destination, port, protocol, family)
         with self._probe_lock:
             observed, results = checker.observe([cell], protocols=frozenset({Protocol.TCP, Protocol.UDP}))
         self.publisher.count(results)

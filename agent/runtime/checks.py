@@ -216,29 +216,33 @@ class ProbeReport:
     destination: Endpoint
     port: int
     protocol: Protocol
-    cell: CheckedCell
+    cell: CheckedCell  # the first family's (on a dual-stack pair, no address typed: IPv4)
     check: CheckAnswer | None  # the destination port's declared check, run when the cell is allowed
     errors: list[str]
+    # Dual-stack, no address typed: every family's cell, each probed in its family (else just `cell`).
+    cells: list[CheckedCell] = field(default_factory=list)
 
     @property
     def status(self) -> Status:
-        if has_drift(self.cell):
+        every = self.cells or [self.cell]
+        if any(has_drift(c) for c in every):
             return Status.DRIFT
-        unknown = any(j is None or j.verdict is Verdict.UNKNOWN for j in (self.cell.observed, self.cell.programmed))
+        unknown = any(j is None or j.verdict is Verdict.UNKNOWN for c in every for j in (c.observed, c.programmed))
         return Status.COULD_NOT_CHECK if unknown else Status.MATCH
 
 
 def probe_cell(inventory: Inventory, sources: Sources, source: str, destination: str, profile: OvnkProfile, *,
                network: Ref | None = None, namespace: str | None = None) -> ProbeReport:
-    """Send a real probe for one cell and set it beside its expected and programmed verdicts. When the cell is
-    allowed and the destination declares a check for the port (tcp, http, postgres), the check runs too."""
+    """Send a real probe for one cell and set it beside its expected and programmed verdicts (a dual-stack pair
+    with no address typed: one cell per family, each probed in its own). When the (first) cell is allowed and the
+    destination declares a check for the port (tcp, http, postgres), the check runs too, in that cell's family."""
     net, src, dst, port, protocol, asked = _resolve(inventory, source, destination, network, namespace)
     if port is None:
         raise UsageError(f"{destination!r}: give a port, e.g. {destination}:{EXAMPLE_PORT}")
     programmed = read_programmed(sources)
     checker = _checker(inventory, net, sources, programmed, profile, extra=(src, dst))
-    family = _families(checker.expected, src, dst, asked)[0]  # dual-stack: the asked family, else the first
-    observed, _ = checker.observe([single_cell(checker, src, dst, port, protocol, family)],
+    families = _families(checker.expected, src, dst, asked)  # dual-stack: the asked family, else both
+    observed, _ = checker.observe([single_cell(checker, src, dst, port, protocol, f) for f in families],
                                   protocols=frozenset({Protocol.TCP, Protocol.UDP}))
     cell = observed[0]
     answer = None
@@ -248,7 +252,8 @@ def probe_cell(inventory: Inventory, sources: Sources, source: str, destination:
         dst_ip = address_of(dst, cell.family)
         if netns is not None and dst_ip is not None:
             answer = run_check(check, netns, str(dst_ip), port)
-    return ProbeReport(net, src, dst, port, protocol, cell, answer, programmed.errors)
+    return ProbeReport(net, src, dst, port, protocol, cell, answer, programmed.errors,
+                       observed if len(observed) > 1 else [])
 
 
 # ----------------------------------------------------------------------------- verify

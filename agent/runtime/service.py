@@ -13,7 +13,7 @@ from ..adapters.metrics import DEFAULT_MAX_DRIFT_PAIRS, exposition, registry_for
 from ..core.drift import summarize
 from ..core.model import AddressEndpoint, Ref
 from ..core.render import cell_json
-from ..core.resolve import ResolveError, resolve_pair, split_target
+from ..core.resolve import ResolveError, asked_family, resolve_pair, split_target
 from ..core.state import AgentState
 from .agent import Agent
 
@@ -113,6 +113,7 @@ class AgentService:
                 raise ResolveError("'to' needs a port")
             network = Ref.parse(body["network"], "default") if body.get("network") else None
             net, src, dst = resolve_pair(inventory, source, target.text, network, body.get("namespace"))
+            family = asked_family(source, target.text)  # dual-stack: an address typed picks the family probed
         except (ResolveError, ValueError) as exc:
             return 400, {"error": str(exc)}
         undeclared = [e.key for e in (src, dst) if isinstance(e, AddressEndpoint)]
@@ -120,7 +121,10 @@ class AgentService:
             # The agent sends packets only to what the declared state names: no scanning through the API.
             return 403, {"error": f"{', '.join(undeclared)} is not a declared workload or external endpoint; the "
                                   "agent probes only those (segcheck probe on the node probes any address)"}
-        cell = self.agent.probe_now(net, src, dst, target.port, target.protocol, inventory)
+        try:
+            cell = self.agent.probe_now(net, src, dst, target.port, target.protocol, inventory, family)
+        except KeyError as exc:  # no check point: e.g. the pair has no address of the family typed
+            return 400, {"error": str(exc).strip("'\"")}
         return 200, {"network": str(net), **cell_json(cell)}
 
     def start(self) -> None:

@@ -1,6 +1,7 @@
 """A dual-stack lab (the seed with IPv6 addresses beside the IPv4 ones, an allow rule per family): both families
 cross the localnet under the OVN-K ACLs, the raw prober answers for each family from the same workload, and the
-check (which probes a cell at its first address, IPv4) agrees on all three planes."""
+check (a cell per family, each probed in its own) agrees on all three planes. segcheck's own checks per family, in
+both OVN-K versions' shapes, with and without subnets: test_dualstack_checks.py."""
 
 from __future__ import annotations
 
@@ -77,3 +78,6 @@ def test_dual_stack_lab(make_lab, tmp_path: Path, tcp) -> None:  # type: ignore[
     report = checker(lab, inventory).run()
     assert summarize(report.cells) == {c.value: 0 for c in DriftClass}, [c for c in report.cells if c.drift]
     assert not report.findings
+    sent = [c for c in report.cells if c.protocol.value == "TCP" and c.source != "ext:db"]
+    assert {c.family for c in sent} == {4, 6}
+    assert all(c.observed is not None and c.observed.verdict is not Verdict.UNKNOWN for c in sent)

@@ -511,3 +511,57 @@ def test_two_addresses_of_one_family_that_an_ipblock_tells_apart_are_a_finding()
     m = NetworkReachability(world("192.168.200.50"), NET)
     assert judged(m, "default/a", "default/b", 80, None) is A  # judged at its first address, inside the block
     assert not [f for f in network_findings(world("192.168.200.11"), NET) if f.kind is FindingKind.ADDRESSES_JUDGED_APART]
+
+
+def test_probe_without_an_address_probes_every_family_and_an_ipv6_only_drop_is_drift() -> None:
+    """`probe client server:80` on a dual-stack pair sends a probe per family (a drop of IPv6 alone is drift, not
+    hidden behind the IPv4 answer); an address typed probes its family only."""
+    from segcheck.agent.core.northbound import LogicalPort, LogicalSwitch, NbSnapshot
+    from segcheck.agent.core.ovnk import names as ovnk_names
+    from segcheck.agent.runtime.checks import probe_cell
+    from segcheck.agent.runtime.status import Status
+    from tests.unit.test_checks import FakeSources
+    inv = inventory(*_client_server({"ipBlock": {"cidr": V4_SUBNET}}, {"ipBlock": {"cidr": V6_SUBNET}}))
+    ports, lsps = {}, {}
+    for i, a in enumerate(inv.attachments_on(NET)):
+        name = ovnk_names.pod_port(a.nad_ref, a.ref)
+        ports[name] = LogicalPort(name, "", (" ".join([f"0a:58:00:00:00:{i:02x}", *map(str, a.ips)]),))
+        lsps[a.key] = name
+    switch = ovnk_names.localnet_switch("tenantblue")
+    base = NbSnapshot({switch: LogicalSwitch(switch, tuple(sorted(ports)))}, ports, {}, {}, {})
+    nb = from_desired(desired_state(inv, NET, lsps, PROFILES["current"]), base=base)
+    ipv6_dropped = FakeSources(nb, lambda job: A if job.dst_port == 80 and job.dst_ip.version == 4 else D)
+    both = probe_cell(inv, ipv6_dropped, "client", "server:80", PROFILES["current"])
+    assert [(c.family, c.observed.verdict) for c in both.cells] == [(4, A), (6, D)]
+    assert both.cell is both.cells[0] and both.status is Status.DRIFT
+    assert both.cells[1].expected.verdict is A and both.cells[1].programmed.verdict is A and both.cells[1].drift
+    v4 = probe_cell(inv, ipv6_dropped, "client", "192.168.200.20:80", PROFILES["current"])
+    assert (v4.cells, v4.cell.family, v4.status) == ([], 4, Status.MATCH)
+    v6_only = probe_cell(inv, ipv6_dropped, "client", f"[{v6(20)}]:80", PROFILES["current"])
+    assert (v6_only.cells, v6_only.cell.family, v6_only.status) == ([], 6, Status.DRIFT)
+
+
+def test_the_agents_probe_api_probes_the_family_an_address_picks(tmp_path) -> None:
+    """POST /v1/probe with an IPv6 address typed probes IPv6 (it probed the pair's IPv4 before), without one the
+    pair's first family; a family the pair lacks is a 400, nothing sent."""
+    from segcheck.agent.adapters.probers.simulated import SimulatedProber
+    from segcheck.agent.runtime.agent import Agent
+    from segcheck.agent.runtime.declared import FilesSource
+    from segcheck.agent.runtime.service import AgentService
+    objs = _client_server({"ipBlock": {"cidr": V4_SUBNET}})
+    objs.append(pod("v4only", "192.168.200.30", labels={"app": "v4only"}))
+    world = tmp_path / "world.json"
+    world.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": objs}))
+    prober = SimulatedProber(lambda job: A if job.dst_ip.version == 4 else D)
+    agent = Agent(FilesSource([world], poll_seconds=60), None, None, prober, _Here(), "node-a", interval=60.0,
+                  only_local=False)
+    service = AgentService(agent, "127.0.0.1", 0, lambda token: "tester")
+    status, v6_answer = service._probe({"from": "client", "to": f"[{v6(20)}]:80"})
+    assert status == 200 and v6_answer["family"] == "ipv6", v6_answer
+    assert v6_answer["observed"]["verdict"] == "denied" and v6_answer["expected"] == "denied"
+    status, first = service._probe({"from": "client", "to": "server:80"})
+    assert status == 200 and (first["family"], first["observed"]["verdict"]) == ("ipv4", "allowed")
+    assert [str(j.dst_ip) for run in prober.runs for j in run] == [v6(20), "192.168.200.20"]
+    status, refused = service._probe({"from": "v4only", "to": f"[{v6(20)}]:80"})
+    assert status == 400, refused
+    assert len([j for run in prober.runs for j in run]) == 2
