@@ -50,7 +50,9 @@ def _address_holders(inventory: Inventory, network: Ref) -> dict[IPAddress, list
 def _address_conflicts(inventory: Inventory) -> list[Finding]:
     found = []
     for network in sorted(inventory.networks):
-        for ip, holders in sorted(_address_holders(inventory, network).items(), key=lambda kv: (kv[0].version, int(kv[0]))):
+        # Only addresses held more than once are sorted (in address order): nearly every address is held once.
+        shared = [(ip, holders) for ip, holders in _address_holders(inventory, network).items() if len(holders) > 1]
+        for ip, holders in sorted(shared, key=lambda kv: (kv[0].version, int(kv[0]))):
             keys = sorted({h.key for h in holders})
             if len(keys) > 1:
                 found.append(Finding(

@@ -17,7 +17,7 @@ from .model import MAX_PORT, MIN_PORT, Attachment, ExternalEndpoint, PortRange, 
 from .ovnk.ids import LEGACY_NAME, NETWORK
 from .ovnk.versions import NbShapes
 from .policy import Direction, Peer, Policy, Rule
-from .selectors import LabelSelector
+from .selectors import LabelSelector, Labels, MatchMemo
 
 ALL_PORTS: tuple[PortRange, ...] = tuple(PortRange(p) for p in Protocol)
 
@@ -142,8 +142,9 @@ def _port_ranges(rule: Rule, policy: Policy, network: Ref, profile: OvnkProfile,
     return tuple(ranges) + tuple(PortRange(p) for p in sorted(whole - numbered, key=lambda p: p.value))
 
 
-def _selects_anything(policy: Policy, label_sets: dict[str, set[tuple[tuple[str, str], ...]]]) -> bool:
-    return any(policy.pod_selector.matches(dict(labels)) for labels in label_sets.get(policy.ref.namespace, ()))
+def _selects_anything(policy: Policy, label_sets: dict[str, list[Labels]], matches: MatchMemo) -> bool:
+    selects = matches.matcher(policy.pod_selector)
+    return any(selects(labels) for labels in label_sets.get(policy.ref.namespace, ()))
 
 
 def _policy_findings(policy: Policy, inventory: Inventory, profile: OvnkProfile) -> list[Finding]:
@@ -188,13 +189,17 @@ def _holds_ipv6(inventory: Inventory, network: Ref) -> bool:
         any(ip.version == 6 for e in inventory.externals_on(network) for ip in e.ips)
 
 
-def enforced_policies(inventory: Inventory, network: Ref, profile: OvnkProfile = DEFAULT_PROFILE) -> NetworkPolicies:
+def enforced_policies(inventory: Inventory, network: Ref, profile: OvnkProfile = DEFAULT_PROFILE, *,
+                      matches: MatchMemo | None = None) -> NetworkPolicies:
+    """`matches`: selector answers to reuse (see `MatchMemo`)."""
     net = inventory.networks.get(network)
     findings: list[Finding] = []
     enforced: list[EnforcedPolicy] = []
     label_sets: dict[str, set[tuple[tuple[str, str], ...]]] = {}
     for a in inventory.attachments_on(network):
         label_sets.setdefault(a.ref.namespace, set()).add(a.labels)
+    listed = {ns: list(sets) for ns, sets in label_sets.items()}
+    matches = matches if matches is not None else MatchMemo()  # each (selector, label set) matched once
     ipv6_without_ipam = net is not None and not net.has_ipam and _holds_ipv6(inventory, network)
     for policy in sorted(inventory.policies, key=lambda p: p.ref):
         if network not in inventory.policy_networks(policy):
@@ -222,7 +227,7 @@ def enforced_policies(inventory: Inventory, network: Ref, profile: OvnkProfile =
                     "rule as `ip4` only (allIPsMatch), so it admits no IPv6 traffic of the network's IPv6 "
                     "addresses. Add an ipBlock peer (`::/0`) for IPv6.",
                     policy.ref, network))
-        if not _selects_anything(policy, label_sets):
+        if not _selects_anything(policy, listed, matches):
             findings.append(Finding(
                 FindingKind.SELECTS_NOTHING,
                 f"podSelector {policy.pod_selector} selects no workload of namespace {policy.ref.namespace} on {network}.",
@@ -247,6 +252,8 @@ def _addresses_judged_apart(inventory: Inventory, network: Ref, policies: list[E
     out = []
     endpoints: list[Attachment | ExternalEndpoint] = [*inventory.attachments_on(network), *inventory.externals_on(network)]
     for e in endpoints:
+        if len(e.ips) < 2:
+            continue  # one address: nothing judged apart (most endpoints; this skips the per-family scan)
         for family in (4, 6):
             mine = [ip for ip in e.ips if ip.version == family]
             if len(mine) < 2:

@@ -39,6 +39,7 @@ from .model import (
 )
 from .ovnk.families import all_ips_families, selector_families
 from .policy import Direction, Peer
+from .selectors import MatchMemo
 
 PROTOCOLS = tuple(Protocol)
 
@@ -230,10 +231,14 @@ class NetworkReachability:
     """The expected plane of one network: classes of endpoints, and per pair of classes its verdicts."""
 
     def __init__(self, inventory: Inventory, network: Ref, extra: Sequence[Endpoint] = (),
-                 profile: OvnkProfile = DEFAULT_PROFILE, namespace: str | None = None):
+                 profile: OvnkProfile = DEFAULT_PROFILE, namespace: str | None = None,
+                 matches: MatchMemo | None = None):
+        """`matches`: selector answers kept from the evaluation of a previous world (the agent's re-plans);
+        without it, each distinct (selector, label set) is matched once here."""
         self.network = network
         self.profile = profile
-        view = enforced_policies(inventory, network, profile)
+        self._matches = matches if matches is not None else MatchMemo()
+        view = enforced_policies(inventory, network, profile, matches=self._matches)
         self.findings = view.findings
         self.policies: tuple[EnforcedPolicy, ...] = view.policies
         self.rules: list[EnforcedRule] = [r for p in self.policies for r in p.rules]
@@ -296,9 +301,7 @@ class NetworkReachability:
         """Per (namespace, labels) key: the rules one of whose selector peers (or an empty peer list) matches.
         Each distinct peer is evaluated once against every key, with selector results cached by label set."""
         masks = [0] * len(keys)
-        label_maps = [dict(labels) for _, labels in keys]
-        ns_labels = {ns: self._inventory.namespace_labels(ns) for ns, _ in keys}
-        pod_cache: dict[tuple[object, int], bool] = {}
+        ns_labels = {ns: tuple(sorted(self._inventory.namespace_labels(ns).items())) for ns, _ in keys}
         ns_cache: dict[tuple[object, str], bool] = {}
         peer_hits: dict[tuple[object, object, str | None], list[int]] = {}
         for bit, rule in enumerate(self.rules):
@@ -312,22 +315,21 @@ class NetworkReachability:
                 pk = (peer.pod_selector, peer.namespace_selector, own_ns)
                 if pk not in peer_hits:
                     found = []
-                    for k, (ns, _) in enumerate(keys):
+                    pod_matches = self._matches.matcher(peer.pod_selector) if peer.pod_selector is not None else None
+                    ns_matches = (self._matches.matcher(peer.namespace_selector)
+                                  if peer.namespace_selector is not None else None)
+                    for k, (ns, labels) in enumerate(keys):
                         if own_ns is not None:
                             if ns != own_ns:
                                 continue
                         else:
                             nk = (peer.namespace_selector, ns)
                             if nk not in ns_cache:
-                                ns_cache[nk] = peer.namespace_selector.matches(ns_labels[ns])  # type: ignore[union-attr]
+                                ns_cache[nk] = ns_matches(ns_labels[ns])  # type: ignore[misc]
                             if not ns_cache[nk]:
                                 continue
-                        if peer.pod_selector is not None:
-                            ck = (peer.pod_selector, k)
-                            if ck not in pod_cache:
-                                pod_cache[ck] = peer.pod_selector.matches(label_maps[k])
-                            if not pod_cache[ck]:
-                                continue
+                        if pod_matches is not None and not pod_matches(labels):
+                            continue
                         found.append(k)
                     peer_hits[pk] = found
                 hits.update(peer_hits[pk])
@@ -340,10 +342,10 @@ class NetworkReachability:
         for k, (ns, _) in enumerate(keys):
             by_ns.setdefault(ns, []).append(k)
         chosen: list[list[int]] = [[] for _ in keys]
-        label_maps = [dict(labels) for _, labels in keys]  # once per key, not once per key and policy
         for i, p in enumerate(self.policies):
+            selects = self._matches.matcher(p.pod_selector)
             for k in by_ns.get(p.ref.namespace, ()):
-                if p.pod_selector.matches(label_maps[k]):
+                if selects(keys[k][1]):
                     chosen[k].append(i)
         return [Side(tuple(c), frozenset(d for i in c for d in self.policies[i].isolates)) for c in chosen]
 

@@ -126,3 +126,49 @@ def parse_selector(data: Any, where: str = "selector") -> LabelSelector:
             raise SelectorError(f"{here}: operator {op.value} takes no values")
         exprs.append(Requirement(key, op, frozenset(_check_value(v, here) for v in values)))
     return LabelSelector(labels, tuple(exprs))
+
+
+Labels = tuple[tuple[str, str], ...]  # a label set as objects hold it (sorted pairs)
+
+
+class MatchMemo:
+    """`selector.matches(labels)` by value (selector, label set), kept across the evaluations of successive
+    worlds (the agent's re-plans): after a policy edit only that policy's selectors are matched again, after a
+    label change only the new label set, after a namespace relabel only its new labels. Both keys are values, so
+    nothing can go stale; what bounds it is the round: an entry not asked for during one round (one world
+    evaluated) is dropped at the next. Not thread-safe: one owner (the agent's loop)."""
+
+    def __init__(self) -> None:
+        self._now: dict[LabelSelector, dict[Labels, bool]] = {}
+        self._before: dict[LabelSelector, dict[Labels, bool]] = {}
+        self.misses = 0  # label sets actually matched (tests count them)
+
+    def next_round(self) -> None:
+        self._before, self._now = self._now, {}
+
+    def matcher(self, selector: LabelSelector) -> "_Matcher":
+        """One selector's answers (fetch once per selector, then ask per label set)."""
+        return _Matcher(self, selector)
+
+    def matches(self, selector: LabelSelector, labels: Labels) -> bool:
+        return self.matcher(selector)(labels)
+
+
+class _Matcher:
+    __slots__ = ("now", "before", "selector", "memo")
+
+    def __init__(self, memo: MatchMemo, selector: LabelSelector) -> None:
+        now = memo._now.get(selector)
+        if now is None:
+            now = memo._now[selector] = {}
+        self.now, self.before, self.selector, self.memo = now, memo._before.get(selector), selector, memo
+
+    def __call__(self, labels: Labels) -> bool:
+        hit = self.now.get(labels)
+        if hit is None:
+            hit = self.before.get(labels) if self.before is not None else None
+            if hit is None:
+                hit = self.selector.matches(dict(labels))
+                self.memo.misses += 1
+            self.now[labels] = hit
+        return hit
