@@ -184,23 +184,26 @@ def _policy_findings(policy: Policy, inventory: Inventory, profile: OvnkProfile)
     return found
 
 
-def _holds_ipv6(inventory: Inventory, network: Ref) -> bool:
-    return any(ip.version == 6 for a in inventory.attachments_on(network) for ip in a.ips) or \
+def _holds_ipv6(inventory: Inventory, network: Ref, attachments: Sequence[Attachment]) -> bool:
+    return any(ip.version == 6 for a in attachments for ip in a.ips) or \
         any(ip.version == 6 for e in inventory.externals_on(network) for ip in e.ips)
 
 
 def enforced_policies(inventory: Inventory, network: Ref, profile: OvnkProfile = DEFAULT_PROFILE, *,
-                      matches: MatchMemo | None = None) -> NetworkPolicies:
-    """`matches`: selector answers to reuse (see `MatchMemo`)."""
+                      matches: MatchMemo | None = None,
+                      attachments: Sequence[Attachment] | None = None) -> NetworkPolicies:
+    """`matches`: selector answers to reuse (see `MatchMemo`); `attachments`: the network's, when the caller
+    has listed them already."""
     net = inventory.networks.get(network)
+    on_network = inventory.attachments_on(network) if attachments is None else attachments
     findings: list[Finding] = []
     enforced: list[EnforcedPolicy] = []
     label_sets: dict[str, set[tuple[tuple[str, str], ...]]] = {}
-    for a in inventory.attachments_on(network):
+    for a in on_network:
         label_sets.setdefault(a.ref.namespace, set()).add(a.labels)
     listed = {ns: list(sets) for ns, sets in label_sets.items()}
     matches = matches if matches is not None else MatchMemo()  # each (selector, label set) matched once
-    ipv6_without_ipam = net is not None and not net.has_ipam and _holds_ipv6(inventory, network)
+    ipv6_without_ipam = net is not None and not net.has_ipam and _holds_ipv6(inventory, network, on_network)
     for policy in sorted(inventory.policies, key=lambda p: p.ref):
         if network not in inventory.policy_networks(policy):
             continue
@@ -238,11 +241,12 @@ def enforced_policies(inventory: Inventory, network: Ref, profile: OvnkProfile =
             for r in policy.rules
         )
         enforced.append(EnforcedPolicy(policy.ref, policy.pod_selector, policy.policy_types, rules))
-    findings += _addresses_judged_apart(inventory, network, enforced)
+    findings += _addresses_judged_apart(inventory, network, enforced, on_network)
     return NetworkPolicies(network, tuple(enforced), tuple(findings))
 
 
-def _addresses_judged_apart(inventory: Inventory, network: Ref, policies: list[EnforcedPolicy]) -> list[Finding]:
+def _addresses_judged_apart(inventory: Inventory, network: Ref, policies: list[EnforcedPolicy],
+                            attachments: Sequence[Attachment]) -> list[Finding]:
     """An endpoint with several addresses of one family is judged, and probed, at the first of them; say so
     where an ipBlock holds some of them and not the others (their packets may get another verdict)."""
     blocks = [(r.ref, peer.ip_block) for p in policies for r in p.rules for peer in r.peers
@@ -250,7 +254,7 @@ def _addresses_judged_apart(inventory: Inventory, network: Ref, policies: list[E
     if not blocks:
         return []
     out = []
-    endpoints: list[Attachment | ExternalEndpoint] = [*inventory.attachments_on(network), *inventory.externals_on(network)]
+    endpoints: list[Attachment | ExternalEndpoint] = [*attachments, *inventory.externals_on(network)]
     for e in endpoints:
         if len(e.ips) < 2:
             continue  # one address: nothing judged apart (most endpoints; this skips the per-family scan)

@@ -238,7 +238,8 @@ class NetworkReachability:
         self.network = network
         self.profile = profile
         self._matches = matches if matches is not None else MatchMemo()
-        view = enforced_policies(inventory, network, profile, matches=self._matches)
+        on_network = inventory.attachments_on(network)
+        view = enforced_policies(inventory, network, profile, matches=self._matches, attachments=on_network)
         self.findings = view.findings
         self.policies: tuple[EnforcedPolicy, ...] = view.policies
         self.rules: list[EnforcedRule] = [r for p in self.policies for r in p.rules]
@@ -251,7 +252,7 @@ class NetworkReachability:
             self._policy_rules.append({d: [bit + k for k, r in enumerate(p.rules) if r.direction is d] for d in Direction})
             bit += len(p.rules)
         self._inventory = inventory
-        endpoints: list[Endpoint] = list(inventory.attachments_on(network))
+        endpoints: list[Endpoint] = list(on_network)
         # IP families as OVN-K programs them (ovnk.families): selector peers match only the network's families,
         # a rule without peers only those of `allIPsMatch` (IPv4 on an IPAM-less network), an ipBlock its own.
         net = inventory.networks.get(network)

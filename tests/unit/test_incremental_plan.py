@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -188,7 +189,8 @@ CHANGES = [flip_label, add_pod, remove_pod, edit_port, add_policy, remove_policy
            drop_acls]
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow], phases=[Phase.explicit, Phase.generate])
+# SEGCHECK_PLAN_EXAMPLES: more examples for a local soak (e.g. 2000); the suite runs 40.
+@settings(max_examples=int(os.environ.get("SEGCHECK_PLAN_EXAMPLES", "40")), deadline=None, suppress_health_check=[HealthCheck.too_slow], phases=[Phase.explicit, Phase.generate])
 @given(with_nb=st.booleans(), seed=st.integers(0, 2**16), sentinels=st.sampled_from([0, 4, 1000]),
        steps=st.lists(st.tuples(st.sampled_from(CHANGES), st.integers(0, 50)), min_size=1, max_size=7))
 def test_incremental_plan_equals_a_plan_from_scratch(with_nb, seed, sentinels, steps):
@@ -206,6 +208,23 @@ def test_incremental_plan_equals_a_plan_from_scratch(with_nb, seed, sentinels, s
         assert snapshot(updated) == snapshot(full), change.__name__
         current = updated
         observe_some(current, rng, 2.0 + n)
+
+
+def test_declared_findings_are_kept_across_a_policy_edit_and_recomputed_when_a_pod_changes():
+    from segcheck.agent.core.findings import FindingKind
+
+    world = World.base()
+    p = planner(world)
+    before = plan(p, world, None)
+    declared = before.declared
+    edit_port(world, 0)
+    after = plan(p, world, before)
+    assert after.declared is declared  # a policy edit: nothing the declared findings read changed
+    world.pods["p1"] = (world.pods["p1"][0], world.pods["p0"][1])  # p1 takes p0's address
+    again = plan(p, world, after)
+    assert again.declared is not declared
+    assert any(f.kind is FindingKind.ADDRESS_CONFLICT for f in again.declared)
+    assert snapshot(again) == snapshot(plan(p, world, None, incremental=False))
 
 
 # -- what a change rebuilds --
