@@ -17,7 +17,7 @@ from .model import MAX_PORT, MIN_PORT, Attachment, ExternalEndpoint, PortRange, 
 from .ovnk.ids import LEGACY_NAME, NETWORK
 from .ovnk.versions import NbShapes
 from .policy import Direction, Peer, Policy, Rule
-from .selectors import LabelSelector, Labels, MatchMemo
+from .selectors import LabelSelector, MatchMemo, Universe
 
 ALL_PORTS: tuple[PortRange, ...] = tuple(PortRange(p) for p in Protocol)
 
@@ -142,9 +142,13 @@ def _port_ranges(rule: Rule, policy: Policy, network: Ref, profile: OvnkProfile,
     return tuple(ranges) + tuple(PortRange(p) for p in sorted(whole - numbered, key=lambda p: p.value))
 
 
-def _selects_anything(policy: Policy, label_sets: dict[str, list[Labels]], matches: MatchMemo) -> bool:
+def _selects_anything(policy: Policy, label_sets: dict[str, Universe], matches: MatchMemo) -> bool:
+    universe = label_sets.get(policy.ref.namespace)
+    if universe is None:
+        return False
     selects = matches.matcher(policy.pod_selector)
-    return any(selects(labels) for labels in label_sets.get(policy.ref.namespace, ()))
+    return bool(matches.chosen(policy.pod_selector, universe, lambda: [
+        j for j, labels in enumerate(universe.items) if selects(labels)]))  # type: ignore[arg-type]
 
 
 def _policy_findings(policy: Policy, inventory: Inventory, profile: OvnkProfile) -> list[Finding]:
@@ -201,8 +205,8 @@ def enforced_policies(inventory: Inventory, network: Ref, profile: OvnkProfile =
     label_sets: dict[str, set[tuple[tuple[str, str], ...]]] = {}
     for a in on_network:
         label_sets.setdefault(a.ref.namespace, set()).add(a.labels)
-    listed = {ns: list(sets) for ns, sets in label_sets.items()}
     matches = matches if matches is not None else MatchMemo()  # each (selector, label set) matched once
+    listed = {ns: matches.universe(tuple(sorted(sets))) for ns, sets in label_sets.items()}
     ipv6_without_ipam = net is not None and not net.has_ipam and _holds_ipv6(inventory, network, on_network)
     for policy in sorted(inventory.policies, key=lambda p: p.ref):
         if network not in inventory.policy_networks(policy):

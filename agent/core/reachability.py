@@ -305,6 +305,8 @@ class NetworkReachability:
         ns_labels = {ns: tuple(sorted(self._inventory.namespace_labels(ns).items())) for ns, _ in keys}
         ns_cache: dict[tuple[object, str], bool] = {}
         peer_hits: dict[tuple[object, object, str | None], list[int]] = {}
+        # What a peer picks depends on the keys and their namespaces' labels only: scanned again when those change.
+        universe = self._matches.universe(tuple((ns, labels, ns_labels[ns]) for ns, labels in keys))
         for bit, rule in enumerate(self.rules):
             hits: set[int] = set()
             if not rule.peers:
@@ -315,39 +317,51 @@ class NetworkReachability:
                 own_ns = rule.policy.namespace if peer.namespace_selector is None else None
                 pk = (peer.pod_selector, peer.namespace_selector, own_ns)
                 if pk not in peer_hits:
-                    found = []
-                    pod_matches = self._matches.matcher(peer.pod_selector) if peer.pod_selector is not None else None
-                    ns_matches = (self._matches.matcher(peer.namespace_selector)
-                                  if peer.namespace_selector is not None else None)
-                    for k, (ns, labels) in enumerate(keys):
-                        if own_ns is not None:
-                            if ns != own_ns:
-                                continue
-                        else:
-                            nk = (peer.namespace_selector, ns)
-                            if nk not in ns_cache:
-                                ns_cache[nk] = ns_matches(ns_labels[ns])  # type: ignore[misc]
-                            if not ns_cache[nk]:
-                                continue
-                        if pod_matches is not None and not pod_matches(labels):
-                            continue
-                        found.append(k)
-                    peer_hits[pk] = found
+                    peer_hits[pk] = self._matches.chosen(pk, universe, lambda: self._peer_scan(peer, own_ns, keys,
+                                                                                             ns_labels, ns_cache))
                 hits.update(peer_hits[pk])
             for k in hits:
                 masks[k] |= 1 << bit
         return masks
+
+    def _peer_scan(self, peer: Peer, own_ns: str | None, keys: list[LabelKey],
+                   ns_labels: dict[str, tuple[tuple[str, str], ...]], ns_cache: dict[tuple[object, str], bool]) -> list[int]:
+        """The keys one selector peer matches (`own_ns`: the policy's namespace, when the peer has no
+        namespaceSelector)."""
+        found = []
+        pod_matches = self._matches.matcher(peer.pod_selector) if peer.pod_selector is not None else None
+        ns_matches = self._matches.matcher(peer.namespace_selector) if peer.namespace_selector is not None else None
+        for k, (ns, labels) in enumerate(keys):
+            if own_ns is not None:
+                if ns != own_ns:
+                    continue
+            else:
+                nk = (peer.namespace_selector, ns)
+                if nk not in ns_cache:
+                    ns_cache[nk] = ns_matches(ns_labels[ns])  # type: ignore[misc]
+                if not ns_cache[nk]:
+                    continue
+            if pod_matches is not None and not pod_matches(labels):
+                continue
+            found.append(k)
+        return found
 
     def _sides_of(self, keys: list[LabelKey]) -> list[Side]:
         by_ns: dict[str, list[int]] = {}
         for k, (ns, _) in enumerate(keys):
             by_ns.setdefault(ns, []).append(k)
         chosen: list[list[int]] = [[] for _ in keys]
+        universes = {ns: self._matches.universe(tuple(keys[k][1] for k in ks)) for ns, ks in by_ns.items()}
         for i, p in enumerate(self.policies):
+            ks = by_ns.get(p.ref.namespace)
+            if not ks:
+                continue
+            universe = universes[p.ref.namespace]
             selects = self._matches.matcher(p.pod_selector)
-            for k in by_ns.get(p.ref.namespace, ()):
-                if selects(keys[k][1]):
-                    chosen[k].append(i)
+            picked = self._matches.chosen(p.pod_selector, universe, lambda: [
+                j for j, labels in enumerate(universe.items) if selects(labels)])  # type: ignore[arg-type]
+            for j in picked:
+                chosen[ks[j]].append(i)
         return [Side(tuple(c), frozenset(d for i in c for d in self.policies[i].isolates)) for c in chosen]
 
     def _side_id(self, side: Side) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Hashable, Mapping
 
 _NAME = r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)"
 _KEY_RE = re.compile(rf"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?{_NAME}$")
@@ -141,10 +141,39 @@ class MatchMemo:
     def __init__(self) -> None:
         self._now: dict[LabelSelector, dict[Labels, bool]] = {}
         self._before: dict[LabelSelector, dict[Labels, bool]] = {}
+        self._universes: dict[tuple[Hashable, ...], Universe] = {}
+        self._universes_before: dict[tuple[Hashable, ...], Universe] = {}
+        self._chosen: dict[tuple[Hashable, Universe], list[int]] = {}
+        self._chosen_before: dict[tuple[Hashable, Universe], list[int]] = {}
         self.misses = 0  # label sets actually matched (tests count them)
+        self.scans = 0  # universes actually scanned by `chosen`
 
     def next_round(self) -> None:
         self._before, self._now = self._now, {}
+        self._universes_before, self._universes = self._universes, {}
+        self._chosen_before, self._chosen = self._chosen, {}
+
+    def universe(self, items: tuple[Hashable, ...]) -> "Universe":
+        """The one `Universe` of these items (the same object as last round's when they are equal)."""
+        found = self._universes.get(items)
+        if found is None:
+            found = self._universes_before.get(items) or Universe(items)
+            self._universes[items] = found
+        return found
+
+    def chosen(self, key: Hashable, universe: "Universe", scan: Callable[[], list[int]]) -> list[int]:
+        """The positions in `universe` that `key` (a selector, or a peer's selectors) picks, as `scan` finds
+        them: scanned once per key while the universe stays equal from round to round. With equal label sets
+        (a policy edit, a pod moving between existing label sets) only new keys scan."""
+        k = (key, universe)
+        found = self._chosen.get(k)
+        if found is None:
+            found = self._chosen_before.get(k)
+            if found is None:
+                found = scan()
+                self.scans += 1
+            self._chosen[k] = found
+        return found
 
     def matcher(self, selector: LabelSelector) -> "_Matcher":
         """One selector's answers (fetch once per selector, then ask per label set)."""
@@ -152,6 +181,16 @@ class MatchMemo:
 
     def matches(self, selector: LabelSelector, labels: Labels) -> bool:
         return self.matcher(selector)(labels)
+
+
+class Universe:
+    """The label sets (or keys made of them) an evaluation ranges over, in order; compared by identity, which
+    `MatchMemo.universe` keeps equal for equal items."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: tuple[Hashable, ...]) -> None:
+        self.items = items
 
 
 class _Matcher:

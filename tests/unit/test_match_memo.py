@@ -78,3 +78,33 @@ def test_a_policy_edit_matches_only_its_own_selector_again():
     assert same_plane(after, reach(world, None))
     label_sets = {labels for _, labels in ((a.ref.namespace, a.labels) for a in world.inventory().attachments)}
     assert memo.misses - misses == len(label_sets)  # the one new selector against each label set, once
+
+
+def test_unchanged_label_sets_are_not_scanned_again_after_a_policy_edit():
+    world, memo = World.base(), MatchMemo()
+    reach(world, memo)
+    memo.next_round()
+    scans = memo.scans
+    edit = _policy("web", 8443, "Ingress", "api")  # web-in's port only: every selector is one seen before
+    world.policies["web-in"] = edit
+    after = reach(world, memo)
+    assert memo.scans == scans and same_plane(after, reach(world, None))
+    memo.next_round()
+    edit["podSelector"] = {"matchExpressions": [{"key": "app", "operator": "Exists"}]}
+    after = reach(world, memo)
+    # The new selector, scanned for whom it isolates and for whether it selects anything (one universe each).
+    assert memo.scans - scans == 2 and same_plane(after, reach(world, None))
+
+
+def test_a_pod_moving_to_another_existing_label_set_keeps_the_scans_and_equals_a_fresh_plane():
+    world, memo = World.base(), MatchMemo()
+    reach(world, memo)
+    memo.next_round()
+    scans = memo.scans
+    world.pods["p5"] = ("web", world.pods["p5"][1])  # db -> web: db and web label sets both still held
+    after = reach(world, memo)
+    assert memo.scans == scans and same_plane(after, reach(world, None))
+    memo.next_round()
+    del world.pods["p2"], world.pods["p8"]  # the last db pods: the db label set is gone, the universes differ
+    after = reach(world, memo)
+    assert memo.scans > scans and same_plane(after, reach(world, None))
