@@ -95,19 +95,14 @@ class Planner:
         or re-configured) is not bounded cheaply, so it builds a new plan from scratch (carrying observations),
         as `incremental=False` does."""
         nets = [(ref, net) for ref, net in sorted(inventory.networks.items()) if net.cni_type == OVN_K_CNI]
-        # A full re-plan (incremental off) reuses nothing of the previous world's (selector answers, declared
-        # findings): the baseline, and what tests compare the incremental path with.
+        # A full re-plan (incremental off) matches every selector afresh: the baseline, and what tests compare with.
         memo = self.matches if incremental and self.incremental else None
         if memo is not None and (previous is None or previous.inventory is not inventory):
             memo.next_round()
         if previous is not None and previous.inventory is inventory:  # only NB or OVS changed
             declared, unplaced = previous.declared, previous.unplaced
         else:
-            if memo is not None and previous is not None and previous.inventory is not None and \
-                    _same_declared_inputs(previous.inventory, inventory):
-                declared = previous.declared  # a policy or namespace change: nothing these findings read
-            else:
-                declared = declared_findings(inventory)
+            declared = declared_findings(inventory)
             unplaced = tuple(unplaced_findings(inventory, self.profile, declared=declared))
         if incremental and self.incremental and previous is not None and self._same_networks(previous, nets):
             plan = self._update(previous, inventory, errors, nb, ovs, unplaced, declared, memo)
@@ -314,14 +309,6 @@ class Planner:
         if reorder or common_before != [k for k in members if k in previous]:
             order = pair_order(checker.expected.endpoints, local)
             network.reordered({(s.key, d.key): old_blocks[(s.key, d.key)] for s, d in order})
-
-
-def _same_declared_inputs(before: Inventory, now: Inventory) -> bool:
-    """Whether `declared_findings` reads the same in both: it reads workloads, external endpoints, NADs and
-    skipped objects, never policies or namespaces. (A list compares its items by identity first: cheap when the
-    source keeps the objects that did not change.)"""
-    return (before.attachments == now.attachments and before.externals == now.externals and before.nads == now.nads
-            and before.networks == now.networks and before.skipped == now.skipped)
 
 
 def _denied(records: Iterable[CellRecord]) -> int:

@@ -210,21 +210,21 @@ def test_incremental_plan_equals_a_plan_from_scratch(with_nb, seed, sentinels, s
         observe_some(current, rng, 2.0 + n)
 
 
-def test_declared_findings_are_kept_across_a_policy_edit_and_recomputed_when_a_pod_changes():
+def test_an_address_conflict_appears_and_goes_with_the_re_plan():
     from segcheck.agent.core.findings import FindingKind
 
     world = World.base()
     p = planner(world)
     before = plan(p, world, None)
-    declared = before.declared
-    edit_port(world, 0)
-    after = plan(p, world, before)
-    assert after.declared is declared  # a policy edit: nothing the declared findings read changed
+    assert not any(f.kind is FindingKind.ADDRESS_CONFLICT for f in before.declared)
     world.pods["p1"] = (world.pods["p1"][0], world.pods["p0"][1])  # p1 takes p0's address
-    again = plan(p, world, after)
-    assert again.declared is not declared
-    assert any(f.kind is FindingKind.ADDRESS_CONFLICT for f in again.declared)
-    assert snapshot(again) == snapshot(plan(p, world, None, incremental=False))
+    world.pods["p3"] = (world.pods["p3"][0], world.pods["p2"][1])  # p3 takes p2's
+    after = plan(p, world, before)
+    conflicts = [f.message for f in after.declared if f.kind is FindingKind.ADDRESS_CONFLICT]
+    assert [m.split()[0] for m in conflicts] == ["192.168.200.10", "192.168.200.12"]  # in address order
+    assert snapshot(after) == snapshot(plan(p, world, None, incremental=False))
+    world.pods["p1"], world.pods["p3"] = ("api", 11), ("web", 13)
+    assert not any(f.kind is FindingKind.ADDRESS_CONFLICT for f in plan(p, world, after).declared)
 
 
 # -- what a change rebuilds --
