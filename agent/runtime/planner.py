@@ -183,18 +183,18 @@ class Planner:
     def _mark_sentinels(self, plan: Plan) -> None:
         """Allowed cells (the service paths) are the sentinels, re-probed often so a blackhole shows fast: the
         first `max_sentinels` probed allowed cells in plan order (all of them when there are no more: a re-plan
-        then keeps the set without a walk). Walks blocks, not cells, and stops there."""
+        then keeps the set without a walk). Walks blocks, not cells (skipping chunks of blocks without any), and
+        stops there."""
         for record in plan.sentinels:
             record.sentinel = False
         chosen: list[CellRecord] = []
         room = self.max_sentinels
         if room > 0:
             for network in plan.networks:
-                for block in network.blocks.values():
-                    if block.candidates:
-                        chosen += block.candidates[:room - len(chosen)]
-                        if len(chosen) >= room:
-                            break
+                for block in network.candidate_blocks():
+                    chosen += block.candidates[:room - len(chosen)]
+                    if len(chosen) >= room:
+                        break
                 if len(chosen) >= room:
                     break
         for record in chosen:

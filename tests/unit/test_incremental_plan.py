@@ -206,6 +206,9 @@ def test_incremental_plan_equals_a_plan_from_scratch(with_nb, seed, sentinels, s
         full = plan(p, world, current, incremental=False)  # reads `current`, leaves it as it was
         updated = plan(p, world, current)
         assert snapshot(updated) == snapshot(full), change.__name__
+        for net in updated.networks:  # the sentinel walk skips chunks by these counts
+            assert all(c.candidates == sum(len(b.candidates) for b in c.blocks if b is not None)
+                       for c in net.chunks or ())
         current = updated
         observe_some(current, rng, 2.0 + n)
 
