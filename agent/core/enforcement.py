@@ -17,7 +17,7 @@ from .model import MAX_PORT, MIN_PORT, Attachment, ExternalEndpoint, PortRange, 
 from .ovnk.ids import LEGACY_NAME, NETWORK
 from .ovnk.versions import NbShapes
 from .policy import Direction, Peer, Policy, Rule
-from .selectors import LabelSelector
+from .selectors import LabelSelector, MatchMemo, Universe
 
 ALL_PORTS: tuple[PortRange, ...] = tuple(PortRange(p) for p in Protocol)
 
@@ -142,8 +142,13 @@ def _port_ranges(rule: Rule, policy: Policy, network: Ref, profile: OvnkProfile,
     return tuple(ranges) + tuple(PortRange(p) for p in sorted(whole - numbered, key=lambda p: p.value))
 
 
-def _selects_anything(policy: Policy, label_sets: dict[str, set[tuple[tuple[str, str], ...]]]) -> bool:
-    return any(policy.pod_selector.matches(dict(labels)) for labels in label_sets.get(policy.ref.namespace, ()))
+def _selects_anything(policy: Policy, label_sets: dict[str, Universe], matches: MatchMemo) -> bool:
+    universe = label_sets.get(policy.ref.namespace)
+    if universe is None:
+        return False
+    selects = matches.matcher(policy.pod_selector)
+    return bool(matches.chosen(policy.pod_selector, universe, lambda: [
+        j for j, labels in enumerate(universe.items) if selects(labels)]))  # type: ignore[arg-type]
 
 
 def _policy_findings(policy: Policy, inventory: Inventory, profile: OvnkProfile) -> list[Finding]:
@@ -183,19 +188,26 @@ def _policy_findings(policy: Policy, inventory: Inventory, profile: OvnkProfile)
     return found
 
 
-def _holds_ipv6(inventory: Inventory, network: Ref) -> bool:
-    return any(ip.version == 6 for a in inventory.attachments_on(network) for ip in a.ips) or \
+def _holds_ipv6(inventory: Inventory, network: Ref, attachments: Sequence[Attachment]) -> bool:
+    return any(ip.version == 6 for a in attachments for ip in a.ips) or \
         any(ip.version == 6 for e in inventory.externals_on(network) for ip in e.ips)
 
 
-def enforced_policies(inventory: Inventory, network: Ref, profile: OvnkProfile = DEFAULT_PROFILE) -> NetworkPolicies:
+def enforced_policies(inventory: Inventory, network: Ref, profile: OvnkProfile = DEFAULT_PROFILE, *,
+                      matches: MatchMemo | None = None,
+                      attachments: Sequence[Attachment] | None = None) -> NetworkPolicies:
+    """`matches`: selector answers to reuse (see `MatchMemo`); `attachments`: the network's, when the caller
+    has listed them already."""
     net = inventory.networks.get(network)
+    on_network = inventory.attachments_on(network) if attachments is None else attachments
     findings: list[Finding] = []
     enforced: list[EnforcedPolicy] = []
     label_sets: dict[str, set[tuple[tuple[str, str], ...]]] = {}
-    for a in inventory.attachments_on(network):
+    for a in on_network:
         label_sets.setdefault(a.ref.namespace, set()).add(a.labels)
-    ipv6_without_ipam = net is not None and not net.has_ipam and _holds_ipv6(inventory, network)
+    matches = matches if matches is not None else MatchMemo()  # each (selector, label set) matched once
+    listed = {ns: matches.universe(tuple(sorted(sets))) for ns, sets in label_sets.items()}
+    ipv6_without_ipam = net is not None and not net.has_ipam and _holds_ipv6(inventory, network, on_network)
     for policy in sorted(inventory.policies, key=lambda p: p.ref):
         if network not in inventory.policy_networks(policy):
             continue
@@ -222,7 +234,7 @@ def enforced_policies(inventory: Inventory, network: Ref, profile: OvnkProfile =
                     "rule as `ip4` only (allIPsMatch), so it admits no IPv6 traffic of the network's IPv6 "
                     "addresses. Add an ipBlock peer (`::/0`) for IPv6.",
                     policy.ref, network))
-        if not _selects_anything(policy, label_sets):
+        if not _selects_anything(policy, listed, matches):
             findings.append(Finding(
                 FindingKind.SELECTS_NOTHING,
                 f"podSelector {policy.pod_selector} selects no workload of namespace {policy.ref.namespace} on {network}.",
@@ -233,11 +245,12 @@ def enforced_policies(inventory: Inventory, network: Ref, profile: OvnkProfile =
             for r in policy.rules
         )
         enforced.append(EnforcedPolicy(policy.ref, policy.pod_selector, policy.policy_types, rules))
-    findings += _addresses_judged_apart(inventory, network, enforced)
+    findings += _addresses_judged_apart(inventory, network, enforced, on_network)
     return NetworkPolicies(network, tuple(enforced), tuple(findings))
 
 
-def _addresses_judged_apart(inventory: Inventory, network: Ref, policies: list[EnforcedPolicy]) -> list[Finding]:
+def _addresses_judged_apart(inventory: Inventory, network: Ref, policies: list[EnforcedPolicy],
+                            attachments: Sequence[Attachment]) -> list[Finding]:
     """An endpoint with several addresses of one family is judged, and probed, at the first of them; say so
     where an ipBlock holds some of them and not the others (their packets may get another verdict)."""
     blocks = [(r.ref, peer.ip_block) for p in policies for r in p.rules for peer in r.peers
@@ -245,8 +258,10 @@ def _addresses_judged_apart(inventory: Inventory, network: Ref, policies: list[E
     if not blocks:
         return []
     out = []
-    endpoints: list[Attachment | ExternalEndpoint] = [*inventory.attachments_on(network), *inventory.externals_on(network)]
+    endpoints: list[Attachment | ExternalEndpoint] = [*attachments, *inventory.externals_on(network)]
     for e in endpoints:
+        if len(e.ips) < 2:
+            continue  # one address: nothing judged apart (most endpoints; this skips the per-family scan)
         for family in (4, 6):
             mine = [ip for ip in e.ips if ip.version == family]
             if len(mine) < 2:

@@ -39,6 +39,7 @@ from .model import (
 )
 from .ovnk.families import all_ips_families, selector_families
 from .policy import Direction, Peer
+from .selectors import MatchMemo
 
 PROTOCOLS = tuple(Protocol)
 
@@ -230,10 +231,15 @@ class NetworkReachability:
     """The expected plane of one network: classes of endpoints, and per pair of classes its verdicts."""
 
     def __init__(self, inventory: Inventory, network: Ref, extra: Sequence[Endpoint] = (),
-                 profile: OvnkProfile = DEFAULT_PROFILE, namespace: str | None = None):
+                 profile: OvnkProfile = DEFAULT_PROFILE, namespace: str | None = None,
+                 matches: MatchMemo | None = None):
+        """`matches`: selector answers kept from the evaluation of a previous world (the agent's re-plans);
+        without it, each distinct (selector, label set) is matched once here."""
         self.network = network
         self.profile = profile
-        view = enforced_policies(inventory, network, profile)
+        self._matches = matches if matches is not None else MatchMemo()
+        on_network = inventory.attachments_on(network)
+        view = enforced_policies(inventory, network, profile, matches=self._matches, attachments=on_network)
         self.findings = view.findings
         self.policies: tuple[EnforcedPolicy, ...] = view.policies
         self.rules: list[EnforcedRule] = [r for p in self.policies for r in p.rules]
@@ -246,7 +252,7 @@ class NetworkReachability:
             self._policy_rules.append({d: [bit + k for k, r in enumerate(p.rules) if r.direction is d] for d in Direction})
             bit += len(p.rules)
         self._inventory = inventory
-        endpoints: list[Endpoint] = list(inventory.attachments_on(network))
+        endpoints: list[Endpoint] = list(on_network)
         # IP families as OVN-K programs them (ovnk.families): selector peers match only the network's families,
         # a rule without peers only those of `allIPsMatch` (IPv4 on an IPAM-less network), an ipBlock its own.
         net = inventory.networks.get(network)
@@ -296,11 +302,11 @@ class NetworkReachability:
         """Per (namespace, labels) key: the rules one of whose selector peers (or an empty peer list) matches.
         Each distinct peer is evaluated once against every key, with selector results cached by label set."""
         masks = [0] * len(keys)
-        label_maps = [dict(labels) for _, labels in keys]
-        ns_labels = {ns: self._inventory.namespace_labels(ns) for ns, _ in keys}
-        pod_cache: dict[tuple[object, int], bool] = {}
+        ns_labels = {ns: tuple(sorted(self._inventory.namespace_labels(ns).items())) for ns, _ in keys}
         ns_cache: dict[tuple[object, str], bool] = {}
         peer_hits: dict[tuple[object, object, str | None], list[int]] = {}
+        # What a peer picks depends on the keys and their namespaces' labels only: scanned again when those change.
+        universe = self._matches.universe(tuple((ns, labels, ns_labels[ns]) for ns, labels in keys))
         for bit, rule in enumerate(self.rules):
             hits: set[int] = set()
             if not rule.peers:
@@ -311,40 +317,51 @@ class NetworkReachability:
                 own_ns = rule.policy.namespace if peer.namespace_selector is None else None
                 pk = (peer.pod_selector, peer.namespace_selector, own_ns)
                 if pk not in peer_hits:
-                    found = []
-                    for k, (ns, _) in enumerate(keys):
-                        if own_ns is not None:
-                            if ns != own_ns:
-                                continue
-                        else:
-                            nk = (peer.namespace_selector, ns)
-                            if nk not in ns_cache:
-                                ns_cache[nk] = peer.namespace_selector.matches(ns_labels[ns])  # type: ignore[union-attr]
-                            if not ns_cache[nk]:
-                                continue
-                        if peer.pod_selector is not None:
-                            ck = (peer.pod_selector, k)
-                            if ck not in pod_cache:
-                                pod_cache[ck] = peer.pod_selector.matches(label_maps[k])
-                            if not pod_cache[ck]:
-                                continue
-                        found.append(k)
-                    peer_hits[pk] = found
+                    peer_hits[pk] = self._matches.chosen(pk, universe, lambda: self._peer_scan(peer, own_ns, keys,
+                                                                                             ns_labels, ns_cache))
                 hits.update(peer_hits[pk])
             for k in hits:
                 masks[k] |= 1 << bit
         return masks
+
+    def _peer_scan(self, peer: Peer, own_ns: str | None, keys: list[LabelKey],
+                   ns_labels: dict[str, tuple[tuple[str, str], ...]], ns_cache: dict[tuple[object, str], bool]) -> list[int]:
+        """The keys one selector peer matches (`own_ns`: the policy's namespace, when the peer has no
+        namespaceSelector)."""
+        found = []
+        pod_matches = self._matches.matcher(peer.pod_selector) if peer.pod_selector is not None else None
+        ns_matches = self._matches.matcher(peer.namespace_selector) if peer.namespace_selector is not None else None
+        for k, (ns, labels) in enumerate(keys):
+            if own_ns is not None:
+                if ns != own_ns:
+                    continue
+            else:
+                nk = (peer.namespace_selector, ns)
+                if nk not in ns_cache:
+                    ns_cache[nk] = ns_matches(ns_labels[ns])  # type: ignore[misc]
+                if not ns_cache[nk]:
+                    continue
+            if pod_matches is not None and not pod_matches(labels):
+                continue
+            found.append(k)
+        return found
 
     def _sides_of(self, keys: list[LabelKey]) -> list[Side]:
         by_ns: dict[str, list[int]] = {}
         for k, (ns, _) in enumerate(keys):
             by_ns.setdefault(ns, []).append(k)
         chosen: list[list[int]] = [[] for _ in keys]
-        label_maps = [dict(labels) for _, labels in keys]  # once per key, not once per key and policy
+        universes = {ns: self._matches.universe(tuple(keys[k][1] for k in ks)) for ns, ks in by_ns.items()}
         for i, p in enumerate(self.policies):
-            for k in by_ns.get(p.ref.namespace, ()):
-                if p.pod_selector.matches(label_maps[k]):
-                    chosen[k].append(i)
+            ks = by_ns.get(p.ref.namespace)
+            if not ks:
+                continue
+            universe = universes[p.ref.namespace]
+            selects = self._matches.matcher(p.pod_selector)
+            picked = self._matches.chosen(p.pod_selector, universe, lambda: [
+                j for j, labels in enumerate(universe.items) if selects(labels)])  # type: ignore[arg-type]
+            for j in picked:
+                chosen[ks[j]].append(i)
         return [Side(tuple(c), frozenset(d for i in c for d in self.policies[i].isolates)) for c in chosen]
 
     def _side_id(self, side: Side) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Hashable, Mapping
 
 _NAME = r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)"
 _KEY_RE = re.compile(rf"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?{_NAME}$")
@@ -126,3 +126,88 @@ def parse_selector(data: Any, where: str = "selector") -> LabelSelector:
             raise SelectorError(f"{here}: operator {op.value} takes no values")
         exprs.append(Requirement(key, op, frozenset(_check_value(v, here) for v in values)))
     return LabelSelector(labels, tuple(exprs))
+
+
+Labels = tuple[tuple[str, str], ...]  # a label set as objects hold it (sorted pairs)
+
+
+class MatchMemo:
+    """`selector.matches(labels)` by value (selector, label set), kept across the evaluations of successive
+    worlds (the agent's re-plans): after a policy edit only that policy's selectors are matched again, after a
+    label change only the new label set, after a namespace relabel only its new labels. Both keys are values, so
+    nothing can go stale; what bounds it is the round: an entry not asked for during one round (one world
+    evaluated) is dropped at the next. Not thread-safe: one owner (the agent's loop)."""
+
+    def __init__(self) -> None:
+        self._now: dict[LabelSelector, dict[Labels, bool]] = {}
+        self._before: dict[LabelSelector, dict[Labels, bool]] = {}
+        self._universes: dict[tuple[Hashable, ...], Universe] = {}
+        self._universes_before: dict[tuple[Hashable, ...], Universe] = {}
+        self._chosen: dict[tuple[Hashable, Universe], list[int]] = {}
+        self._chosen_before: dict[tuple[Hashable, Universe], list[int]] = {}
+        self.misses = 0  # label sets actually matched (tests count them)
+        self.scans = 0  # universes actually scanned by `chosen`
+
+    def next_round(self) -> None:
+        self._before, self._now = self._now, {}
+        self._universes_before, self._universes = self._universes, {}
+        self._chosen_before, self._chosen = self._chosen, {}
+
+    def universe(self, items: tuple[Hashable, ...]) -> "Universe":
+        """The one `Universe` of these items (the same object as last round's when they are equal)."""
+        found = self._universes.get(items)
+        if found is None:
+            found = self._universes_before.get(items) or Universe(items)
+            self._universes[items] = found
+        return found
+
+    def chosen(self, key: Hashable, universe: "Universe", scan: Callable[[], list[int]]) -> list[int]:
+        """The positions in `universe` that `key` (a selector, or a peer's selectors) picks, as `scan` finds
+        them: scanned once per key while the universe stays equal from round to round. With equal label sets
+        (a policy edit, a pod moving between existing label sets) only new keys scan."""
+        k = (key, universe)
+        found = self._chosen.get(k)
+        if found is None:
+            found = self._chosen_before.get(k)
+            if found is None:
+                found = scan()
+                self.scans += 1
+            self._chosen[k] = found
+        return found
+
+    def matcher(self, selector: LabelSelector) -> "_Matcher":
+        """One selector's answers (fetch once per selector, then ask per label set)."""
+        return _Matcher(self, selector)
+
+    def matches(self, selector: LabelSelector, labels: Labels) -> bool:
+        return self.matcher(selector)(labels)
+
+
+class Universe:
+    """The label sets (or keys made of them) an evaluation ranges over, in order; compared by identity, which
+    `MatchMemo.universe` keeps equal for equal items."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: tuple[Hashable, ...]) -> None:
+        self.items = items
+
+
+class _Matcher:
+    __slots__ = ("now", "before", "selector", "memo")
+
+    def __init__(self, memo: MatchMemo, selector: LabelSelector) -> None:
+        now = memo._now.get(selector)
+        if now is None:
+            now = memo._now[selector] = {}
+        self.now, self.before, self.selector, self.memo = now, memo._before.get(selector), selector, memo
+
+    def __call__(self, labels: Labels) -> bool:
+        hit = self.now.get(labels)
+        if hit is None:
+            hit = self.before.get(labels) if self.before is not None else None
+            if hit is None:
+                hit = self.selector.matches(dict(labels))
+                self.memo.misses += 1
+            self.now[labels] = hit
+        return hit

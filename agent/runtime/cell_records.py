@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from itertools import chain
+from typing import Iterator
 
 from ..core.drift import CheckedCell, DriftClass, Piece
 from ..core.findings import Finding
@@ -90,11 +91,13 @@ class Chunk:
     read). A publication joins the chunks' lists; a re-plan that changes a block's cell count rebuilds one chunk,
     not the network's list."""
 
-    __slots__ = ("blocks", "flat")
+    __slots__ = ("blocks", "flat", "candidates")
 
     def __init__(self, blocks: list["PairBlock | None"]) -> None:
         self.blocks = blocks
         self.flat: list[CheckedCell] | None = None
+        # Records of its blocks that may be sentinels: the sentinel walk skips chunks without any.
+        self.candidates = sum(len(b.candidates) for b in blocks if b is not None)
 
     def views(self) -> list[CheckedCell]:
         if self.flat is None:
@@ -146,6 +149,7 @@ class NetworkPlan:
         chunk = block.chunk = old.chunk
         block.pos = old.pos
         chunk.blocks[old.pos] = block
+        chunk.candidates += len(block.candidates) - len(old.candidates)
         if chunk.flat is not None and len(old.views) == len(block.views):
             block.offset = old.offset
             chunk.flat[old.offset:old.offset + len(block.views)] = block.views
@@ -158,10 +162,21 @@ class NetworkPlan:
         if old is not None and old.chunk is not None and self.chunks is not None:
             old.chunk.blocks[old.pos] = None
             old.chunk.flat = None
+            old.chunk.candidates -= len(old.candidates)
         return old
 
     def reordered(self, blocks: dict[PairKey, PairBlock]) -> None:
         self.blocks, self.chunks = blocks, None
+
+    def candidate_blocks(self) -> Iterator[PairBlock]:
+        """The blocks with records that may be sentinels, in plan order (by chunk when the blocks are cut:
+        chunks without any are skipped whole)."""
+        if self.chunks is None:
+            yield from (b for b in self.blocks.values() if b.candidates)
+            return
+        for chunk in self.chunks:
+            if chunk.candidates:
+                yield from (b for b in chunk.blocks if b is not None and b.candidates)
 
     def cells(self) -> tuple[CheckedCell, ...]:
         """What readers see, in plan order."""

@@ -20,6 +20,7 @@ from ..core.northbound import NbSnapshot, OvsSnapshot
 from ..core.probe import Evidence, ProbeJob, ProbeProtocol, ProbeResult, Prober
 from ..core.programmed import MappingStatus, ProgrammedPlane, Unattributed, check_localnet_mapping, detect_ovnk
 from ..core.reachability import NetworkReachability
+from ..core.selectors import MatchMemo
 from ..core.sources import Locator
 from .status import Status
 
@@ -77,6 +78,7 @@ class Checker:
     zone: str | None = None  # interconnect: the node whose OVN zone `nb` is (None: one zone holds every workload)
     # The expected plane of this very inventory, network, extra endpoints and profile, when the caller has it already.
     reuse_expected: NetworkReachability | None = None
+    matches: MatchMemo | None = None  # selector answers kept across re-plans (the agent's planner owns it)
 
     def __post_init__(self) -> None:
         self.network = self.inventory.network_of(self.network) or self.network  # any NAD of the network names it
@@ -85,7 +87,7 @@ class Checker:
             raise KeyError(f"no NetworkAttachmentDefinition {self.network}")
         self.net = net
         self.expected = self.reuse_expected or NetworkReachability(self.inventory, self.network, extra=self.extra,
-                                                                   profile=self.profile)
+                                                                   profile=self.profile, matches=self.matches)
         self.programmed = ProgrammedPlane(self.nb, net, zone=self.zone) if self.nb is not None else None
 
     def findings(self, declared: Sequence[Finding] | None = None) -> list[Finding]:

@@ -25,6 +25,7 @@ from ..core.inventory import Inventory
 from ..core.model import Attachment, Endpoint, Network, Protocol, Ref, Verdict
 from ..core.northbound import NbSnapshot, OvsSnapshot
 from ..core.probe import Prober
+from ..core.selectors import MatchMemo
 from ..core.state import DeclaredError
 from .cell_records import CellId, CellRecord, Member, NetworkPlan, PairBlock, PairKey, Plan, PlanChange
 from .checker import Checker, Locator
@@ -61,18 +62,21 @@ class Planner:
         self.only_local, self.probe_timeout, self.probe_rate = only_local, probe_timeout, probe_rate
         self.max_sentinels = max_sentinels
         self.incremental = True  # off: every re-plan builds from scratch (the baseline benchmarks compare with)
+        # Selector answers of the previous world: a re-plan matches only new selectors and label sets again.
+        self.matches = MatchMemo()
         # A cluster node's NB is its own OVN zone (interconnect): it judges only the halves it runs.
         self.zone = node if only_local else None
 
     def checker(self, inventory: Inventory, network: Ref, nb: NbSnapshot | None, ovs: OvsSnapshot | None,
-                extra: Sequence[Endpoint] = (), reuse: Checker | None = None) -> Checker:
+                extra: Sequence[Endpoint] = (), reuse: Checker | None = None,
+                matches: MatchMemo | None = None) -> Checker:
         """`extra`: endpoints the declared state does not hold (an IP a user names as a probe target). `reuse`: a
         checker of the same network; when it read this very inventory (only NB or OVS changed), its expected plane
-        is used again."""
+        is used again. `matches`: the planner's selector memo (planning only: it belongs to the loop thread)."""
         same = reuse is not None and reuse.inventory is inventory and not extra and not reuse.extra
         return Checker(inventory, network, nb, ovs, self.prober, self.locator, self.profile, self.probe_timeout,
                        self.probe_rate, extra=tuple(extra), zone=self.zone,
-                       reuse_expected=reuse.expected if same and reuse is not None else None)
+                       reuse_expected=reuse.expected if same and reuse is not None else None, matches=matches)
 
     def is_local(self, endpoint: Endpoint) -> bool:
         """Whether this node checks cells with this endpoint at one end: it runs here (as the API says), or
@@ -91,15 +95,19 @@ class Planner:
         or re-configured) is not bounded cheaply, so it builds a new plan from scratch (carrying observations),
         as `incremental=False` does."""
         nets = [(ref, net) for ref, net in sorted(inventory.networks.items()) if net.cni_type == OVN_K_CNI]
+        # A full re-plan (incremental off) matches every selector afresh: the baseline, and what tests compare with.
+        memo = self.matches if incremental and self.incremental else None
+        if memo is not None and (previous is None or previous.inventory is not inventory):
+            memo.next_round()
         if previous is not None and previous.inventory is inventory:  # only NB or OVS changed
             declared, unplaced = previous.declared, previous.unplaced
         else:
             declared = declared_findings(inventory)
             unplaced = tuple(unplaced_findings(inventory, self.profile, declared=declared))
         if incremental and self.incremental and previous is not None and self._same_networks(previous, nets):
-            plan = self._update(previous, inventory, errors, nb, ovs, unplaced, declared)
+            plan = self._update(previous, inventory, errors, nb, ovs, unplaced, declared, memo)
         else:
-            plan = self._build(inventory, errors, nb, ovs, previous, nets, unplaced, declared)
+            plan = self._build(inventory, errors, nb, ovs, previous, nets, unplaced, declared, memo)
         plan.inventory, plan.declared = inventory, declared
         return plan
 
@@ -108,10 +116,10 @@ class Planner:
         return [(n.checker.network, n.checker.net) for n in previous.networks] == nets
 
     def _prepare(self, inventory: Inventory, ref: Ref, nb: NbSnapshot | None, ovs: OvsSnapshot | None,
-                 local: dict[str, bool], declared: list[Finding],
-                 reuse: Checker | None = None) -> tuple[Checker, tuple, object, dict[str, Member]]:
+                 local: dict[str, bool], declared: list[Finding], reuse: Checker | None = None,
+                 memo: MatchMemo | None = None) -> tuple[Checker, tuple, object, dict[str, Member]]:
         """One network's checker, findings, mapping, and its endpoints with their local flag and group."""
-        checker = self.checker(inventory, ref, nb, ovs, reuse=reuse)
+        checker = self.checker(inventory, ref, nb, ovs, reuse=reuse, matches=memo)
         expected, programmed = checker.expected, checker.programmed
         groups: dict[object, int] = {}
         members: dict[str, Member] = {}
@@ -152,13 +160,13 @@ class Planner:
 
     def _build(self, inventory: Inventory, errors: tuple[DeclaredError, ...], nb: NbSnapshot | None,
                ovs: OvsSnapshot | None, previous: Plan | None, nets: list[tuple[Ref, Network]],
-               unplaced: tuple, declared: list[Finding]) -> Plan:
+               unplaced: tuple, declared: list[Finding], memo: MatchMemo | None) -> Plan:
         carried = previous.by_id if previous is not None else {}
         local: dict[str, bool] = {}
         networks: list[NetworkPlan] = []
         by_id: dict[CellId, CellRecord] = {}
         for ref, _ in nets:
-            checker, findings, mapping, members = self._prepare(inventory, ref, nb, ovs, local, declared)
+            checker, findings, mapping, members = self._prepare(inventory, ref, nb, ovs, local, declared, memo=memo)
             network = NetworkPlan(checker, findings, mapping, members=members)
             for src, dst in pair_order(checker.expected.endpoints, local):
                 block = network.blocks[(src.key, dst.key)] = self._block(
@@ -175,18 +183,18 @@ class Planner:
     def _mark_sentinels(self, plan: Plan) -> None:
         """Allowed cells (the service paths) are the sentinels, re-probed often so a blackhole shows fast: the
         first `max_sentinels` probed allowed cells in plan order (all of them when there are no more: a re-plan
-        then keeps the set without a walk). Walks blocks, not cells, and stops there."""
+        then keeps the set without a walk). Walks blocks, not cells (skipping chunks of blocks without any), and
+        stops there."""
         for record in plan.sentinels:
             record.sentinel = False
         chosen: list[CellRecord] = []
         room = self.max_sentinels
         if room > 0:
             for network in plan.networks:
-                for block in network.blocks.values():
-                    if block.candidates:
-                        chosen += block.candidates[:room - len(chosen)]
-                        if len(chosen) >= room:
-                            break
+                for block in network.candidate_blocks():
+                    chosen += block.candidates[:room - len(chosen)]
+                    if len(chosen) >= room:
+                        break
                 if len(chosen) >= room:
                     break
         for record in chosen:
@@ -196,11 +204,11 @@ class Planner:
     # -- re-planning in place --
 
     def _update(self, plan: Plan, inventory: Inventory, errors: tuple[DeclaredError, ...], nb: NbSnapshot | None,
-                ovs: OvsSnapshot | None, unplaced: tuple, declared: list[Finding]) -> Plan:
+                ovs: OvsSnapshot | None, unplaced: tuple, declared: list[Finding], memo: MatchMemo | None) -> Plan:
         change = PlanChange()
         local: dict[str, bool] = {}
         for network in plan.networks:
-            self._update_network(network, inventory, nb, ovs, local, plan.by_id, change, declared)
+            self._update_network(network, inventory, nb, ovs, local, plan.by_id, change, declared, memo)
         by_id = plan.by_id
         for record in change.removed:
             if by_id.get(record.id) is record:
@@ -227,10 +235,10 @@ class Planner:
 
     def _update_network(self, network: NetworkPlan, inventory: Inventory, nb: NbSnapshot | None,
                         ovs: OvsSnapshot | None, local: dict[str, bool], by_id: dict[CellId, CellRecord],
-                        change: PlanChange, declared: list[Finding]) -> None:
+                        change: PlanChange, declared: list[Finding], memo: MatchMemo | None) -> None:
         previous, old_blocks, old_pieces = network.members, network.blocks, network.pieces
         checker, findings, mapping, members = self._prepare(inventory, network.checker.network, nb, ovs, local,
-                                                            declared, reuse=network.checker)
+                                                            declared, reuse=network.checker, memo=memo)
         network.checker, network.findings, network.mapping = checker, findings, mapping
         network.members, network.pieces = members, {}
         groups: dict[tuple[object, ...], _Group] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -188,7 +189,8 @@ CHANGES = [flip_label, add_pod, remove_pod, edit_port, add_policy, remove_policy
            drop_acls]
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow], phases=[Phase.explicit, Phase.generate])
+# SEGCHECK_PLAN_EXAMPLES: more examples for a local soak (e.g. 2000); the suite runs 40.
+@settings(max_examples=int(os.environ.get("SEGCHECK_PLAN_EXAMPLES", "40")), deadline=None, suppress_health_check=[HealthCheck.too_slow], phases=[Phase.explicit, Phase.generate])
 @given(with_nb=st.booleans(), seed=st.integers(0, 2**16), sentinels=st.sampled_from([0, 4, 1000]),
        steps=st.lists(st.tuples(st.sampled_from(CHANGES), st.integers(0, 50)), min_size=1, max_size=7))
 def test_incremental_plan_equals_a_plan_from_scratch(with_nb, seed, sentinels, steps):
@@ -204,8 +206,28 @@ def test_incremental_plan_equals_a_plan_from_scratch(with_nb, seed, sentinels, s
         full = plan(p, world, current, incremental=False)  # reads `current`, leaves it as it was
         updated = plan(p, world, current)
         assert snapshot(updated) == snapshot(full), change.__name__
+        for net in updated.networks:  # the sentinel walk skips chunks by these counts
+            assert all(c.candidates == sum(len(b.candidates) for b in c.blocks if b is not None)
+                       for c in net.chunks or ())
         current = updated
         observe_some(current, rng, 2.0 + n)
+
+
+def test_an_address_conflict_appears_and_goes_with_the_re_plan():
+    from segcheck.agent.core.findings import FindingKind
+
+    world = World.base()
+    p = planner(world)
+    before = plan(p, world, None)
+    assert not any(f.kind is FindingKind.ADDRESS_CONFLICT for f in before.declared)
+    world.pods["p1"] = (world.pods["p1"][0], world.pods["p0"][1])  # p1 takes p0's address
+    world.pods["p3"] = (world.pods["p3"][0], world.pods["p2"][1])  # p3 takes p2's
+    after = plan(p, world, before)
+    conflicts = [f.message for f in after.declared if f.kind is FindingKind.ADDRESS_CONFLICT]
+    assert [m.split()[0] for m in conflicts] == ["192.168.200.10", "192.168.200.12"]  # in address order
+    assert snapshot(after) == snapshot(plan(p, world, None, incremental=False))
+    world.pods["p1"], world.pods["p3"] = ("api", 11), ("web", 13)
+    assert not any(f.kind is FindingKind.ADDRESS_CONFLICT for f in plan(p, world, after).declared)
 
 
 # -- what a change rebuilds --
