@@ -102,6 +102,7 @@ class TcpSynTemplate:
     """Ethernet/IPv4/TCP SYN (with MSS option) towards one (destination, port); variable: sport, seq."""
 
     _tcp = struct.Struct("!HHIIHHHH")
+    _option = TCP_MSS_OPTION
 
     def __init__(self, src_mac: bytes, dst_mac: bytes, src_ip: bytes, dst_ip: bytes, dport: int) -> None:
         tcp_len = 20 + len(TCP_MSS_OPTION)
@@ -112,7 +113,7 @@ class TcpSynTemplate:
 
     def frame(self, sport: int, seq: int) -> bytes:
         csum = ~fold(self._base + sport + (seq >> 16) + (seq & 0xFFFF)) & 0xFFFF
-        return self._head + self._tcp.pack(sport, self.dport, seq, 0, 0x6000 | TCP_SYN, TCP_WINDOW, csum, 0) + TCP_MSS_OPTION
+        return self._head + self._tcp.pack(sport, self.dport, seq, 0, 0x6000 | TCP_SYN, TCP_WINDOW, csum, 0) + self._option
 
 
 class UdpTemplate:
@@ -137,6 +138,7 @@ class IcmpEchoTemplate:
     """Ethernet/IPv4/ICMP echo request towards one destination; variable: id, seq."""
 
     _icmp = struct.Struct("!BBHHH")
+    _type = ICMP_ECHO_REQUEST
 
     def __init__(self, src_mac: bytes, dst_mac: bytes, src_ip: bytes, dst_ip: bytes,
                  payload: bytes = ICMP_PAYLOAD) -> None:
@@ -146,7 +148,7 @@ class IcmpEchoTemplate:
 
     def frame(self, ident: int, seq: int) -> bytes:
         csum = ~fold(self._base + ident + seq) & 0xFFFF
-        return self._head + self._icmp.pack(ICMP_ECHO_REQUEST, 0, csum, ident, seq) + self._payload
+        return self._head + self._icmp.pack(self._type, 0, csum, ident, seq) + self._payload
 
 
 class Kind(enum.Enum):

@@ -29,7 +29,6 @@ from .packets import (
     Kind,
     TcpSynTemplate,
     UdpTemplate,
-    fold,
     ones_sum,
     parse_answer,
     parse_transport,
@@ -68,28 +67,23 @@ def _eth(dst_mac: bytes, src_mac: bytes) -> bytes:
     return dst_mac + src_mac + struct.pack("!H", ETH_P_IPV6)
 
 
-class TcpSynTemplate6:
-    """Ethernet/IPv6/TCP SYN (with MSS option) towards one (destination, port); variable: sport, seq."""
+class TcpSynTemplate6(TcpSynTemplate):
+    """Ethernet/IPv6/TCP SYN (with MSS option) towards one (destination, port); variable: sport, seq. Only the
+    headers differ from IPv4's (`frame` is the same)."""
 
-    _tcp = struct.Struct("!HHIIHHHH")
+    _option = TCP_MSS6_OPTION
 
     def __init__(self, src_mac: bytes, dst_mac: bytes, src_ip: bytes, dst_ip: bytes, dport: int) -> None:
-        tcp_len = 20 + len(TCP_MSS6_OPTION)
+        tcp_len = 20 + len(self._option)
         self.dport = dport
         self._head = _eth(dst_mac, src_mac) + ipv6_header(src_ip, dst_ip, IPPROTO_TCP, tcp_len)
         constant = struct.pack("!HHIIHHHH", 0, dport, 0, 0, (tcp_len // 4) << 12 | TCP_SYN, TCP_WINDOW, 0, 0)
-        self._base = pseudo_sum6(src_ip, dst_ip, IPPROTO_TCP, tcp_len) + ones_sum(constant + TCP_MSS6_OPTION)
-
-    def frame(self, sport: int, seq: int) -> bytes:
-        csum = ~fold(self._base + sport + (seq >> 16) + (seq & 0xFFFF)) & 0xFFFF
-        return (self._head + self._tcp.pack(sport, self.dport, seq, 0, 0x6000 | TCP_SYN, TCP_WINDOW, csum, 0)
-                + TCP_MSS6_OPTION)
+        self._base = pseudo_sum6(src_ip, dst_ip, IPPROTO_TCP, tcp_len) + ones_sum(constant + self._option)
 
 
-class UdpTemplate6:
-    """Ethernet/IPv6/UDP with a small fixed payload; variable: sport. The checksum is mandatory in IPv6."""
-
-    _udp = struct.Struct("!HHHH")
+class UdpTemplate6(UdpTemplate):
+    """Ethernet/IPv6/UDP with a small fixed payload; variable: sport. The checksum is mandatory in IPv6 (IPv4's
+    `frame` always writes one)."""
 
     def __init__(self, src_mac: bytes, dst_mac: bytes, src_ip: bytes, dst_ip: bytes, dport: int,
                  payload: bytes = UDP_PAYLOAD) -> None:
@@ -99,15 +93,11 @@ class UdpTemplate6:
         self._head = _eth(dst_mac, src_mac) + ipv6_header(src_ip, dst_ip, IPPROTO_UDP, self._len)
         self._base = pseudo_sum6(src_ip, dst_ip, IPPROTO_UDP, self._len) + dport + self._len + ones_sum(payload)
 
-    def frame(self, sport: int) -> bytes:
-        csum = ~fold(self._base + sport) & 0xFFFF
-        return self._head + self._udp.pack(sport, self.dport, self._len, csum or 0xFFFF) + self._payload
 
-
-class IcmpEchoTemplate6:
+class IcmpEchoTemplate6(IcmpEchoTemplate):
     """Ethernet/IPv6/ICMPv6 echo request; variable: id, seq (the pseudo-header is in ICMPv6's checksum)."""
 
-    _icmp = struct.Struct("!BBHHH")
+    _type = ICMP6_ECHO_REQUEST
 
     def __init__(self, src_mac: bytes, dst_mac: bytes, src_ip: bytes, dst_ip: bytes,
                  payload: bytes = ICMP_PAYLOAD) -> None:
@@ -115,10 +105,6 @@ class IcmpEchoTemplate6:
         length = 8 + len(payload)
         self._head = _eth(dst_mac, src_mac) + ipv6_header(src_ip, dst_ip, IPPROTO_ICMPV6, length)
         self._base = pseudo_sum6(src_ip, dst_ip, IPPROTO_ICMPV6, length) + (ICMP6_ECHO_REQUEST << 8) + ones_sum(payload)
-
-    def frame(self, ident: int, seq: int) -> bytes:
-        csum = ~fold(self._base + ident + seq) & 0xFFFF
-        return self._head + self._icmp.pack(ICMP6_ECHO_REQUEST, 0, csum, ident, seq) + self._payload
 
 
 _H = struct.Struct("!H")
