@@ -28,7 +28,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -41,6 +41,7 @@ from segcheck.agent.adapters.probers.simulated import SimulatedProber  # noqa: E
 from segcheck.agent.core.inventory import Inventory  # noqa: E402
 from segcheck.agent.core.manifests import RawObject, build_inventory  # noqa: E402
 from segcheck.agent.runtime.agent import Agent  # noqa: E402
+from tests.memory_declared import StaticDeclared  # noqa: E402
 
 APP_SIZE = 10
 POLICED_APPS = 20
@@ -103,42 +104,6 @@ def world(attachments: int, change: str | None = None) -> Inventory:
     return inv
 
 
-class MemorySource:
-    """A DeclaredSource over inventories held in memory; `set()` is a change (a new generation)."""
-
-    name = "memory"
-
-    def __init__(self, inventory: Inventory) -> None:
-        self._inventory, self._generation = inventory, 1
-
-    def set(self, inventory: Inventory) -> None:
-        self._inventory, self._generation = inventory, self._generation + 1
-
-    def start(self, on_change: Callable[[], None]) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
-
-    def generation(self) -> int:
-        return self._generation
-
-    def inventory(self) -> tuple[Inventory, list[Any]]:
-        return self._inventory, []
-
-    def declared_errors(self) -> tuple[()]:
-        return ()
-
-    def up(self) -> bool:
-        return True
-
-    def staleness(self) -> float:
-        return 0.0
-
-    def synced(self) -> bool:
-        return True
-
-
 def median_ms(values: list[float]) -> float:
     return 1000 * statistics.median(values)
 
@@ -146,7 +111,7 @@ def median_ms(values: list[float]) -> float:
 def run_size(attachments: int, local: int, repeats: int, full_repeats: int) -> dict[str, Any]:
     base = world(attachments)
     changed = {name: world(attachments, name) for name in ("port", "add", "label")}
-    source = MemorySource(base)
+    source = StaticDeclared(base)
     clock = Clock()
     agent = Agent(source, None, None, SimulatedProber(db_only), FirstNLocator(local), "bench-node", interval=30.0,
                   jitter=0.1, max_probes=10_000_000, clock=clock, sentinel_interval=1.0)

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import ipaddress
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 
 import pytest
 
 from segcheck.agent.adapters.probers.simulated import SimulatedProber
-from segcheck.agent.core.inventory import Inventory
 from segcheck.agent.core.model import Attachment, Endpoint, Verdict
 from segcheck.agent.core.northbound import NbSnapshot
 from segcheck.agent.core.probe import ProbeJob, ProbeResult, SendPoint
@@ -19,44 +18,11 @@ from segcheck.agent.core.state import AgentState
 from segcheck.agent.runtime.agent import LEAK_SAMPLE_FLOOR, Agent
 from segcheck.agent.runtime.schedule import Lane, ProbeSchedule
 
+from ..memory_declared import StaticDeclared
 from ..nb_builders import NET_REF, seed_inventory, seed_nb
 
 DB = ipaddress.ip_address("192.168.200.5")
 NET = str(NET_REF)
-
-
-class StaticDeclared:
-    """A declared source holding one inventory; `set` swaps it as a watch event would."""
-
-    name = "files"
-
-    def __init__(self, inventory: Inventory) -> None:
-        self._inventory, self._generation = inventory, 1
-        self._on_change: Callable[[], None] = lambda: None
-
-    def start(self, on_change: Callable[[], None]) -> None:
-        self._on_change = on_change
-
-    def stop(self) -> None:
-        pass
-
-    def generation(self) -> int:
-        return self._generation
-
-    def inventory(self) -> tuple[Inventory, list]:
-        return self._inventory, []
-
-    def declared_errors(self) -> tuple:
-        return ()
-
-    def up(self) -> bool:
-        return True
-
-    def staleness(self) -> float:
-        return 0.0
-
-    def synced(self) -> bool:
-        return True
 
 
 class FakeNb:

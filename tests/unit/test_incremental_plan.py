@@ -341,7 +341,7 @@ def test_a_network_change_plans_from_scratch():
 def test_the_agent_keeps_untouched_schedule_entries_and_probes_what_a_change_rebuilt():
     from segcheck.agent.adapters.probers.simulated import SimulatedProber
     from segcheck.agent.runtime.agent import Agent
-    from tests.unit.test_agent_loop import StaticDeclared
+    from tests.memory_declared import StaticDeclared
 
     world = World.base()
     now = [1000.0]
@@ -355,7 +355,7 @@ def test_the_agent_keeps_untouched_schedule_entries_and_probes_what_a_change_reb
     tickets = {r.id: r.ticket for r in before.by_id.values() if r.probed}
     world.policies["web-in"] = _policy("web", 443, "Ingress", "api")
     world.policies["api-out"] = _policy("api", 443, "Egress", "web")
-    source._inventory, source._generation = world.inventory(), 2
+    source.set(world.inventory())
     planes = {r.id: r.planes for r in before.by_id.values()}
     sent = sum(len(run) for run in prober.runs)
     now[0] += 0.5  # nothing is due yet
