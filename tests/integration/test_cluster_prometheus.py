@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import shutil
 import subprocess
 import sys
 import time
@@ -43,7 +42,7 @@ from tests.prom.fixtures import prometheus_available
 from tests.prom.server import PROMETHEUS_BIN, Prometheus, ScrapeTarget, Vector, running_prometheus
 
 from .planes import NET
-from .test_lab_cluster import ALLOW_CLIENT_TO_SERVER, new_cluster
+from .test_lab_cluster import ALLOW_CLIENT_TO_SERVER, running_cluster
 
 pytestmark = [pytest.mark.lab, pytest.mark.prometheus]
 POD, VM = "default/podclient", "default/vm-server"
@@ -65,14 +64,8 @@ def declared(tmp_path_factory) -> tuple[Path, Inventory]:
 @pytest.fixture(scope="module")
 def cluster(declared) -> Iterator[LabCluster]:
     _, inventory = declared
-    instance = new_cluster(inventory)
-    try:
-        instance.up()
-        instance.apply(inventory, NET)
+    with running_cluster(inventory) as instance:
         yield instance
-    finally:
-        instance.down()
-        shutil.rmtree(instance.state_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

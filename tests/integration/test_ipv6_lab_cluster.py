@@ -6,10 +6,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
-import secrets
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Iterator
 
@@ -22,14 +18,15 @@ from segcheck.agent.core.inventory import Inventory
 from segcheck.agent.core.model import Ref, Verdict
 from segcheck.agent.core.probe import Evidence, ProbeJob
 from segcheck.agent.lab import devices, procs
-from segcheck.agent.lab.cluster import LabCluster, declared_nodes, node_names, place
+from segcheck.agent.lab.cluster import LabCluster
 from segcheck.agent.lab.cluster_sources import LabNodeSources
 from segcheck.agent.lab.seed import packaged_seed_ipv6
 from segcheck.agent.lab.segment import BRIDGE
-from segcheck.agent.lab.topology import topology_from_inventory
 from segcheck.agent.runtime.checker import Checker
 from segcheck.agent.runtime.checks import read_programmed
 from tests.builders import allow_client_to_server
+
+from .test_lab_cluster import running_cluster
 
 pytestmark = pytest.mark.lab
 
@@ -45,19 +42,8 @@ def seed6(*extra: Path) -> Inventory:
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[LabCluster]:
-    state_dir = Path(tempfile.mkdtemp(prefix="segcheck-cluster6-", dir="/tmp"))
-    os.chmod(state_dir, 0o755)  # PostgreSQL runs as user postgres
-    inventory = seed6()
-    topology = topology_from_inventory(inventory, NET)
-    instance = LabCluster(state_dir, f"scc{secrets.token_hex(2)}-", topology, 2,
-                          place(topology, node_names(2), declared_nodes(inventory, NET)))
-    try:
-        instance.up()
-        instance.apply(inventory, NET)
+    with running_cluster(seed6()) as instance:
         yield instance
-    finally:
-        instance.down()
-        shutil.rmtree(instance.state_dir, ignore_errors=True)
 
 
 def fdb(cluster: LabCluster) -> dict[str, str]:

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -53,6 +54,19 @@ def new_cluster(inventory: Inventory, nodes: int = NODES) -> LabCluster:
                       place(topology, node_names(nodes), declared_nodes(inventory, NET)))
 
 
+@contextmanager
+def running_cluster(inventory: Inventory) -> Iterator[LabCluster]:
+    """A cluster up with `inventory` programmed, taken down and its state dir removed afterwards (also on failure)."""
+    instance = new_cluster(inventory)
+    try:
+        instance.up()
+        instance.apply(inventory, NET)
+        yield instance
+    finally:
+        instance.down()
+        shutil.rmtree(instance.state_dir, ignore_errors=True)
+
+
 def leftovers(cluster: LabCluster) -> tuple[list[str], list[int]]:
     """Namespaces of the cluster's prefixes still present, and processes whose command line names its state dir."""
     prefixes = (cluster.prefix, *(lab.prefix for lab in cluster.nodes.values()))
@@ -64,14 +78,8 @@ def leftovers(cluster: LabCluster) -> tuple[list[str], list[int]]:
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[LabCluster]:
-    instance = new_cluster(seed_inventory())
-    try:
-        instance.up()
-        instance.apply(seed_inventory(), NET)
+    with running_cluster(seed_inventory()) as instance:
         yield instance
-    finally:
-        instance.down()
-        shutil.rmtree(instance.state_dir, ignore_errors=True)
 
 
 @pytest.fixture(params=["4.14", "current"])
